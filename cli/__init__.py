@@ -1,0 +1,1 @@
+"""starter.py's subcommands, one module each; each module has `register(subparsers)`."""

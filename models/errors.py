@@ -1,0 +1,12 @@
+"""Turning pydantic validation errors into messages that name each bad field."""
+
+from pydantic import ValidationError
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem: `task.type: Input should be 'implementation', ...`."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        location = ".".join(str(part) for part in problem["loc"]) or "(input)"
+        lines.append(f"{location}: {problem['msg']}")
+    return lines

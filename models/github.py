@@ -1,0 +1,62 @@
+"""Pull requests and check runs as read from GitHub's REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.codegen import PullRequestRef
+
+PRState = Literal["open", "closed", "merged", "draft"]
+# Conclusions that make a PR unmergeable / that count as green.
+FAILING_CONCLUSIONS = frozenset({"failure", "timed_out", "cancelled", "action_required", "startup_failure", "stale"})
+PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+
+
+class PullRequestInfo(BaseModel):
+    ref: PullRequestRef
+    html_url: str
+    title: str = ""
+    state: Literal["open", "closed"]
+    merged: bool = False
+    merged_at: datetime | None = None
+    draft: bool = False
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    mergeable: bool | None = None
+    body: str | None = None
+
+    @property
+    def status(self) -> PRState:
+        if self.merged:
+            return "merged"
+        if self.state == "closed":
+            return "closed"
+        return "draft" if self.draft else "open"
+
+
+class CheckRunInfo(BaseModel):
+    name: str
+    head_sha: str
+    status: str  # queued | in_progress | completed
+    conclusion: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    details_url: str | None = None
+    output_title: str | None = None
+    output_summary: str | None = None
+    output_text: str | None = None
+
+
+class CheckRunsInput(BaseModel):
+    ref: PullRequestRef
+    sha: str
+
+
+class CheckRunsResult(BaseModel):
+    sha: str
+    # Latest run per check name.
+    checks: list[CheckRunInfo] = Field(default_factory=list)

@@ -1,0 +1,30 @@
+"""The command line for people: submit, status, watch, list, retry, stats, cleanup, health, prompt.
+
+Run `python starter.py --help`. Every read command takes --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli import prompt as prompt_command
+
+COMMANDS = (prompt_command,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="starter.py", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

