@@ -1,0 +1,159 @@
+"""What the `status` query answers and what the workflow returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.codegen import PullRequestRef
+from models.github import PRState
+
+
+class TaskPhase(StrEnum):
+    PENDING = "pending"
+    GENERATING_PROMPT = "generating_prompt"
+    PROCESSING = "processing"  # the agent is working on a run
+    RETRYING = "retrying"  # pausing before the next attempt
+    AWAITING_RETRY = "awaiting_retry"  # attempts spent; waiting for the `retry` update
+    TRACKING_PR = "tracking_pr"  # PR open; following checks, reviews, merge
+    FOLLOWING_UP = "following_up"  # the agent is fixing checks or review comments
+    NEEDS_ATTENTION = "needs_attention"  # follow-up budget spent; a person must act
+    MERGED = "merged"
+    CLOSED = "closed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+TERMINAL_PHASES = frozenset({TaskPhase.MERGED, TaskPhase.CLOSED, TaskPhase.FAILED, TaskPhase.EXPIRED})
+
+# The original system's vocabulary for the agent's side.
+CodegenStatus = Literal["pending", "processing", "completed", "failed", "retrying"]
+OutcomeStatus = Literal["merged", "closed", "failed", "expired"]
+Verdict = Literal["pending", "passing", "failing"]
+
+
+class Reason(StrEnum):
+    MERGED = "merged"
+    CLOSED_UNMERGED = "closed_unmerged"
+    CODEGEN_FAILED = "codegen_failed"
+    NO_PR = "no_pr"
+    AGENT_TIMEOUT = "agent_timeout"
+    AUTH_ERROR = "auth_error"
+    PLAN_LIMIT = "plan_limit"
+    INVALID_INPUT = "invalid_input"
+    PROMPT_TOO_LARGE = "prompt_too_large"
+    NOT_FOUND = "not_found"
+    RETRY_WINDOW_ELAPSED = "retry_window_elapsed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    CHECKS_FAILING = "checks_failing"
+    CHANGES_REQUESTED = "changes_requested"
+
+
+class AgentRunRecord(BaseModel):
+    id: int
+    web_url: str | None = None
+    status: str
+    attempt: int
+    kind: Literal["attempt", "followup"] = "attempt"
+
+
+class AttemptRecord(BaseModel):
+    number: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    agent_run_id: int | None = None
+    outcome: Literal["running", "pr_opened", "failed", "no_pr", "timed_out"] = "running"
+    error: str | None = None
+
+
+class PullRequestState(BaseModel):
+    ref: PullRequestRef
+    url: str
+    title: str = ""
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    status: PRState
+    merged_at: datetime | None = None
+
+
+class CheckState(BaseModel):
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None = None
+    completed_at: datetime | None = None
+    details_url: str | None = None
+    summary: str | None = None
+
+
+class ReviewState(BaseModel):
+    reviewer: str
+    state: str
+    submitted_at: datetime | None = None
+    body: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    detail: str = ""
+
+
+class ErrorInfo(BaseModel):
+    reason: Reason
+    message: str
+
+
+class Timings(BaseModel):
+    prompt_s: float | None = None
+    agent_s: float | None = None
+    time_to_pr_s: float | None = None
+    time_to_merge_s: float | None = None
+    total_s: float | None = None
+
+
+class TaskStatus(BaseModel):
+    """The live state answered by the `status` query."""
+
+    task_id: str
+    workflow_id: str
+    title: str
+    task_type: str
+    phase: TaskPhase
+    codegen_status: CodegenStatus
+    attempt: int
+    max_attempts: int
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    agent_runs: list[AgentRunRecord] = Field(default_factory=list)
+    pr: PullRequestState | None = None
+    checks: list[CheckState] = Field(default_factory=list)
+    verdict: Verdict = "pending"
+    reviews: list[ReviewState] = Field(default_factory=list)
+    followups: int = 0
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    mock_mode: bool = False
+    started_at: datetime
+
+
+class TaskOutcome(BaseModel):
+    """The workflow's result."""
+
+    task_id: str
+    workflow_id: str
+    status: OutcomeStatus
+    reason: Reason
+    message: str = ""
+    pr: PullRequestState | None = None
+    agent_runs: list[AgentRunRecord] = Field(default_factory=list)
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    checks: list[CheckState] = Field(default_factory=list)
+    reviews: list[ReviewState] = Field(default_factory=list)
+    followups: int = 0
+    timings: Timings = Field(default_factory=Timings)
+    mock_mode: bool = False
