@@ -44,3 +44,5 @@ class Review(BaseModel):
     body: str | None = None
     head_sha: str | None = None
     submitted_at: datetime | None = None
+    # owner/repo#number of the reviewed PR, so the workflow can refuse reviews of other PRs.
+    pr_key: str | None = None
