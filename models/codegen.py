@@ -9,7 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-CODEGEN_API_TASK_QUEUE = "codegen-api"
+
+
+def codegen_api_task_queue(task_queue: str) -> str:
+    """Run creation gets its own queue, rate-limited by the server across all workers."""
+    return f"{task_queue}-codegen-api"
 
 SUCCESS_STATUSES = frozenset({"COMPLETE"})
 FAILURE_STATUSES = frozenset(

@@ -46,7 +46,7 @@ class Reason(StrEnum):
     INVALID_INPUT = "invalid_input"
     PROMPT_TOO_LARGE = "prompt_too_large"
     NOT_FOUND = "not_found"
-    RETRY_WINDOW_ELAPSED = "retry_window_elapsed"
+    SERVICE_UNAVAILABLE = "service_unavailable"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     CHECKS_FAILING = "checks_failing"

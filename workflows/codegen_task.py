@@ -1,0 +1,516 @@
+"""CodegenTaskWorkflow: one durable workflow per task, from prompt to merged (or closed) PR.
+
+Activities are called by name so this module never imports httpx or jinja2; the worker
+registers the implementations from `activities/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
+
+from models import search_attributes as sa
+from models.codegen import AgentRun, codegen_api_task_queue, RunState, StartRunInput, WaitRunInput
+from models.errors import describe_validation_error
+from models.github import CheckRunsInput, CheckRunsResult, PullRequestInfo
+from models.prompt import PromptInput, PromptOptions, PromptResult
+from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
+from models.status import (
+    TERMINAL_PHASES,
+    AgentRunRecord,
+    AttemptRecord,
+    CheckState,
+    ErrorInfo,
+    Reason,
+    ReviewState,
+    TaskOutcome,
+    TaskPhase,
+    TaskStatus,
+    TimelineEntry,
+    Timings,
+)
+from models.task import WORKFLOW_ID_PREFIX, WorkflowInput
+from workflows.pr_tracking import PullRequestTracker, pr_state_from
+
+WORKFLOW_NAME = "CodegenTaskWorkflow"
+
+# Activity errors that no retry can fix, by the ApplicationError type the activities raise.
+NON_RETRYABLE_REASONS = {
+    "AuthError": Reason.AUTH_ERROR,
+    "PlanLimit": Reason.PLAN_LIMIT,
+    "InvalidRequest": Reason.INVALID_INPUT,
+    "NotFound": Reason.NOT_FOUND,
+    "PromptTooLarge": Reason.PROMPT_TOO_LARGE,
+}
+EXTERNAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    non_retryable_error_types=list(NON_RETRYABLE_REASONS),
+)
+MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
+MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
+REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
+TIMELINE_LIMIT = 200
+SEEN_DELIVERIES_LIMIT = 2000
+
+
+class CarriedState(BaseModel):
+    """Everything continue-as-new hands to the next run, so nothing is forgotten."""
+
+    status: TaskStatus
+    all_checks: list[CheckState] = Field(default_factory=list)
+    seen_deliveries: list[str] = Field(default_factory=list)
+    pr_opened_at: datetime | None = None
+    prompt_s: float = 0.0
+    agent_s: float = 0.0
+
+
+class TaskFinished(Exception):
+    """Raised inside the workflow to stop with an outcome that is not a merge or close."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class CodegenTaskWorkflow:
+    @workflow.init
+    def __init__(self, raw_input: Any) -> None:
+        self._input: WorkflowInput | None = None
+        self._input_errors: list[str] = []
+        try:
+            self._input = WorkflowInput.model_validate(raw_input)
+        except ValidationError as error:
+            self._input_errors = describe_validation_error(error)
+        self._retry_requested = False
+        self._changed = False
+        self._seen: dict[str, None] = {}  # ordered set of delivery ids
+        self._tracker: PullRequestTracker | None = None
+        self._prompt_s = 0.0
+        self._agent_s = 0.0
+        self._pr_opened_at: datetime | None = None
+        self._published: dict[str, str] = {}
+        self._status = self._initial_status()
+
+    # ---- entry point -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, raw_input: Any) -> TaskOutcome:
+        if self._input is None:
+            raise ApplicationError(
+                "Invalid task input: " + "; ".join(self._input_errors),
+                self._input_errors,
+                type="InvalidInput",
+                non_retryable=True,
+            )
+        if self._input.carried_state:
+            self._resume_from(CarriedState.model_validate(self._input.carried_state))
+        else:
+            self._note("submitted", self._input.task.title)
+        try:
+            if self._status.pr is None:
+                await self._obtain_pull_request()
+            await self._follow_pull_request()
+            pr_status = self._status.pr.status
+            reason = Reason.MERGED if pr_status == "merged" else Reason.CLOSED_UNMERGED
+            outcome = self._finish(TaskPhase(pr_status), reason, f"PR {pr_status}")
+        except TaskFinished as finished:
+            phase = TaskPhase.EXPIRED if finished.reason is Reason.EXPIRED else TaskPhase.FAILED
+            outcome = self._finish(phase, finished.reason, finished.message)
+        except (asyncio.CancelledError, ActivityError) as error:
+            if not is_cancelled_exception(error):
+                raise
+            outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, "the workflow was cancelled")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    # ---- messages ----------------------------------------------------------------------------
+
+    @workflow.query(name="status")
+    def status(self) -> TaskStatus:
+        return self._snapshot()
+
+    @workflow.signal(name=SIGNAL_PR_EVENT)
+    def pr_event(self, event: PrEvent) -> None:
+        if self._first_delivery(event.delivery_id) and self._tracker:
+            self._record(self._tracker.apply_pr_event(event))
+
+    @workflow.signal(name=SIGNAL_CHECK_RESULT)
+    def check_result(self, result: CheckResult) -> None:
+        if self._first_delivery(result.delivery_id) and self._tracker:
+            self._record(self._tracker.apply_check(result))
+
+    @workflow.signal(name=SIGNAL_REVIEW)
+    def review(self, review: Review) -> None:
+        if self._first_delivery(review.delivery_id) and self._tracker:
+            self._record(self._tracker.apply_review(review))
+
+    @workflow.update(name="retry")
+    def retry(self) -> str:
+        self._retry_requested = True
+        return f"retrying {self._status.task_id}: {self._input.options.max_attempts} more attempts"
+
+    @retry.validator
+    def _validate_retry(self) -> None:
+        if self._status.phase is not TaskPhase.AWAITING_RETRY:
+            raise ValueError(
+                f"task {self._status.task_id} is {self._status.phase.value}, not awaiting_retry: "
+                "retry applies only after every attempt has failed"
+            )
+
+    # ---- getting a PR ------------------------------------------------------------------------
+
+    async def _obtain_pull_request(self) -> None:
+        """Attempts until one opens a PR; when they run out, wait for a `retry` update."""
+        options = self._input.options
+        while True:
+            last_failure = await self._run_attempts(options.max_attempts)
+            if last_failure is None:
+                return
+            self._set_phase(TaskPhase.AWAITING_RETRY, codegen_status="failed")
+            self._status.error = ErrorInfo(reason=last_failure.reason, message=last_failure.message)
+            self._note("awaiting retry", f"all attempts failed; send the retry update within {options.retry_window}")
+            self._publish()
+            self._retry_requested = False
+            if not await self._wait(lambda: self._retry_requested, options.retry_window):
+                raise TaskFinished(
+                    last_failure.reason, f"no retry within {options.retry_window}; last failure: {last_failure.message}"
+                )
+            self._status.error = None
+            self._note("retry requested")
+
+    async def _run_attempts(self, budget: int) -> TaskFinished | None:
+        """Up to `budget` attempts; None once a PR is open, else the last failure."""
+        options = self._input.options
+        last_failure: TaskFinished | None = None
+        for index in range(budget):
+            if index:
+                pause = options.attempt_backoff * (2 ** (index - 1))
+                self._set_phase(TaskPhase.RETRYING, codegen_status="retrying")
+                self._note("backing off", f"next attempt in {pause}")
+                self._publish()
+                await workflow.sleep(pause)
+            failure = await self._attempt()
+            if failure is None:
+                return None
+            last_failure = failure
+        return last_failure
+
+    async def _attempt(self) -> TaskFinished | None:
+        number = self._status.attempt + 1
+        self._status.attempt = number
+        record = AttemptRecord(number=number, started_at=workflow.now())
+        self._status.attempts.append(record)
+        try:
+            return await self._attempt_steps(record)
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            # Retries ran out (service down for longer than schedule_to_close): a failed attempt, not a lost task.
+            cause = error.cause.message if error.cause else str(error)
+            return self._attempt_failed(record, "failed", Reason.SERVICE_UNAVAILABLE, f"{error.activity_type}: {cause}")
+
+    async def _attempt_steps(self, record: AttemptRecord) -> TaskFinished | None:
+        task, options = self._input.task, self._input.options
+        number = record.number
+        self._set_phase(TaskPhase.GENERATING_PROMPT, codegen_status="pending")
+        self._publish()
+        began = workflow.now()
+        prompt = await self._call(
+            "generate_prompt",
+            PromptInput(
+                task=task,
+                context=self._input.context,
+                options=PromptOptions(
+                    max_context_size=options.max_context_size,
+                    include_code_examples=options.include_code_examples,
+                    enhance_with_best_practices=options.enhance_with_best_practices,
+                ),
+                previous_failures=[a.error for a in self._status.attempts if a.error],
+            ),
+            PromptResult,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        self._prompt_s += (workflow.now() - began).total_seconds()
+
+        self._set_phase(TaskPhase.PROCESSING, codegen_status="processing")
+        self._publish()
+        began = workflow.now()
+        run = await self._call(
+            "start_agent_run",
+            StartRunInput(
+                task_id=self._status.task_id,
+                workflow_id=workflow.info().workflow_id,
+                attempt=number,
+                prompt=prompt.content,
+                repository=self._input.context.repository,
+                metadata=_scenario_metadata(task.metadata),
+            ),
+            AgentRun,
+            task_queue=codegen_api_task_queue(workflow.info().task_queue),
+            start_to_close_timeout=timedelta(minutes=1),
+            schedule_to_close_timeout=timedelta(minutes=30),
+        )
+        self._status.mock_mode = run.mock_mode
+        record.agent_run_id = run.id
+        self._status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=number))
+        self._note("agent run started", run.web_url or f"run {run.id}")
+        self._publish()
+
+        poll = 1.0 if run.mock_mode else 15.0
+        try:
+            run = await self._call(
+                "wait_for_agent_run",
+                WaitRunInput(run_id=run.id, poll_interval_seconds=poll),
+                AgentRun,
+                start_to_close_timeout=options.agent_timeout,
+                schedule_to_close_timeout=options.agent_timeout,
+                heartbeat_timeout=timedelta(seconds=poll * 4 + 30),
+            )
+        except ActivityError as error:
+            if not isinstance(error.cause, TimeoutError):
+                raise
+            return self._attempt_failed(record, "timed_out", Reason.AGENT_TIMEOUT, f"agent run {run.id} did not finish within {options.agent_timeout}")
+        finally:
+            self._agent_s += (workflow.now() - began).total_seconds()
+        self._status.agent_runs[-1].status = run.status
+
+        if run.state is RunState.FAILED:
+            detail = run.result or run.summary or "no detail given"
+            return self._attempt_failed(record, "failed", Reason.CODEGEN_FAILED, f"agent run {run.id} ended {run.status}: {detail}")
+        opened = next((pr.ref for pr in run.pull_requests if pr.ref), None)
+        if opened is None:
+            return self._attempt_failed(record, "no_pr", Reason.NO_PR, f"agent run {run.id} completed without opening a pull request")
+
+        record.outcome, record.finished_at = "pr_opened", workflow.now()
+        self._set_phase(TaskPhase.TRACKING_PR, codegen_status="completed")
+        info = await self._call("get_pull_request", opened, PullRequestInfo, start_to_close_timeout=timedelta(seconds=30))
+        self._pr_opened_at = workflow.now()
+        self._tracker = PullRequestTracker(pr_state_from(info), [], [])
+        self._note("pull request opened", info.html_url)
+        return None
+
+    def _attempt_failed(self, record: AttemptRecord, outcome: str, reason: Reason, message: str) -> TaskFinished:
+        record.outcome, record.finished_at, record.error = outcome, workflow.now(), message
+        self._status.error = ErrorInfo(reason=reason, message=message)
+        self._note(f"attempt {record.number} {outcome.replace('_', ' ')}", message)
+        return TaskFinished(reason, message)
+
+    # ---- following the PR --------------------------------------------------------------------
+
+    async def _follow_pull_request(self) -> None:
+        """Until merged or closed: apply signals as they come, read GitHub when they stop coming."""
+        options = self._input.options
+        base = options.reconcile_interval or (MOCK_RECONCILE_INTERVAL if self._status.mock_mode else REAL_RECONCILE_INTERVAL)
+        ceiling = MOCK_RECONCILE_MAX_INTERVAL if self._status.mock_mode and options.reconcile_interval is None else options.reconcile_max_interval
+        deadline = self._pr_opened_at + options.pr_timeout
+        interval = base
+        await self._reconcile()
+        while not self._tracker.finished:
+            self._set_phase(TaskPhase.TRACKING_PR)
+            self._publish()
+            if workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                raise TaskFinished(Reason.EXPIRED, f"the PR was neither merged nor closed within {options.pr_timeout}")
+            self._changed = False
+            if await self._wait(lambda: self._changed, min(interval, remaining)):
+                interval = base
+                continue
+            if workflow.now() >= deadline:
+                continue
+            interval = base if await self._reconcile() else min(interval * 2, ceiling)
+        self._publish()
+
+    async def _reconcile(self) -> bool:
+        """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""
+        ref = self._tracker.pr.ref
+        try:
+            info = await self._call("get_pull_request", ref, PullRequestInfo, start_to_close_timeout=timedelta(seconds=30))
+            checks = await self._call(
+                "list_check_runs",
+                CheckRunsInput(ref=ref, sha=info.head_sha),
+                CheckRunsResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            # GitHub unreachable for a while: webhooks may still arrive; try again next round.
+            self._note("reconcile failed", str(error.cause or error))
+            return False
+        changes = self._tracker.apply_github_read(info, checks)
+        for change in changes:
+            self._record(change)
+        return bool(changes)
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = CarriedState(
+            status=self._snapshot(),
+            all_checks=self._tracker.checks,
+            seen_deliveries=list(self._seen),
+            pr_opened_at=self._pr_opened_at,
+            prompt_s=self._prompt_s,
+            agent_s=self._agent_s,
+        )
+        next_input = self._input.model_copy(update={"carried_state": carried.model_dump(mode="json")})
+        workflow.continue_as_new(next_input.model_dump(mode="json"))
+
+    def _resume_from(self, carried: CarriedState) -> None:
+        self._status = carried.status
+        self._seen = dict.fromkeys(carried.seen_deliveries)
+        self._pr_opened_at = carried.pr_opened_at
+        self._prompt_s, self._agent_s = carried.prompt_s, carried.agent_s
+        if carried.status.pr:
+            self._tracker = PullRequestTracker(carried.status.pr, carried.all_checks, carried.status.reviews)
+        self._note("continued as new")
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+
+    def _initial_status(self) -> TaskStatus:
+        info = workflow.info()
+        task = self._input.task if self._input else None
+        task_id = (task.id if task and task.id else None) or info.workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+        return TaskStatus(
+            task_id=task_id,
+            workflow_id=info.workflow_id,
+            title=task.title if task else "(invalid input)",
+            task_type=task.type.value if task else "",
+            phase=TaskPhase.PENDING,
+            codegen_status="pending",
+            attempt=0,
+            max_attempts=self._input.options.max_attempts if self._input else 0,
+            started_at=workflow.now(),
+        )
+
+    async def _call(self, activity: str, argument: Any, result_type: type, **options: Any) -> Any:
+        """Run an activity; errors no retry can fix end the task with their reason."""
+        options.setdefault("retry_policy", EXTERNAL_RETRY)
+        options.setdefault("schedule_to_close_timeout", timedelta(minutes=15))
+        try:
+            return await workflow.execute_activity(activity, argument, result_type=result_type, **options)
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
+                raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{activity}: {cause.message}") from error
+            raise
+
+    async def _wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def _first_delivery(self, delivery_id: str) -> bool:
+        if delivery_id in self._seen:
+            return False
+        self._seen[delivery_id] = None
+        while len(self._seen) > SEEN_DELIVERIES_LIMIT:
+            del self._seen[next(iter(self._seen))]
+        return True
+
+    def _record(self, change: str | None) -> None:
+        if change:
+            self._changed = True
+            self._note(change)
+
+    def _note(self, event: str, detail: str = "") -> None:
+        self._status.timeline.append(TimelineEntry(at=workflow.now(), event=event, detail=detail))
+        del self._status.timeline[:-TIMELINE_LIMIT]
+
+    def _set_phase(self, phase: TaskPhase, codegen_status: str | None = None) -> None:
+        self._status.phase = phase
+        if codegen_status:
+            self._status.codegen_status = codegen_status
+
+    def _snapshot(self) -> TaskStatus:
+        status = self._status.model_copy()
+        if self._tracker:
+            status.pr = self._tracker.pr
+            status.checks = self._tracker.current_checks()
+            status.verdict = self._tracker.verdict()
+            status.reviews = self._tracker.reviews
+        return status
+
+    def _publish(self) -> None:
+        """Search attributes (only those that changed) and the Web UI's current details."""
+        status = self._snapshot()
+        wanted = {sa.TASK_ID: status.task_id, sa.TASK_TYPE: status.task_type, sa.TASK_PHASE: status.phase.value}
+        if self._input.context.repository:
+            wanted[sa.REPOSITORY] = self._input.context.repository
+        if status.pr:
+            wanted |= {
+                sa.PR_KEY: status.pr.ref.key,
+                sa.PR_HEAD_SHA: status.pr.head_sha,
+                sa.PR_STATUS: status.pr.status,
+                sa.REPOSITORY: status.pr.ref.repository,
+            }
+        updates = [key.value_set(value) for key, value in wanted.items() if self._published.get(key.name) != value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published |= {key.name: value for key, value in wanted.items()}
+        workflow.set_current_details(_details_markdown(status))
+
+    def _finish(self, phase: TaskPhase, reason: Reason, message: str) -> TaskOutcome:
+        self._set_phase(phase, codegen_status="failed" if phase is TaskPhase.FAILED and not self._tracker else None)
+        if phase is not TaskPhase.MERGED and reason is not Reason.CLOSED_UNMERGED:
+            self._status.error = ErrorInfo(reason=reason, message=message)
+        self._note(f"finished: {phase.value}", message)
+        self._publish()
+        status = self._snapshot()
+        now = workflow.now()
+        opened = self._pr_opened_at
+        return TaskOutcome(
+            task_id=status.task_id,
+            workflow_id=status.workflow_id,
+            status=phase.value,
+            reason=reason,
+            message=message,
+            pr=status.pr,
+            agent_runs=status.agent_runs,
+            attempts=status.attempts,
+            checks=status.checks,
+            reviews=status.reviews,
+            followups=status.followups,
+            timings=Timings(
+                prompt_s=round(self._prompt_s, 3),
+                agent_s=round(self._agent_s, 3),
+                time_to_pr_s=(opened - status.started_at).total_seconds() if opened else None,
+                time_to_merge_s=(now - opened).total_seconds() if opened and phase is TaskPhase.MERGED else None,
+                total_s=(now - status.started_at).total_seconds(),
+            ),
+            mock_mode=status.mock_mode,
+        )
+
+
+def _scenario_metadata(task_metadata: dict[str, Any]) -> dict[str, Any]:
+    """Only the fake reads `scenario` (fault injection per task); the real API just stores it."""
+    return {"scenario": task_metadata["scenario"]} if "scenario" in task_metadata else {}
+
+
+def _details_markdown(status: TaskStatus) -> str:
+    lines = [f"**Phase:** {status.phase.value} · attempt {status.attempt}/{status.max_attempts}"]
+    if status.agent_runs:
+        run = status.agent_runs[-1]
+        lines.append(f"**Agent run:** [{run.id}]({run.web_url}) {run.status}" if run.web_url else f"**Agent run:** {run.id} {run.status}")
+    if status.pr:
+        lines.append(f"**PR:** [{status.pr.ref.key}]({status.pr.url}) {status.pr.status} · checks {status.verdict}")
+    if status.checks:
+        lines += ["", "| check | result |", "|---|---|"]
+        lines += [f"| {c.name} | {c.conclusion or c.status} |" for c in status.checks]
+    if status.error:
+        lines.append(f"**Error:** {status.error.reason.value}: {status.error.message}")
+    return "\n".join(lines)
