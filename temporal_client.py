@@ -9,9 +9,13 @@ from temporalio.envconfig import ClientConfig
 from settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """Temporal's env-config (profiles, TLS, API key) first; TEMPORAL_ADDRESS/NAMESPACE win."""
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Temporal's env-config (profiles, TLS, API key) first; TEMPORAL_ADDRESS/NAMESPACE win.
+
+    `lazy` defers connecting to the first call (and retries it on every call until it succeeds),
+    for processes that must come up while Temporal is still down, like the relay.
+    """
     config = ClientConfig.load_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)

@@ -1,0 +1,53 @@
+"""Run the GitHub webhook relay: `python relay.py` (WEBHOOK_SECRET, RELAY_HOST, RELAY_PORT, TEMPORAL_*).
+
+The relay starts even while Temporal is down: it connects lazily, answers deliveries 503 (so
+GitHub records them as failed and they can be redelivered) and /readyz 503 until Temporal answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+import temporal_client
+from cli import exit_codes
+from settings import Settings
+from webhooks.app import create_app
+
+
+async def serve(settings: Settings) -> None:
+    """Serve the relay on RELAY_HOST:RELAY_PORT until interrupted."""
+    client = await temporal_client.connect(settings, lazy=True)
+    app = create_app(settings, client)
+    config = uvicorn.Config(app, host=settings.relay_host, port=settings.relay_port, log_level="info")
+    logging.getLogger(__name__).info(
+        "relay listening on http://%s:%d/webhooks/github, Temporal %s namespace %s%s%s",
+        settings.relay_host,
+        settings.relay_port,
+        settings.temporal_address,
+        settings.temporal_namespace,
+        "; previous webhook secret accepted too" if settings.webhook_secret_previous else "",
+        f"; repositories {', '.join(settings.allowed_repositories)}" if settings.allowed_repositories else "",
+    )
+    await uvicorn.Server(config).serve()
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    if settings.webhook_secret is None:
+        print(
+            "relay: WEBHOOK_SECRET is not set; refusing to start, because without it anyone could forge "
+            "GitHub deliveries. Set it to the secret of the GitHub webhook (Settings > Webhooks > Secret).",
+            file=sys.stderr,
+        )
+        return exit_codes.INVALID_INPUT
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+    return exit_codes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

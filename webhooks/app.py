@@ -1,0 +1,200 @@
+"""The relay's HTTP face: GitHub deliveries in, workflow signals out, plus health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from temporalio.client import Client
+
+from settings import Settings
+from webhooks import signature
+from webhooks.metrics import RelayMetrics
+from webhooks.payloads import MalformedDelivery, decode_body, parse_event
+from webhooks.routing import TemporalUnavailable, WorkflowRouter
+from webhooks.translate import Filters, Ignored, Target, translate
+
+logger = logging.getLogger(__name__)
+
+# GitHub caps payloads at 25 MB.
+MAX_BODY_BYTES = 25 * 1024 * 1024
+# GitHub gives up on a delivery after 10 s; answer before that, whatever Temporal is doing.
+ANSWER_WITHIN = timedelta(seconds=9)
+READINESS_TIMEOUT = timedelta(seconds=2)
+
+
+@dataclass
+class _Delivery:
+    """What is known about the request so far, for the log line and the metrics labels."""
+
+    event: str = ""
+    action: str = ""
+    delivery_id: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    outcome: str
+
+
+def create_app(
+    settings: Settings,
+    client: Client,
+    *,
+    lookup_patience: timedelta = timedelta(seconds=5),
+    answer_within: timedelta = ANSWER_WITHIN,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """The relay app. `settings.webhook_secret` is required; `webhook_secret_previous` is accepted too.
+
+    `lookup_patience` bounds how long a delivery waits for its workflow to show up in visibility
+    before it is answered "untracked"; `answer_within` bounds every webhook request.
+    """
+    if settings.webhook_secret is None:
+        raise ValueError("WEBHOOK_SECRET is required: without it anyone could forge GitHub deliveries")
+    metrics = RelayMetrics()
+    relay = _Relay(
+        secrets=(settings.webhook_secret, settings.webhook_secret_previous),
+        filters=Filters(settings.allowed_repositories, settings.ignored_reviewers),
+        router=WorkflowRouter(client, lookup_patience=lookup_patience),
+        metrics=metrics,
+        answer_within=answer_within.total_seconds(),
+        max_body_bytes=max_body_bytes,
+    )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT.total_seconds() + 1):
+                serving = await client.service_client.check_health(timeout=READINESS_TIMEOUT)
+        except Exception as error:  # any failure to answer means not ready
+            return JSONResponse({"ready": False, "reason": f"Temporal not reachable: {error}"}, status_code=503)
+        if not serving:
+            return JSONResponse({"ready": False, "reason": "Temporal is not serving"}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/github", relay.receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
+        ]
+    )
+    app.state.metrics = metrics
+    return app
+
+
+class _Relay:
+    def __init__(
+        self,
+        *,
+        secrets: tuple[Any, ...],
+        filters: Filters,
+        router: WorkflowRouter,
+        metrics: RelayMetrics,
+        answer_within: float,
+        max_body_bytes: int,
+    ) -> None:
+        self._secrets = secrets
+        self._filters = filters
+        self._router = router
+        self._metrics = metrics
+        self._answer_within = answer_within
+        self._max_body_bytes = max_body_bytes
+
+    async def receive(self, request: Request) -> Response:
+        delivery = _Delivery()
+        try:
+            async with asyncio.timeout(self._answer_within):
+                answer = await self._handle(request, delivery)
+        except TimeoutError:
+            answer = _Answer(503, {"error": "not answered in time; Temporal may be slow or unreachable"}, "timeout")
+        elapsed = time.monotonic() - delivery.started
+        self._metrics.record(delivery.event, delivery.action, answer.outcome, elapsed)
+        logger.info(
+            "delivery %s event=%s action=%s -> %d %s (%.3fs)",
+            delivery.delivery_id or "-",
+            delivery.event or "-",
+            delivery.action or "-",
+            answer.status,
+            answer.outcome,
+            elapsed,
+        )
+        return JSONResponse(answer.body, status_code=answer.status)
+
+    async def _handle(self, request: Request, delivery: _Delivery) -> _Answer:
+        body = await self._read_body(request)
+        if body is None:
+            return _Answer(413, {"error": f"body larger than {self._max_body_bytes} bytes"}, "too_large")
+        # Nothing about the request is trusted, parsed or labelled before the signature checks out.
+        if not signature.verify(body, request.headers.get("x-hub-signature-256"), self._secrets):
+            return _Answer(401, {"error": "missing or invalid X-Hub-Signature-256"}, "unauthorized")
+        event = request.headers.get("x-github-event", "")
+        delivery.delivery_id = request.headers.get("x-github-delivery", "")
+        if not event or not delivery.delivery_id:
+            return _Answer(400, {"error": "X-GitHub-Event and X-GitHub-Delivery are required"}, "malformed")
+        delivery.event = event
+        try:
+            document = decode_body(body, request.headers.get("content-type"))
+            action = document.get("action")
+            delivery.action = action if isinstance(action, str) else ""
+            payload = parse_event(event, document)
+        except MalformedDelivery as error:
+            return _Answer(400, {"error": str(error)}, "malformed")
+        if event == "ping":
+            return _Answer(200, {"ignored": "ping", "zen": document.get("zen", "")}, "ignored")
+        if payload is None:
+            return _Answer(200, {"ignored": f"event {event} is not handled"}, "ignored")
+        decision = translate(event, delivery.delivery_id, payload, self._filters)
+        if isinstance(decision, Ignored):
+            return _Answer(200, {"ignored": decision.reason}, "ignored")
+        try:
+            signalled = await self._router.deliver(decision)
+        except TemporalUnavailable as error:
+            logger.warning("delivery %s not relayed: %s", delivery.delivery_id, error)
+            return _Answer(503, {"error": "Temporal is unavailable; redeliver later"}, "unavailable")
+        if not signalled:
+            return _Answer(200, {"ignored": f"untracked: no running workflow for {_describe(decision.target)}"}, "untracked")
+        self._metrics.signals.labels(signal=decision.signal).inc(len(signalled))
+        return _Answer(
+            202,
+            {"signalled": signalled, "signal": decision.signal, "delivery": delivery.delivery_id},
+            "signalled",
+        )
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The raw body, or None as soon as it is known to exceed the limit (never read unbounded)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _describe(target: Target) -> str:
+    if target.pr_keys:
+        return ", ".join(target.pr_keys)
+    return f"{target.repository}@{target.head_sha}"
