@@ -1,0 +1,107 @@
+"""Fitting a rendered prompt into its character budget.
+
+Optional sections are shortened, then dropped, in a declared order until the prompt fits;
+the required parts (title, description, requirements, acceptance criteria, delivery
+instructions) are never touched. Rendering is repeated after each cut, so the size checked
+is always the size of the real output, note about the cuts included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# "… 4 more not shown" and "[…]" mark where text was cut, so the agent knows it is incomplete.
+MORE_MARKER = "… {count} more not shown"
+TEXT_MARKER = " […]"
+
+
+class PromptTooLargeError(ValueError):
+    """The smallest prompt that keeps every required part is still over the budget."""
+
+    def __init__(self, size: int, budget: int) -> None:
+        self.size = size
+        self.budget = budget
+        super().__init__(
+            f"prompt needs {size} characters even with every optional section dropped "
+            f"(title, description, requirements, acceptance criteria and delivery instructions are never cut), "
+            f"but max_context_size is {budget}"
+        )
+
+
+@dataclass(frozen=True)
+class OptionalSection:
+    """A view key the budget may shorten or drop, and the words the note uses for it."""
+
+    key: str
+    label: str
+    shorten: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Cut:
+    key: str
+    label: str
+    action: str  # "shortened" or "dropped"
+
+
+Render = Callable[[Mapping[str, Any], Sequence[Cut]], str]
+
+
+def fit(render: Render, view: dict[str, Any], order: Sequence[OptionalSection], budget: int) -> tuple[str, list[Cut]]:
+    """Render `view`, cutting sections in `order` until the output is at most `budget` characters.
+
+    `render(view, cuts)` must show `cuts` in its output. Mutates `view`.
+    Raises PromptTooLargeError when even the prompt with every optional section dropped is too large.
+    """
+    cuts: list[Cut] = []
+    content = render(view, cuts)
+    if len(content) <= budget:
+        return content, cuts
+    for section in order:
+        value = view[section.key]
+        if not value:
+            continue
+        shorter = section.shorten(value)
+        if shorter != value:
+            view[section.key] = shorter
+            cuts.append(Cut(section.key, section.label, "shortened"))
+            content = render(view, cuts)
+            if len(content) <= budget:
+                return content, cuts
+            cuts.pop()
+        view[section.key] = None
+        cuts.append(Cut(section.key, section.label, "dropped"))
+        content = render(view, cuts)
+        if len(content) <= budget:
+            return content, cuts
+    raise PromptTooLargeError(len(content), budget)
+
+
+def shorten_text(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, marked as cut when anything was removed."""
+    return text if len(text) <= limit else text[:limit] + TEXT_MARKER
+
+
+def shorten_list(items: list[Any], keep: int, text_limit: int) -> list[Any]:
+    """The first `keep` items, each shortened, plus a line saying how many were left out."""
+    kept = [shorten_value(item, keep, text_limit) for item in items[:keep]]
+    if len(items) > keep:
+        kept.append(MORE_MARKER.format(count=len(items) - keep))
+    return kept
+
+
+def shorten_value(value: Any, keep: int, text_limit: int) -> Any:
+    """Shorten a metadata-like value of any JSON shape: strings, lists and mappings."""
+    if isinstance(value, str):
+        return shorten_text(value, text_limit)
+    if isinstance(value, list):
+        return shorten_list(value, keep, text_limit)
+    if isinstance(value, dict):
+        items = list(value.items())
+        kept = {key: shorten_value(item, keep, text_limit) for key, item in items[:keep]}
+        if len(items) > keep:
+            kept["…"] = MORE_MARKER.format(count=len(items) - keep)
+        return kept
+    return value

@@ -1,0 +1,133 @@
+"""The prompt generator: one Jinja2 environment per process, templates compiled once."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, Template
+
+from models.prompt import PromptInput, PromptMetadata, PromptResult
+from prompts.assessment import estimated_complexity, validation_requirements
+from prompts.budget import Cut, PromptTooLargeError, fit
+from prompts.markdown import fenced, inline
+from prompts.view import CUT_ORDER, build_view
+
+GENERATOR_VERSION = "1.0.0"
+BUNDLED_TEMPLATES_DIR = Path(__file__).parent / "templates"
+_DATA_DIR = Path(__file__).parent
+
+__all__ = ["GENERATOR_VERSION", "PromptGenerator", "PromptTooLargeError"]
+
+
+def _characters_to_tokens(size: int) -> int:
+    # The usual rule of thumb for English text and code: about four characters per token.
+    return math.ceil(size / 4)
+
+
+class PromptGenerator:
+    """Renders task prompts from `<task_type>.md.j2` templates.
+
+    `templates_dir` (PROMPT_TEMPLATES_DIR) is searched before the bundled templates, so a
+    file there with a bundled template's name (`bug_fix.md.j2`, `partials/delivery.md.j2`)
+    replaces it. Build one per process and reuse it: templates are compiled on first use.
+    """
+
+    def __init__(self, templates_dir: str | Path | None = None) -> None:
+        loaders = []
+        self._override_dir = Path(templates_dir).resolve() if templates_dir else None
+        if self._override_dir is not None:
+            if not self._override_dir.is_dir():
+                raise FileNotFoundError(f"prompt templates directory {str(templates_dir)!r} does not exist")
+            loaders.append(FileSystemLoader(self._override_dir))
+        loaders.append(FileSystemLoader(BUNDLED_TEMPLATES_DIR))
+        self._env = Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=False,  # Markdown, not HTML: user text goes in byte for byte
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+        self._env.filters["fenced"] = fenced
+        self._env.filters["inline"] = inline
+        self._templates: dict[str, Template] = {}
+        self._best_practices = self._load_checklists("best_practices.json")
+        self._validation = self._load_checklists("validation.json")
+
+    @staticmethod
+    def _load_checklists(name: str) -> dict[str, list[str]]:
+        return json.loads((_DATA_DIR / name).read_text(encoding="utf-8"))
+
+    def _template(self, name: str) -> Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self._env.get_template(name)
+        return template
+
+    def _template_label(self, template: Template) -> str:
+        """The template's name, or its full path when a team's override directory supplied it."""
+        if self._override_dir is not None and template.filename:
+            path = Path(template.filename).resolve()
+            if path.is_relative_to(self._override_dir):
+                return str(path)
+        return template.name or ""
+
+    def generate(self, prompt: PromptInput) -> PromptResult:
+        """Render the prompt for `prompt.task`, within `prompt.options.max_context_size` characters.
+
+        Raises PromptTooLargeError when the required parts alone exceed the budget, and
+        jinja2.TemplateError when a (team-supplied) template is broken.
+        """
+        task = prompt.task
+        template = self._template(f"{task.type.value}.md.j2")
+        type_checks = self._validation[task.type.value]
+        view = build_view(prompt, self._best_practices[task.type.value], type_checks)
+        content, cuts = self._fit(template, view, prompt.options.max_context_size)
+        return PromptResult(
+            content=content,
+            metadata=self._metadata(
+                template,
+                content,
+                cuts,
+                task_id=task.id,
+                task_type=task.type.value,
+                complexity=estimated_complexity(task),
+                validation=validation_requirements(task, type_checks),
+            ),
+        )
+
+    def _fit(self, template: Template, view: dict[str, Any], budget: int) -> tuple[str, list[Cut]]:
+        def render(current: Mapping[str, Any], cuts: Sequence[Cut]) -> str:
+            return template.render(current, cuts=cuts)
+
+        return fit(render, view, CUT_ORDER, budget)
+
+    def _metadata(
+        self,
+        template: Template,
+        content: str,
+        cuts: list[Cut],
+        *,
+        task_id: str | None,
+        task_type: str,
+        complexity: int,
+        validation: list[str],
+    ) -> PromptMetadata:
+        return PromptMetadata(
+            task_id=task_id,
+            task_type=task_type,
+            template=self._template_label(template),
+            generator_version=GENERATOR_VERSION,
+            generated_at=datetime.now(UTC),
+            size_chars=len(content),
+            estimated_tokens=_characters_to_tokens(len(content)),
+            truncated_sections=[cut.key for cut in cuts],
+            estimated_complexity=complexity,
+            validation_requirements=validation,
+        )
