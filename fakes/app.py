@@ -1,0 +1,512 @@
+"""The fake's HTTP surface: Codegen API, GitHub REST and `/_admin/`, in one Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fakes.config import FakeConfig
+from fakes.world import FakeError, FakeWorld, PullRequest, Run
+
+ORG = "/v1/organizations/{org_id}"
+GITHUB_MEDIA_TYPE = "application/vnd.github+json"
+# Answers for paths outside the two APIs: not subject to faults or latency.
+ADMIN_PREFIXES = ("/_admin", "/healthz")
+
+
+def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
+    """Build the fake; `app.state.world` holds its state (close it with `await world.aclose()`)."""
+    world = world or FakeWorld(config)
+    handlers = _Handlers(world)
+    routes = [
+        Route(f"{ORG}/agent/run", handlers.create_run, methods=["POST"]),
+        Route(f"{ORG}/agent/run/resume", handlers.resume_run, methods=["POST"]),
+        Route(f"{ORG}/agent/run/{{run_id:int}}", handlers.get_run, methods=["GET"]),
+        Route(f"{ORG}/agent/runs", handlers.list_runs, methods=["GET"]),
+        Route(f"{ORG}/repos", handlers.list_repos, methods=["GET"]),
+        Route("/v1/users/me", handlers.current_user, methods=["GET"]),
+        Route("/repos/{owner}/{repo}/pulls/{number:int}", handlers.get_pull, methods=["GET"]),
+        Route("/repos/{owner}/{repo}/commits/{sha}/check-runs", handlers.check_runs, methods=["GET"]),
+        Route("/repos/{owner}/{repo}/commits/{sha}/pulls", handlers.commit_pulls, methods=["GET"]),
+        Route("/rate_limit", handlers.rate_limit, methods=["GET"]),
+        Route("/healthz", handlers.healthz, methods=["GET"]),
+        Route("/_admin/counters", handlers.counters, methods=["GET"]),
+        Route("/_admin/reset", handlers.reset, methods=["POST"]),
+        Route("/_admin/config", handlers.update_config, methods=["PATCH"]),
+        Route("/_admin/inject", handlers.inject, methods=["POST"]),
+        Route("/_admin/repos", handlers.add_repo, methods=["POST"]),
+        Route("/_admin/webhooks", handlers.webhook_log, methods=["GET"]),
+        Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", handlers.drive_pull, methods=["POST"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+        yield
+        await world.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.world = world
+    app.add_middleware(_FaultsAndCounters, world=world, routes=routes, injections=handlers.injections)
+    return app
+
+
+def _error(status: int, message: str, github: bool = False, headers: dict[str, str] | None = None) -> JSONResponse:
+    if github:
+        body = {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}
+    else:
+        body = {"message": message, "status_code": status}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _Injection:
+    """A canned response for matching requests, `times` times; `after_effect` lets the request act first."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.method = str(spec.get("method", "")).upper()
+        self.path_contains = str(spec.get("path_contains", ""))
+        self.status = int(spec["status"])
+        self.body = spec.get("body", {"message": f"Injected {self.status}", "status_code": self.status})
+        self.headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+        self.remaining = int(spec.get("times", 1))
+        self.after_effect = bool(spec.get("after_effect", False))
+
+    def matches(self, method: str, path: str, after_effect: bool) -> bool:
+        return (
+            self.remaining > 0
+            and self.after_effect == after_effect
+            and (not self.method or self.method == method)
+            and self.path_contains in path
+        )
+
+    def response(self) -> JSONResponse:
+        self.remaining -= 1
+        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
+class _FaultsAndCounters:
+    """Latency, injected and random faults on API routes; request counts by route and status."""
+
+    def __init__(self, app: ASGIApp, world: FakeWorld, routes: list[BaseRoute], injections: list[_Injection]) -> None:
+        self.app = app
+        self.world = world
+        # "GET /repos/{owner}/{repo}/pulls/{number}": labels for the request counters.
+        self.routes = [(route, re.sub(r":\w+}", "}", route.path)) for route in routes if isinstance(route, Route)]
+        self.injections = injections
+
+    def _endpoint(self, scope: Scope) -> str:
+        for route, label in self.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return f"{scope['method']} {label}"
+        return f"{scope['method']} (unmatched)"
+
+    def _take(self, method: str, path: str, after_effect: bool) -> _Injection | None:
+        return next((i for i in self.injections if i.matches(method, path, after_effect)), None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        statuses: list[int] = []
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        try:
+            if path.startswith(ADMIN_PREFIXES):
+                await self.app(scope, receive, recording_send)
+                return
+            await self._serve_api(scope, receive, recording_send, method, path)
+        finally:
+            self.world.count_request(self._endpoint(scope), statuses[0] if statuses else 0)
+
+    async def _serve_api(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
+        config = self.world.config
+        if config.latency_seconds:
+            await asyncio.sleep(config.latency_seconds)
+        injection = self._take(method, path, after_effect=False)
+        if injection is not None:
+            await injection.response()(scope, receive, send)
+            return
+        fault = self._random_fault(config, github=not path.startswith("/v1/"))
+        if fault is not None:
+            await fault(scope, receive, send)
+            return
+        injection = self._take(method, path, after_effect=True)
+        if injection is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def discard(message: Message) -> None:
+            return None
+
+        # The request takes effect; its response is lost and replaced.
+        await self.app(scope, receive, discard)
+        await injection.response()(scope, receive, send)
+
+    def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
+        retry_after = {"Retry-After": str(config.retry_after_seconds)}
+        if self.world.chance(config.rate_429):
+            return _error(429, "Rate limit exceeded. Please try again later.", github, retry_after)
+        if self.world.chance(config.rate_503):
+            return _error(503, "Service temporarily unavailable.", github, retry_after)
+        if self.world.chance(config.rate_500):
+            return _error(500, "Internal Server Error", github)
+        return None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _Handlers:
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+        self.injections: list[_Injection] = []
+
+    # --- Codegen ----------------------------------------------------------------------------
+
+    def _codegen_auth(self, request: Request) -> str:
+        """The org id after checking the bearer token and org access, as the real API does."""
+        config = self.world.config
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise FakeError(401, "Missing or malformed Authorization header; expected 'Bearer <token>'.")
+        if config.codegen_api_key is not None and token.strip() != config.codegen_api_key:
+            raise FakeError(401, "Invalid API token.")
+        org_id = request.path_params.get("org_id")
+        if org_id is not None and config.org_ids is not None and str(org_id) not in config.org_ids:
+            raise FakeError(403, "You do not have access to this organization.")
+        return str(org_id) if org_id is not None else ""
+
+    def _run_json(self, run: Run) -> dict[str, Any]:
+        pulls = []
+        if run.pull_request is not None:
+            pr = run.pull_request
+            pulls.append(
+                {
+                    "id": pr.id,
+                    "title": pr.title,
+                    "url": pr.html_url(self.world.config.github_html_url),
+                    "created_at": pr.created_at.isoformat(),
+                    "head_branch_name": pr.head_ref,
+                }
+            )
+        return {
+            "id": run.id,
+            "organization_id": int(run.org_id) if run.org_id.isdigit() else run.org_id,
+            "status": run.status,
+            "created_at": run.created_at.isoformat(),
+            "web_url": f"https://codegen.com/agent/trace/{run.id}",
+            "result": run.result,
+            "summary": run.summary,
+            "source_type": "API",
+            "github_pull_requests": pulls,
+            "metadata": run.metadata,
+        }
+
+    async def _json_body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise _Validation([{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]) from exc
+        if not isinstance(body, dict):
+            raise _Validation([{"loc": ["body"], "msg": "Input should be an object", "type": "dict_type"}])
+        return body
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], total: int, skip: int, limit: int) -> dict[str, Any]:
+        return {"items": items, "total": total, "page": skip // limit + 1, "size": limit, "pages": math.ceil(total / limit)}
+
+    @staticmethod
+    def _skip_limit(request: Request) -> tuple[int, int]:
+        try:
+            skip = int(request.query_params.get("skip", 0))
+            limit = int(request.query_params.get("limit", 100))
+        except ValueError as exc:
+            raise _Validation([{"loc": ["query"], "msg": "Input should be a valid integer", "type": "int_parsing"}]) from exc
+        if skip < 0 or not 1 <= limit <= 100:
+            raise _Validation([{"loc": ["query", "limit"], "msg": "skip >= 0 and 1 <= limit <= 100", "type": "range"}])
+        return skip, limit
+
+    @staticmethod
+    def _require(body: dict[str, Any], name: str, kind: type) -> Any:
+        value = body.get(name)
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            problem = "Field required" if value is None else f"Input should be a valid {kind.__name__}"
+            raise _Validation([{"loc": ["body", name], "msg": problem, "type": "missing"}])
+        return value
+
+    async def create_run(self, request: Request) -> Response:
+        return await _answer(self._create_run, request)
+
+    async def _create_run(self, request: Request) -> Response:
+        org_id = self._codegen_auth(request)
+        body = await self._json_body(request)
+        prompt = self._require(body, "prompt", str)
+        metadata = body.get("metadata") or {}
+        repo_id = body.get("repo_id")
+        if not isinstance(metadata, dict) or (repo_id is not None and not isinstance(repo_id, int)):
+            raise _Validation([{"loc": ["body"], "msg": "metadata must be an object, repo_id an integer", "type": "type"}])
+        try:
+            run = self.world.create_run(org_id, prompt, metadata, repo_id)
+        except ValidationError as exc:
+            raise _Validation(
+                [{"loc": ["body", "metadata", "scenario", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            ) from exc
+        if self.world.should_drop_create_response(run):
+            return _error(500, "Internal Server Error (simulated: the run was created, the response lost)")
+        return JSONResponse(self._run_json(run))
+
+    async def get_run(self, request: Request) -> Response:
+        return await _answer(self._get_run, request)
+
+    async def _get_run(self, request: Request) -> Response:
+        org_id = self._codegen_auth(request)
+        return JSONResponse(self._run_json(self.world.run_for(org_id, request.path_params["run_id"])))
+
+    async def list_runs(self, request: Request) -> Response:
+        return await _answer(self._list_runs, request)
+
+    async def _list_runs(self, request: Request) -> Response:
+        org_id = self._codegen_auth(request)
+        skip, limit = self._skip_limit(request)
+        runs, total = self.world.runs_page(org_id, skip, limit)
+        return JSONResponse(self._page([self._run_json(run) for run in runs], total, skip, limit))
+
+    async def resume_run(self, request: Request) -> Response:
+        return await _answer(self._resume_run, request)
+
+    async def _resume_run(self, request: Request) -> Response:
+        org_id = self._codegen_auth(request)
+        body = await self._json_body(request)
+        run_id = self._require(body, "agent_run_id", int)
+        prompt = self._require(body, "prompt", str)
+        return JSONResponse(self._run_json(self.world.resume_run(org_id, run_id, prompt)))
+
+    async def list_repos(self, request: Request) -> Response:
+        return await _answer(self._list_repos, request)
+
+    async def _list_repos(self, request: Request) -> Response:
+        org_id = self._codegen_auth(request)
+        skip, limit = self._skip_limit(request)
+        connected = [self.world.repos[name] for name in self.world.config.repositories if name in self.world.repos]
+        items = [
+            {
+                "id": repo.id,
+                "name": repo.name,
+                "full_name": repo.full_name,
+                "description": None,
+                "github_id": str(repo.github_id),
+                "organization_id": int(org_id) if org_id.isdigit() else org_id,
+                "visibility": "public",
+                "archived": False,
+                "setup_status": "COMPLETED",
+                "language": "Python",
+            }
+            for repo in connected[skip : skip + limit]
+        ]
+        return JSONResponse(self._page(items, len(connected), skip, limit))
+
+    async def current_user(self, request: Request) -> Response:
+        return await _answer(self._current_user, request)
+
+    async def _current_user(self, request: Request) -> Response:
+        self._codegen_auth(request)
+        return JSONResponse(
+            {
+                "id": 1,
+                "email": "mock@codegen.invalid",
+                "github_user_id": "1",
+                "github_username": "mock-user",
+                "avatar_url": None,
+                "full_name": "Mock Mode",
+                "role": "ADMIN",
+                "is_admin": True,
+            }
+        )
+
+    # --- GitHub -----------------------------------------------------------------------------
+
+    def _github_auth(self, request: Request) -> None:
+        expected = self.world.config.github_token
+        header = request.headers.get("authorization")
+        if header is None:
+            return
+        token = header.partition(" ")[2].strip()
+        if expected is not None and token != expected:
+            raise FakeError(401, "Bad credentials")
+
+    def _github_json(self, request: Request, data: Any, headers: dict[str, str] | None = None) -> Response:
+        body = json.dumps(data).encode()
+        etag = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
+        authenticated = "authorization" in request.headers
+        rate = {
+            "x-ratelimit-limit": "5000" if authenticated else "60",
+            "x-ratelimit-remaining": "4999" if authenticated else "59",
+            "x-ratelimit-reset": "4102444800",
+            "x-ratelimit-used": "1",
+            "x-ratelimit-resource": "core",
+            "x-github-api-version-selected": request.headers.get("x-github-api-version", "2022-11-28"),
+            "etag": etag,
+            **(headers or {}),
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=rate)
+        return Response(body, media_type="application/json; charset=utf-8", headers=rate)
+
+    async def get_pull(self, request: Request) -> Response:
+        return await _answer(self._get_pull, request, github=True)
+
+    async def _get_pull(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        return self._github_json(request, self.world.shapes.pull_request(pr))
+
+    async def check_runs(self, request: Request) -> Response:
+        return await _answer(self._check_runs, request, github=True)
+
+    async def _check_runs(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        prs = self.world.pulls_for_commit(p["owner"], p["repo"], p["sha"])
+        runs = list(self.world.check_runs.get(p["sha"], [])) if prs else []
+        if request.query_params.get("filter", "latest") == "latest":
+            latest = {run.name: run for run in runs}
+            runs = [run for run in runs if latest[run.name] is run]
+        try:
+            per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
+            page = max(int(request.query_params.get("page", 1)), 1)
+        except ValueError:
+            raise FakeError(422, "Invalid pagination parameters.") from None
+        chunk = runs[(page - 1) * per_page : page * per_page]
+        body = {"total_count": len(runs), "check_runs": [self.world.shapes.check_run(run, prs[0]) for run in chunk]}
+        return self._github_json(request, body, _link_header(request, page, math.ceil(len(runs) / per_page)))
+
+    async def commit_pulls(self, request: Request) -> Response:
+        return await _answer(self._commit_pulls, request, github=True)
+
+    async def _commit_pulls(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        prs = self.world.pulls_for_commit(p["owner"], p["repo"], p["sha"])
+        return self._github_json(request, [self.world.shapes.pull_request(pr) for pr in prs])
+
+    async def rate_limit(self, request: Request) -> Response:
+        return await _answer(self._rate_limit, request, github=True)
+
+    async def _rate_limit(self, request: Request) -> Response:
+        self._github_auth(request)
+        core = {"limit": 5000, "remaining": 4999, "reset": 4102444800, "used": 1}
+        return self._github_json(request, {"resources": {"core": core}, "rate": core})
+
+    # --- admin ------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def counters(self, request: Request) -> Response:
+        return JSONResponse(self.world.counters())
+
+    async def reset(self, request: Request) -> Response:
+        self.injections.clear()
+        await self.world.reset()
+        return JSONResponse({"reset": True})
+
+    async def update_config(self, request: Request) -> Response:
+        changes = await request.json()
+        try:
+            self.world.config = FakeConfig.model_validate({**self.world.config.model_dump(), **changes})
+        except ValidationError as exc:
+            return JSONResponse({"detail": exc.errors(include_url=False, include_context=False)}, status_code=422)
+        return JSONResponse(self.world.config.model_dump(exclude={"codegen_api_key", "github_token", "webhook_secret"}))
+
+    async def inject(self, request: Request) -> Response:
+        """Queue a canned response: {"status", "path_contains"?, "method"?, "body"?, "headers"?, "times"?, "after_effect"?}."""
+        spec = await request.json()
+        try:
+            self.injections.append(_Injection(spec))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(422, f"Invalid injection: {exc!r}")
+        return JSONResponse({"queued": len(self.injections)})
+
+    async def add_repo(self, request: Request) -> Response:
+        full_name = str((await request.json()).get("full_name", ""))
+        if full_name.count("/") != 1:
+            return _error(422, "full_name must look like owner/name")
+        self.world.repo(full_name)
+        if full_name not in self.world.config.repositories:
+            self.world.config.repositories.append(full_name)
+        return JSONResponse({"id": self.world.repos[full_name].id, "full_name": full_name})
+
+    async def webhook_log(self, request: Request) -> Response:
+        return JSONResponse([delivery.summary() for delivery in self.world.webhooks.log])
+
+    async def drive_pull(self, request: Request) -> Response:
+        return await _answer(self._drive_pull, request)
+
+    async def _drive_pull(self, request: Request) -> Response:
+        """merge | close | push | review {"state", "body"?} | checks {"conclusion", "names"?}."""
+        p = request.path_params
+        pr: PullRequest = self.world.pull(p["owner"], p["repo"], p["number"])
+        body = await request.json() if await request.body() else {}
+        action = p["action"]
+        if action == "merge":
+            self.world.merge(pr)
+        elif action == "close":
+            self.world.close(pr)
+        elif action == "push":
+            self.world.push(pr)
+        elif action == "review":
+            self.world.submit_review(pr, str(body.get("state", "APPROVED")), str(body.get("body", "")))
+        elif action == "checks":
+            self.world.complete_checks(pr, str(body.get("conclusion", "success")), body.get("names"))
+        else:
+            raise FakeError(404, f"Unknown action {action!r}; use merge, close, push, review or checks.")
+        return JSONResponse(self.world.shapes.pull_request(pr))
+
+
+class _Validation(Exception):
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
+        super().__init__("validation error")
+        self.detail = detail
+
+
+async def _answer(handler: Handler, request: Request, github: bool = False) -> Response:
+    """Run a handler, turning the fake's refusals into API-shaped error responses."""
+    try:
+        return await handler(request)
+    except FakeError as exc:
+        return _error(exc.status, exc.message, github)
+    except _Validation as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=422)
+
+
+def _link_header(request: Request, page: int, last: int) -> dict[str, str]:
+    """GitHub's `Link` pagination header (rel next/prev/first/last)."""
+    if last <= 1:
+        return {}
+    links = []
+    if page < last:
+        links.append(f'<{request.url.include_query_params(page=page + 1)}>; rel="next"')
+        links.append(f'<{request.url.include_query_params(page=last)}>; rel="last"')
+    if page > 1:
+        links.append(f'<{request.url.include_query_params(page=page - 1)}>; rel="prev"')
+        links.append(f'<{request.url.include_query_params(page=1)}>; rel="first"')
+    return {"link": ", ".join(links)}

@@ -1,0 +1,96 @@
+"""Global knobs of the fake services, read from the environment (`FAKE_*`, `RELAY_URL`, `WEBHOOK_SECRET`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field
+
+DEFAULT_REPOSITORIES = ("acme/widgets", "acme/webapp", "acme/api", "example/demo", "octo-org/octo-repo")
+
+
+class FakeConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8900
+
+    # Accepted Codegen key; None accepts any bearer token (a header is still required).
+    codegen_api_key: str | None = None
+    # Organizations the key may use; None allows every org id.
+    org_ids: list[str] | None = None
+    # Repositories connected to the fake Codegen org (any repo exists on the fake GitHub).
+    repositories: list[str] = Field(default_factory=lambda: list(DEFAULT_REPOSITORIES))
+    # Accepted GitHub token; None accepts any token and anonymous requests.
+    github_token: str | None = None
+    github_html_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+
+    # Every API response waits this long first.
+    latency_seconds: float = 0.0
+    # Fractions of API requests answered with that status instead (admin routes are exempt).
+    rate_429: float = Field(default=0.0, ge=0, le=1)
+    rate_500: float = Field(default=0.0, ge=0, le=1)
+    rate_503: float = Field(default=0.0, ge=0, le=1)
+    retry_after_seconds: int = 1
+
+    # Lifecycle delays, overridable per task by the scenario's `delays`.
+    run_seconds: float = 1.0
+    checks_seconds: float = 0.5
+    review_seconds: float = 0.5
+    merge_seconds: float = 0.5
+
+    # Webhooks go to relay_url when webhook_secret is set.
+    relay_url: str = "http://127.0.0.1:8787/webhooks/github"
+    webhook_secret: str | None = None
+    webhook_drop_rate: float = Field(default=0.0, ge=0, le=1)
+    webhook_duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    webhook_reorder_rate: float = Field(default=0.0, ge=0, le=1)
+    # A held-back (reordered) webhook goes out after the next one, or after this long.
+    webhook_reorder_hold_seconds: float = 0.5
+
+    seed: int | None = None
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return bool(self.webhook_secret and self.relay_url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FakeConfig:
+        """Read `FAKE_HOST`, `FAKE_PORT`, `FAKE_LATENCY_MS`, `FAKE_RATE_429`, ... (see README)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field, name in _ENV_NAMES.items():
+            raw = env.get(name, "").strip()
+            if raw:
+                values[field] = raw
+        if "latency_ms" in values:
+            values["latency_seconds"] = float(values.pop("latency_ms")) / 1000  # type: ignore[arg-type]
+        for field in ("repositories", "org_ids"):
+            if field in values:
+                values[field] = [item.strip() for item in str(values[field]).split(",") if item.strip()]
+        return cls.model_validate(values)
+
+
+_ENV_NAMES = {
+    "host": "FAKE_HOST",
+    "port": "FAKE_PORT",
+    "codegen_api_key": "FAKE_CODEGEN_API_KEY",
+    "org_ids": "FAKE_ORG_IDS",
+    "repositories": "FAKE_REPOSITORIES",
+    "github_token": "FAKE_GITHUB_TOKEN",
+    "latency_ms": "FAKE_LATENCY_MS",
+    "rate_429": "FAKE_RATE_429",
+    "rate_500": "FAKE_RATE_500",
+    "rate_503": "FAKE_RATE_503",
+    "retry_after_seconds": "FAKE_RETRY_AFTER_SECONDS",
+    "run_seconds": "FAKE_RUN_SECONDS",
+    "checks_seconds": "FAKE_CHECKS_SECONDS",
+    "review_seconds": "FAKE_REVIEW_SECONDS",
+    "merge_seconds": "FAKE_MERGE_SECONDS",
+    "relay_url": "RELAY_URL",
+    "webhook_secret": "WEBHOOK_SECRET",
+    "webhook_drop_rate": "FAKE_WEBHOOK_DROP_RATE",
+    "webhook_duplicate_rate": "FAKE_WEBHOOK_DUPLICATE_RATE",
+    "webhook_reorder_rate": "FAKE_WEBHOOK_REORDER_RATE",
+    "seed": "FAKE_SEED",
+}

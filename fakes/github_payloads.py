@@ -1,0 +1,214 @@
+"""GitHub REST and webhook JSON for the fake's pull requests, shaped as GitHub documents them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakes.world import CheckRun, CheckSuite, PullRequest, Repo, Review
+
+AGENT_LOGIN = "codegen-sh[bot]"
+REVIEWER_LOGIN = "fake-reviewer"
+CI_APP = {"id": 15368, "slug": "fake-ci", "name": "Fake CI", "node_id": "MDM6QXBwMTUzNjg="}
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+class GitHubShapes:
+    """Builds the JSON documents; `api` and `html` are the base URLs the links point at."""
+
+    def __init__(self, api: str, html: str) -> None:
+        self.api = api.rstrip("/")
+        self.html = html.rstrip("/")
+
+    def user(self, login: str, user_id: int = 1) -> dict[str, Any]:
+        return {
+            "login": login,
+            "id": user_id,
+            "node_id": f"U_{user_id}",
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
+            "gravatar_id": "",
+            "url": f"{self.api}/users/{login}",
+            "html_url": f"{self.html}/{login}",
+            "type": "Bot" if login.endswith("[bot]") else "User",
+            "site_admin": False,
+        }
+
+    def repository(self, repo: Repo) -> dict[str, Any]:
+        url = f"{self.api}/repos/{repo.full_name}"
+        return {
+            "id": repo.github_id,
+            "node_id": f"R_{repo.github_id}",
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": False,
+            "owner": self.user(repo.owner, repo.github_id + 1),
+            "html_url": f"{self.html}/{repo.full_name}",
+            "description": None,
+            "fork": False,
+            "url": url,
+            "pulls_url": f"{url}/pulls{{/number}}",
+            "default_branch": "main",
+            "visibility": "public",
+            "created_at": iso(repo.created_at),
+            "updated_at": iso(repo.created_at),
+            "pushed_at": iso(repo.created_at),
+        }
+
+    def _ref(self, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
+        return {
+            "label": f"{repo.owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self.user(repo.owner, repo.github_id + 1),
+            "repo": self.repository(repo),
+        }
+
+    def pull_request(self, pr: PullRequest) -> dict[str, Any]:
+        repo = pr.repo
+        url = f"{self.api}/repos/{repo.full_name}/pulls/{pr.number}"
+        html_url = pr.html_url(self.html)
+        return {
+            "url": url,
+            "id": pr.id,
+            "node_id": f"PR_{pr.id}",
+            "html_url": html_url,
+            "diff_url": f"{html_url}.diff",
+            "patch_url": f"{html_url}.patch",
+            "issue_url": f"{self.api}/repos/{repo.full_name}/issues/{pr.number}",
+            "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
+            "comments_url": f"{self.api}/repos/{repo.full_name}/issues/{pr.number}/comments",
+            "statuses_url": f"{self.api}/repos/{repo.full_name}/statuses/{pr.head_sha}",
+            "number": pr.number,
+            "state": pr.state,
+            "locked": False,
+            "title": pr.title,
+            "user": self.user(AGENT_LOGIN, 9999),
+            "body": pr.body,
+            "labels": [],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": iso(pr.created_at),
+            "updated_at": iso(pr.updated_at),
+            "closed_at": iso(pr.closed_at),
+            "merged_at": iso(pr.merged_at),
+            "merge_commit_sha": pr.merge_commit_sha,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": self._ref(repo, pr.head_ref, pr.head_sha),
+            "base": self._ref(repo, pr.base_ref, repo.base_sha),
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": html_url},
+                "issue": {"href": f"{self.api}/repos/{repo.full_name}/issues/{pr.number}"},
+                "commits": {"href": f"{url}/commits"},
+                "statuses": {"href": f"{self.api}/repos/{repo.full_name}/statuses/{pr.head_sha}"},
+            },
+            "author_association": "CONTRIBUTOR",
+            "auto_merge": None,
+            "draft": pr.draft,
+            "merged": pr.merged,
+            "mergeable": True if pr.state == "open" else None,
+            "rebaseable": True if pr.state == "open" else None,
+            "mergeable_state": pr.mergeable_state,
+            "merged_by": self.user(REVIEWER_LOGIN, 4242) if pr.merged else None,
+            "comments": 0,
+            "review_comments": 0,
+            "maintainer_can_modify": False,
+            "commits": len(pr.commits),
+            "additions": 10 * len(pr.commits),
+            "deletions": 2 * len(pr.commits),
+            "changed_files": len(pr.commits),
+        }
+
+    def pull_request_minimal(self, pr: PullRequest) -> dict[str, Any]:
+        """The short PR form inside check runs and check suites."""
+        repo_min = {"id": pr.repo.github_id, "url": f"{self.api}/repos/{pr.repo.full_name}", "name": pr.repo.name}
+        return {
+            "url": f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}",
+            "id": pr.id,
+            "number": pr.number,
+            "head": {"ref": pr.head_ref, "sha": pr.head_sha, "repo": repo_min},
+            "base": {"ref": pr.base_ref, "sha": pr.repo.base_sha, "repo": repo_min},
+        }
+
+    def check_run(self, run: CheckRun, pr: PullRequest, include_pulls: bool = True) -> dict[str, Any]:
+        url = f"{self.api}/repos/{pr.repo.full_name}/check-runs/{run.id}"
+        return {
+            "id": run.id,
+            "node_id": f"CR_{run.id}",
+            "name": run.name,
+            "head_sha": run.head_sha,
+            "external_id": str(run.id),
+            "url": url,
+            "html_url": f"{self.html}/{pr.repo.full_name}/runs/{run.id}",
+            "details_url": f"{self.html}/{pr.repo.full_name}/actions/runs/{run.id}",
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "started_at": iso(run.started_at),
+            "completed_at": iso(run.completed_at),
+            "output": {
+                "title": run.output_title,
+                "summary": run.output_summary,
+                "text": run.output_text,
+                "annotations_count": 0,
+                "annotations_url": f"{url}/annotations",
+            },
+            "check_suite": {"id": run.suite_id},
+            "app": {**CI_APP, "owner": self.user("fake-ci-org", 77)},
+            "pull_requests": [self.pull_request_minimal(pr)] if include_pulls else [],
+        }
+
+    def check_suite(self, suite: CheckSuite, pr: PullRequest, include_pulls: bool = True) -> dict[str, Any]:
+        url = f"{self.api}/repos/{pr.repo.full_name}/check-suites/{suite.id}"
+        return {
+            "id": suite.id,
+            "node_id": f"CS_{suite.id}",
+            "head_branch": suite.head_branch,
+            "head_sha": suite.head_sha,
+            "status": suite.status,
+            "conclusion": suite.conclusion,
+            "url": url,
+            "before": suite.before,
+            "after": suite.head_sha,
+            "pull_requests": [self.pull_request_minimal(pr)] if include_pulls else [],
+            "app": {**CI_APP, "owner": self.user("fake-ci-org", 77)},
+            "created_at": iso(suite.created_at),
+            "updated_at": iso(suite.updated_at),
+            "rerequestable": True,
+            "runs_rerequestable": True,
+            "latest_check_runs_count": suite.check_runs_count,
+            "check_runs_url": f"{url}/check-runs",
+            "head_commit": {
+                "id": suite.head_sha,
+                "tree_id": suite.head_sha[::-1],
+                "message": f"Commit on {suite.head_branch}",
+                "timestamp": iso(suite.created_at),
+                "author": {"name": "Codegen", "email": "team@codegen.com"},
+                "committer": {"name": "Codegen", "email": "team@codegen.com"},
+            },
+        }
+
+    def review(self, review: Review, pr: PullRequest, webhook: bool) -> dict[str, Any]:
+        """REST states are upper case (APPROVED); webhook states are lower case (approved)."""
+        pr_url = f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
+        html_url = f"{pr.html_url(self.html)}#pullrequestreview-{review.id}"
+        return {
+            "id": review.id,
+            "node_id": f"PRR_{review.id}",
+            "user": self.user(review.login, 4242),
+            "body": review.body,
+            "commit_id": review.commit_id,
+            "submitted_at": iso(review.submitted_at),
+            "state": review.state.lower() if webhook else review.state.upper(),
+            "html_url": html_url,
+            "pull_request_url": pr_url,
+            "author_association": "MEMBER",
+            "_links": {"html": {"href": html_url}, "pull_request": {"href": pr_url}},
+        }

@@ -1,0 +1,75 @@
+"""Per-task fault vocabulary: the `scenario` object in a run's metadata.
+
+    {"scenario": {"fail_attempts": 1, "checks": {"fail_until_followup": 1},
+                  "review": "changes_requested_then_approve", "outcome": "merge",
+                  "delays": {"run_seconds": 0.2}}}
+
+- `fail_attempts: N`     runs of task attempts 1..N end `failure_status` (default FAILED).
+- `no_pr_attempts: N`    runs of task attempts 1..N end COMPLETE without a PR.
+- `checks`               "pass" (default) | "fail" | {"fail_until_followup": K}: checks fail until
+                         K resumes have pushed new commits ("fail_until_followup" alone means K=1).
+- `check_names`          the checks each commit gets (default ["build", "test"]).
+- `check_events_without_pull_requests: true`  check webhooks carry `pull_requests: []` (fork PRs).
+- `review`               null (default: no review) | "approve" | "changes_requested_then_approve"
+                         (changes requested on the first commit, approval on any later one).
+- `outcome`              "merge" (default: once checks pass and the review, if any, approves)
+                         | "close" (closed unmerged once checks finish) | "leave_open".
+- `drop_create_response: true`  the create takes effect but its response is a 500, once per attempt.
+- `resume_pushes: false` a resume does not push a commit (default true).
+- `delays`               {"run_seconds", "checks_seconds", "review_seconds", "merge_seconds"}.
+
+Unknown keys are refused with a 422 naming them, so a typo cannot silently mean "happy path".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioDelays(_Strict):
+    run_seconds: float | None = Field(default=None, ge=0)
+    checks_seconds: float | None = Field(default=None, ge=0)
+    review_seconds: float | None = Field(default=None, ge=0)
+    merge_seconds: float | None = Field(default=None, ge=0)
+
+
+class FailUntilFollowup(_Strict):
+    fail_until_followup: int = Field(ge=0)
+
+
+class Scenario(_Strict):
+    fail_attempts: int = Field(default=0, ge=0)
+    failure_status: str = "FAILED"
+    no_pr_attempts: int = Field(default=0, ge=0)
+    checks: Literal["pass", "fail"] | FailUntilFollowup = "pass"
+    check_names: list[str] = Field(default_factory=lambda: ["build", "test"], min_length=1)
+    check_events_without_pull_requests: bool = False
+    review: Literal["approve", "changes_requested_then_approve"] | None = None
+    outcome: Literal["merge", "close", "leave_open"] = "merge"
+    drop_create_response: bool = False
+    resume_pushes: bool = True
+    delays: ScenarioDelays = Field(default_factory=ScenarioDelays)
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _bare_followup(cls, value: Any) -> Any:
+        return {"fail_until_followup": 1} if value == "fail_until_followup" else value
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any] | None) -> Scenario:
+        """The scenario of a run; a run without one follows the happy path."""
+        return cls.model_validate((metadata or {}).get("scenario") or {})
+
+    def checks_pass(self, followups_pushed: int) -> bool:
+        """Whether the checks of a commit pass, given how many resumes have pushed so far."""
+        if self.checks == "pass":
+            return True
+        if self.checks == "fail":
+            return False
+        return followups_pushed >= self.checks.fail_until_followup

@@ -1,0 +1,461 @@
+"""The fake's state: Codegen agent runs, and the GitHub repositories and PRs they produce.
+
+Everything lives in memory on one event loop. Lifecycles (a run finishing, checks completing, a
+review, the merge) are asyncio tasks started from request handlers, so the fake works the same
+under uvicorn and inside a worker through `httpx.ASGITransport` (which runs no lifespan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fakes.config import FakeConfig
+from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
+from fakes.scenario import Scenario
+from fakes.webhooks import WebhookSender
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeError(Exception):
+    """A request the fake refuses; the app turns it into an error response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Repo:
+    id: int
+    github_id: int
+    owner: str
+    name: str
+    base_sha: str
+    created_at: datetime = field(default_factory=_now)
+    next_pr_number: int = 1
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class CheckRun:
+    id: int
+    name: str
+    head_sha: str
+    suite_id: int
+    status: str = "in_progress"
+    conclusion: str | None = None
+    started_at: datetime = field(default_factory=_now)
+    completed_at: datetime | None = None
+    output_title: str | None = None
+    output_summary: str | None = None
+    output_text: str | None = None
+
+
+@dataclass
+class CheckSuite:
+    id: int
+    head_sha: str
+    head_branch: str
+    before: str
+    status: str = "in_progress"
+    conclusion: str | None = None
+    check_runs_count: int = 0
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+
+
+@dataclass
+class Review:
+    id: int
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED
+    body: str
+    commit_id: str
+    login: str = REVIEWER_LOGIN
+    submitted_at: datetime = field(default_factory=_now)
+
+
+@dataclass
+class PullRequest:
+    id: int
+    number: int
+    repo: Repo
+    title: str
+    body: str
+    head_ref: str
+    head_sha: str
+    scenario: Scenario
+    run_id: int | None = None
+    base_ref: str = "main"
+    state: Literal["open", "closed"] = "open"
+    draft: bool = False
+    merged: bool = False
+    merged_at: datetime | None = None
+    closed_at: datetime | None = None
+    merge_commit_sha: str | None = None
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+    commits: list[str] = field(default_factory=list)
+    # Commits pushed after the PR was opened (by resumes or by hand).
+    followups_pushed: int = 0
+    reviews: list[Review] = field(default_factory=list)
+    check_suites: dict[str, CheckSuite] = field(default_factory=dict)
+    lifecycle: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.repo.full_name}#{self.number}"
+
+    def html_url(self, html_base: str) -> str:
+        return f"{html_base.rstrip('/')}/{self.repo.full_name}/pull/{self.number}"
+
+    @property
+    def mergeable_state(self) -> str:
+        if self.state != "open":
+            return "unknown"
+        return "draft" if self.draft else "clean"
+
+
+@dataclass
+class Run:
+    id: int
+    org_id: str
+    prompt: str
+    metadata: dict[str, Any]
+    scenario: Scenario
+    repo: Repo
+    status: str = "ACTIVE"
+    created_at: datetime = field(default_factory=_now)
+    result: str | None = None
+    summary: str | None = None
+    pull_request: PullRequest | None = None
+    resumes: int = 0
+    lifecycle: asyncio.Task[None] | None = None
+
+    @property
+    def attempt(self) -> int:
+        try:
+            return int(self.metadata.get("attempt") or 1)
+        except (TypeError, ValueError):
+            return 1
+
+
+class FakeWorld:
+    """All fake state, its lifecycles, counters and webhook deliveries."""
+
+    def __init__(self, config: FakeConfig) -> None:
+        self.config = config
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._forget_everything()
+
+    def _forget_everything(self) -> None:
+        self._rng = random.Random(self.config.seed)
+        self._ids = itertools.count(1)
+        self.runs: dict[int, Run] = {}
+        self.repos: dict[str, Repo] = {}
+        self.pulls: dict[str, PullRequest] = {}
+        self.check_runs: dict[str, list[CheckRun]] = defaultdict(list)
+        self.runs_created: Counter[tuple[str, int]] = Counter()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self._dropped_creates: set[tuple[str, int]] = set()
+        self.webhooks = WebhookSender(lambda: self.config, self._rng)
+        self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
+        for full_name in self.config.repositories:
+            self.repo(full_name)
+
+    # --- shared helpers -------------------------------------------------------------------
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def sha(self) -> str:
+        return f"{self._rng.getrandbits(160):040x}"
+
+    def chance(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+    def repo(self, full_name: str) -> Repo:
+        """The repository, created on first mention: the fake GitHub has every repository."""
+        if full_name not in self.repos:
+            owner, name = full_name.split("/", 1)
+            repo_id = len(self.repos) + 1
+            self.repos[full_name] = Repo(repo_id, 100_000 + repo_id, owner, name, self.sha())
+        return self.repos[full_name]
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _delay(self, scenario: Scenario, name: str) -> float:
+        override = getattr(scenario.delays, name)
+        return getattr(self.config, name) if override is None else override
+
+    # --- Codegen ----------------------------------------------------------------------------
+
+    def create_run(self, org_id: str, prompt: str, metadata: dict[str, Any], repo_id: int | None) -> Run:
+        scenario = Scenario.from_metadata(metadata)
+        if repo_id is not None:
+            repo = next((r for r in self.repos.values() if r.id == repo_id), None)
+            if repo is None:
+                raise FakeError(404, f"Repository {repo_id} not found in organization {org_id}.")
+        else:
+            repo = self.repo(str(metadata.get("repository") or self.config.repositories[0]))
+        run = Run(self.next_id(), org_id, prompt, dict(metadata), scenario, repo)
+        self.runs[run.id] = run
+        self.runs_created[(str(metadata.get("task_id")), run.attempt)] += 1
+        run.lifecycle = self._spawn(self._agent_works(run, resumed=False))
+        return run
+
+    def should_drop_create_response(self, run: Run) -> bool:
+        """`drop_create_response`: lose the first create response of each attempt."""
+        key = (str(run.metadata.get("task_id")), run.attempt)
+        if not run.scenario.drop_create_response or key in self._dropped_creates:
+            return False
+        self._dropped_creates.add(key)
+        return True
+
+    def run_for(self, org_id: str, run_id: int) -> Run:
+        run = self.runs.get(run_id)
+        if run is None or run.org_id != org_id:
+            raise FakeError(404, "Agent run not found.")
+        return run
+
+    def runs_page(self, org_id: str, skip: int, limit: int) -> tuple[list[Run], int]:
+        """Newest first, like the real list endpoint."""
+        runs = [run for run in reversed(self.runs.values()) if run.org_id == org_id]
+        return runs[skip : skip + limit], len(runs)
+
+    def resume_run(self, org_id: str, run_id: int, prompt: str) -> Run:
+        run = self.run_for(org_id, run_id)
+        if run.status == "ACTIVE":
+            raise FakeError(409, "Agent run is still active.")
+        run.status = "ACTIVE"
+        run.resumes += 1
+        run.prompt = prompt
+        run.lifecycle = self._spawn(self._agent_works(run, resumed=True))
+        return run
+
+    async def _agent_works(self, run: Run, resumed: bool) -> None:
+        scenario = run.scenario
+        await asyncio.sleep(self._delay(scenario, "run_seconds"))
+        if not resumed and run.attempt <= scenario.fail_attempts:
+            run.status = scenario.failure_status
+            run.result = f"Simulated failure for attempt {run.attempt}."
+            return
+        if not resumed and run.attempt <= scenario.no_pr_attempts:
+            run.status = "COMPLETE"
+            run.result = run.summary = "Looked into it; no code changes were needed."
+            return
+        pr = run.pull_request
+        if pr is None:
+            self.open_pull_request(run)
+        elif pr.state == "open" and scenario.resume_pushes:
+            self.push(pr)
+        run.status = "COMPLETE"
+        run.summary = f"Opened {run.pull_request.key}." if run.pull_request else "Done."
+        run.result = run.summary
+
+    # --- GitHub -----------------------------------------------------------------------------
+
+    def open_pull_request(self, run: Run) -> PullRequest:
+        repo = run.repo
+        number = repo.next_pr_number
+        repo.next_pr_number += 1
+        task_id = run.metadata.get("task_id", "unknown")
+        title = run.prompt.strip().splitlines()[0][:72] if run.prompt.strip() else f"Task {task_id}"
+        body = f"{run.summary or 'Changes made by the Codegen agent.'}\n\nTask-ID: {task_id}\nCodegen-Run: {run.id}\n"
+        pr = PullRequest(
+            id=self.next_id() + 1_000_000,
+            number=number,
+            repo=repo,
+            title=title,
+            body=body,
+            head_ref=f"codegen-bot/{task_id}-{run.attempt}-{run.id}",
+            head_sha=self.sha(),
+            scenario=run.scenario,
+            run_id=run.id,
+        )
+        pr.commits.append(pr.head_sha)
+        self.pulls[pr.key] = pr
+        run.pull_request = pr
+        self._emit_pull_request(pr, "opened")
+        self._start_checks(pr, before=repo.base_sha)
+        return pr
+
+    def pull(self, owner: str, name: str, number: int) -> PullRequest:
+        pr = self.pulls.get(f"{owner}/{name}#{number}")
+        if pr is None:
+            raise FakeError(404, "Not Found")
+        return pr
+
+    def pulls_for_commit(self, owner: str, name: str, sha: str) -> list[PullRequest]:
+        prefix = f"{owner}/{name}#"
+        return [pr for key, pr in self.pulls.items() if key.startswith(prefix) and sha in pr.commits]
+
+    def push(self, pr: PullRequest) -> str:
+        """A new commit on the PR branch: synchronize webhook and a fresh round of checks."""
+        self._require_open(pr)
+        before, pr.head_sha = pr.head_sha, self.sha()
+        pr.commits.append(pr.head_sha)
+        pr.followups_pushed += 1
+        pr.updated_at = _now()
+        self._emit_pull_request(pr, "synchronize", before=before, after=pr.head_sha)
+        self._start_checks(pr, before=before)
+        return pr.head_sha
+
+    def _start_checks(self, pr: PullRequest, before: str) -> None:
+        suite = CheckSuite(self.next_id(), pr.head_sha, pr.head_ref, before)
+        pr.check_suites[pr.head_sha] = suite
+        for name in pr.scenario.check_names:
+            self.check_runs[pr.head_sha].append(CheckRun(self.next_id(), name, pr.head_sha, suite.id))
+            suite.check_runs_count += 1
+        if pr.lifecycle is not None:
+            pr.lifecycle.cancel()
+        pr.lifecycle = self._spawn(self._pull_request_lifecycle(pr))
+
+    async def _pull_request_lifecycle(self, pr: PullRequest) -> None:
+        scenario = pr.scenario
+        await asyncio.sleep(self._delay(scenario, "checks_seconds"))
+        passed = scenario.checks_pass(pr.followups_pushed)
+        self.complete_checks(pr, "success" if passed else "failure")
+        approved = True
+        if scenario.review is not None:
+            await asyncio.sleep(self._delay(scenario, "review_seconds"))
+            approved = scenario.review == "approve" or pr.followups_pushed > 0
+            self.submit_review(pr, "APPROVED" if approved else "CHANGES_REQUESTED")
+        if scenario.outcome == "leave_open" or (scenario.outcome == "merge" and not (passed and approved)):
+            return
+        await asyncio.sleep(self._delay(scenario, "merge_seconds"))
+        if pr.state != "open":
+            return
+        if scenario.outcome == "close":
+            self.close(pr)
+        else:
+            self.merge(pr)
+
+    def complete_checks(self, pr: PullRequest, conclusion: str, names: list[str] | None = None) -> list[CheckRun]:
+        """Finish the head's checks with `conclusion`; a check already finished is re-run."""
+        sha = pr.head_sha
+        completed = []
+        for name in names or pr.scenario.check_names:
+            runs = [run for run in self.check_runs[sha] if run.name == name]
+            run = runs[-1] if runs and runs[-1].status != "completed" else None
+            if run is None:
+                run = CheckRun(self.next_id(), name, sha, pr.check_suites[sha].id)
+                self.check_runs[sha].append(run)
+            run.status, run.conclusion, run.completed_at = "completed", conclusion, _now()
+            passed = conclusion in ("success", "neutral", "skipped")
+            run.output_title = f"{name}: {'all good' if passed else 'failed'}"
+            run.output_summary = f"{name} finished with {conclusion}."
+            run.output_text = None if passed else f"FAILED tests/test_{name}.py::test_feature - AssertionError"
+            completed.append(run)
+            self._emit_check("check_run", pr, self.shapes.check_run(run, pr, not pr.scenario.check_events_without_pull_requests))
+        suite = pr.check_suites[sha]
+        latest = {run.name: run for run in self.check_runs[sha]}
+        if all(run.status == "completed" for run in latest.values()):
+            suite.status = "completed"
+            failed = any(run.conclusion not in ("success", "neutral", "skipped") for run in latest.values())
+            suite.conclusion = "failure" if failed else "success"
+            suite.updated_at = _now()
+            self._emit_check(
+                "check_suite", pr, self.shapes.check_suite(suite, pr, not pr.scenario.check_events_without_pull_requests)
+            )
+        return completed
+
+    def submit_review(self, pr: PullRequest, state: str, body: str = "") -> Review:
+        state = state.upper()
+        if state not in ("APPROVED", "CHANGES_REQUESTED", "COMMENTED"):
+            raise FakeError(422, f"Unknown review state {state!r}.")
+        review = Review(self.next_id(), state, body or f"Fake review: {state.lower()}.", pr.head_sha)
+        pr.reviews.append(review)
+        self._emit("pull_request_review", pr, {"action": "submitted", "review": self.shapes.review(review, pr, True)})
+        return review
+
+    def merge(self, pr: PullRequest) -> None:
+        self._require_open(pr)
+        pr.state, pr.merged = "closed", True
+        pr.merged_at = pr.closed_at = pr.updated_at = _now()
+        pr.merge_commit_sha = self.sha()
+        self._stop_lifecycle(pr)
+        self._emit_pull_request(pr, "closed")
+
+    def close(self, pr: PullRequest) -> None:
+        self._require_open(pr)
+        pr.state = "closed"
+        pr.closed_at = pr.updated_at = _now()
+        self._stop_lifecycle(pr)
+        self._emit_pull_request(pr, "closed")
+
+    def _stop_lifecycle(self, pr: PullRequest) -> None:
+        # A lifecycle that closes its own PR must not cancel itself mid-step.
+        if pr.lifecycle is not None and pr.lifecycle is not asyncio.current_task():
+            pr.lifecycle.cancel()
+        pr.lifecycle = None
+
+    @staticmethod
+    def _require_open(pr: PullRequest) -> None:
+        if pr.state != "open":
+            raise FakeError(409, f"Pull request {pr.key} is {'merged' if pr.merged else 'closed'}.")
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def _emit_pull_request(self, pr: PullRequest, action: str, **extra: str) -> None:
+        self._emit("pull_request", pr, {"action": action, "number": pr.number, **extra})
+
+    def _emit_check(self, event: str, pr: PullRequest, body: dict[str, Any]) -> None:
+        self._emit(event, pr, {"action": "completed", event: body})
+
+    def _emit(self, event: str, pr: PullRequest, payload: dict[str, Any]) -> None:
+        if event in ("pull_request", "pull_request_review"):
+            payload["pull_request"] = self.shapes.pull_request(pr)
+        payload["repository"] = self.shapes.repository(pr.repo)
+        payload["sender"] = self.shapes.user(REVIEWER_LOGIN if event == "pull_request_review" else "codegen-sh[bot]")
+        self.webhooks.emit(event, payload, pr.key)
+
+    # --- admin ------------------------------------------------------------------------------
+
+    def count_request(self, endpoint: str, status: int) -> None:
+        self.requests[(endpoint, status)] += 1
+
+    def counters(self) -> dict[str, Any]:
+        runs: dict[str, dict[str, int]] = defaultdict(dict)
+        for (task_id, attempt), count in self.runs_created.items():
+            runs[task_id][str(attempt)] = count
+        requests: dict[str, dict[str, int]] = defaultdict(dict)
+        for (endpoint, status), count in self.requests.items():
+            requests[endpoint][str(status)] = count
+        return {
+            "runs_created": runs,
+            "runs_total": len(self.runs),
+            "pull_requests_total": len(self.pulls),
+            "requests": requests,
+            "webhooks": dict(self.webhooks.counts),
+            "webhooks_pending": self.webhooks.pending(),
+        }
+
+    async def reset(self) -> None:
+        """Forget everything (runs, PRs, counters); keep the config."""
+        await self.aclose()
+        self._forget_everything()
+
+    async def aclose(self) -> None:
+        """Cancel lifecycles and stop webhook delivery."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.webhooks.aclose()
