@@ -335,6 +335,27 @@ def test_fakes_healthcheck_passes_when_listening_and_fails_when_down() -> None:
     assert down.returncode != 0
 
 
+async def test_relay_starts_with_the_stack_environment_and_passes_its_healthcheck(client: Client) -> None:
+    relay = load_compose(MINIMAL_ENV | {"RELAY_PORT": str(_unused_port())})["services"]["relay"]
+    env = {**relay["environment"], "TEMPORAL_ADDRESS": client.service_client.config.target_host}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *relay["command"][1:], cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            check = await asyncio.create_subprocess_exec(*_healthcheck("relay"), env=env)
+            if await check.wait() == 0:
+                break
+            assert process.returncode is None, (await process.stderr.read()).decode()
+            assert asyncio.get_running_loop().time() < deadline, "relay never became healthy"
+            await asyncio.sleep(0.2)
+    finally:
+        process.terminate()
+        await process.wait()
+
+
 # --- The setup service ---
 
 
