@@ -148,7 +148,8 @@ def compose_referenced_variables() -> set[str]:
 
 def test_settings_variables_are_observed() -> None:
     # Guards the recording: the checks below must not pass vacuously.
-    assert {"TEMPORAL_ADDRESS", "CODEGEN_API_KEY", "WEBHOOK_SECRET", "ALLOWED_REPOSITORIES"} <= settings_variables()
+    expected_some = {"TEMPORAL_ADDRESS", "CODEGEN_API_KEY", "WEBHOOK_SECRET", "ALLOWED_REPOSITORIES"}
+    assert expected_some <= settings_variables()
     source = (ROOT / "settings.py").read_text()
     assert settings_variables() == set(re.findall(r'_(?:text|secret|csv)\(env,\s*"([A-Z0-9_]+)"', source))
 
@@ -216,7 +217,8 @@ def test_stack_defaults_give_mock_mode_settings_inside_the_stack() -> None:
 
 
 def test_mock_profile_urls_reach_the_fakes_service() -> None:
-    services = load_compose(MINIMAL_ENV | {"CODEGEN_API_URL": "http://fakes:8900", "GITHUB_API_URL": "http://fakes:8900"})
+    fakes_url = {"CODEGEN_API_URL": "http://fakes:8900", "GITHUB_API_URL": "http://fakes:8900"}
+    services = load_compose(MINIMAL_ENV | fakes_url)
     settings = Settings.from_env(services["services"]["worker"]["environment"])
     fake_port = services["services"]["fakes"]["environment"]["FAKE_PORT"]
     assert settings.codegen_api_url_explicit
@@ -247,7 +249,8 @@ def test_dependencies_exist_are_valid_and_acyclic() -> None:
             assert "profiles" not in services[target] or "profiles" in spec, f"{name} -> {target}"
     started: set[str] = set()
     while len(started) < len(services):
-        ready = {name for name in services if name not in started and set(_depends_on(services[name])) <= started}
+        waiting = set(services) - started
+        ready = {name for name in waiting if set(_depends_on(services[name])) <= started}
         assert ready, f"dependency cycle among {set(services) - started}"
         started |= ready
 
@@ -267,13 +270,14 @@ def _published_ports(services: dict) -> dict[str, str]:
         for mapping in spec.get("ports", []):
             host, container = str(mapping).rsplit(":", 1)
             host_port = host.rsplit(":", 1)[-1]
-            assert host_port not in published, f"{name} and {published.get(host_port)} both publish {host_port}"
+            assert host_port not in published, f"{name} and {published.get(host_port)} publish {host_port}"
             published[host_port] = name
     return published
 
 
 def test_published_ports_do_not_collide() -> None:
-    assert _published_ports(load_compose()["services"]) == {"7233": "temporal", "8080": "temporal-ui", "8787": "relay"}
+    published = _published_ports(load_compose()["services"])
+    assert published == {"7233": "temporal", "8080": "temporal-ui", "8787": "relay"}
 
 
 def test_relay_port_follows_relay_port_everywhere() -> None:
@@ -329,7 +333,8 @@ def test_relay_healthcheck_passes_on_healthz_and_fails_when_down(healthz_server:
 def test_fakes_healthcheck_passes_when_listening_and_fails_when_down() -> None:
     command = _healthcheck("fakes")
     with socket.create_server(("127.0.0.1", 0)) as listening:
-        up = subprocess.run(command, env={"FAKE_PORT": str(listening.getsockname()[1])}, capture_output=True, timeout=20)
+        port = listening.getsockname()[1]
+        up = subprocess.run(command, env={"FAKE_PORT": str(port)}, capture_output=True, timeout=20)
     down = subprocess.run(command, env={"FAKE_PORT": str(_unused_port())}, capture_output=True, timeout=20)
     assert up.returncode == 0, up.stderr
     assert down.returncode != 0
@@ -392,7 +397,8 @@ async def test_setup_script_creates_namespace_and_attributes_idempotently(client
 
     names = [key.name for key in search_attributes.ALL]
     assert all(f"search attribute {name} already exists" in second for name in names), second
-    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    request = ListSearchAttributesRequest(namespace=namespace)
+    listed = await client.operator_service.list_search_attributes(request)
     keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
     assert {name for name, kind in listed.custom_attributes.items() if kind == keyword} >= set(names)
 
@@ -402,7 +408,8 @@ async def test_setup_script_creates_namespace_and_attributes_idempotently(client
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
     lines = re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
-    return [tuple(line.strip().split(None, 1)) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    kept = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return [tuple(line.split(None, 1)) for line in kept]
 
 
 def test_dockerfile_base_is_a_pinned_python_311_slim() -> None:
