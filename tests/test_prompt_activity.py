@@ -1,0 +1,64 @@
+"""generate_prompt through a real worker on the Temporal dev server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import workflow
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from activities.prompts import PromptActivities
+    from models.prompt import PromptInput, PromptResult
+
+
+@workflow.defn(sandboxed=False)
+class RenderPromptWorkflow:
+    """Only here to call the activity the way CodegenTaskWorkflow does."""
+
+    @workflow.run
+    async def run(self, input: PromptInput) -> PromptResult:
+        return await workflow.execute_activity(
+            "generate_prompt", input, result_type=PromptResult,
+            start_to_close_timeout=timedelta(seconds=10), retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+
+
+async def run_workflow(client: Client, task_queue: str, prompt: PromptInput, activities: PromptActivities, workflow_id: str | None = None):
+    async with Worker(client, task_queue=task_queue, workflows=[RenderPromptWorkflow], activities=[activities.generate_prompt]):
+        return await client.execute_workflow(
+            RenderPromptWorkflow.run, prompt, id=workflow_id or f"prompt-{uuid.uuid4().hex}", task_queue=task_queue, result_type=PromptResult,
+        )
+
+
+async def test_activity_returns_the_rendered_prompt(client, task_queue):
+    result = await run_workflow(client, task_queue, PromptInput(task={"id": "T1", "title": "Add {{ x }} $&", "type": "security"}), PromptActivities())
+    assert result.content.startswith("# Security: Add {{ x }} $&\n")
+    assert result.metadata.task_type == "security" and result.metadata.size_chars == len(result.content)
+
+
+async def test_prompt_too_large_is_not_retried(client, task_queue):
+    prompt = PromptInput(task={"title": "t", "description": "d" * 2000}, options={"max_context_size": 1000})
+    workflow_id = f"prompt-{uuid.uuid4().hex}"
+    with pytest.raises(WorkflowFailureError) as caught:
+        await run_workflow(client, task_queue, prompt, PromptActivities(), workflow_id)
+    activity_error = caught.value.cause
+    assert isinstance(activity_error, ActivityError)
+    cause = activity_error.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "PromptTooLarge" and cause.non_retryable
+    assert "max_context_size is 1000" in cause.message
+    assert cause.details == ({"size": cause.details[0]["size"], "budget": 1000},) and cause.details[0]["size"] > 2000
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    attempts = [event.activity_task_started_event_attributes.attempt for event in history.events if event.HasField("activity_task_started_event_attributes")]
+    assert attempts == [1]
+
+
+async def test_team_templates_dir_is_used(client, task_queue, tmp_path):
+    (tmp_path / "testing.md.j2").write_text("TEAM {{ task.title }}")
+    result = await run_workflow(client, task_queue, PromptInput(task={"title": "cover x", "type": "testing"}), PromptActivities(str(tmp_path)))
+    assert result.content == "TEAM cover x"
