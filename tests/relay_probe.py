@@ -169,13 +169,25 @@ class Probes:
             probe_input = ProbeInput(
                 pr_key=identity.pr_key, head_sha=identity.head_sha, repository=identity.repository
             )
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             RelayProbeWorkflow.run,
             probe_input,
             id=workflow_id or f"relay-probe-{uuid.uuid4().hex[:12]}",
             task_queue=self.task_queue,
             execution_timeout=timedelta(minutes=5),
         )
+        if probe_input.pr_key:
+            await self.wait_indexed(handle.id, probe_input.pr_key)
+        return handle
+
+    async def wait_indexed(self, workflow_id: str, pr_key: str) -> None:
+        """Wait until visibility lists the probe under its PR key, as the relay will look it up."""
+        query = f"WorkflowId = '{workflow_id}' AND {search_attributes.PR_KEY.name} = '{pr_key}'"
+
+        async def indexed() -> bool:
+            return (await self.client.count_workflows(query)).count > 0
+
+        await wait_until(indexed, what=f"{workflow_id} indexed under {pr_key}")
 
     async def start_for_task(self, identity: PullRequestIdentity) -> WorkflowHandle[Any, Any]:
         """A probe under the task's workflow id that has not published its PR yet."""
