@@ -80,11 +80,11 @@ def error_from_transport(exc: httpx.TransportError, service: str) -> Application
     )
 
 
-def invalid_response(response: httpx.Response, service: str, problem: str) -> ApplicationError:
+def invalid_response(service: str, where: str, problem: str) -> ApplicationError:
     """A 2xx whose body is not what the API documents: retryable, it may be a proxy's page."""
     return _error(
-        f"{service} {response.request.method} {response.request.url.path} returned an unexpected body: {problem}",
-        {"service": service, "status_code": response.status_code},
+        f"{service} {where} returned an unexpected body: {problem}",
+        {"service": service, "status_code": None},
         HttpErrorType.INVALID_RESPONSE,
         retryable=True,
     )

@@ -60,3 +60,15 @@ class CheckRunsResult(BaseModel):
     sha: str
     # Latest run per check name.
     checks: list[CheckRunInfo] = Field(default_factory=list)
+
+
+class CommitPullRequestsInput(BaseModel):
+    """Which PRs contain a commit: for check events whose `pull_requests` list is empty."""
+
+    repository: str  # owner/name
+    sha: str
+
+
+class CommitPullRequestsResult(BaseModel):
+    sha: str
+    pull_requests: list[PullRequestInfo] = Field(default_factory=list)

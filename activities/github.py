@@ -1,0 +1,169 @@
+"""The GitHub REST client and the activities that read pull requests and check runs.
+
+REST reference: https://docs.github.com/rest (pulls, checks/runs, commits/commits#list-pull-
+requests-associated-with-a-commit). Repeated reads send `If-None-Match`: a 304 costs no rate limit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from temporalio import activity
+
+from activities.http_errors import error_from_transport, invalid_response, raise_for_response
+from models.codegen import PullRequestRef
+from models.github import (
+    CheckRunInfo,
+    CheckRunsInput,
+    CheckRunsResult,
+    CommitPullRequestsInput,
+    CommitPullRequestsResult,
+    PullRequestInfo,
+)
+
+SERVICE = "GitHub"
+API_VERSION = "2022-11-28"
+MEDIA_TYPE = "application/vnd.github+json"
+PER_PAGE = 100  # GitHub's maximum
+MAX_PAGES = 20
+
+
+class GitHubClient:
+    """Reads GitHub through one shared `httpx.AsyncClient` (base URL, headers, optional token)."""
+
+    ETAG_CACHE_SIZE = 1024
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        # url -> (etag, body): replayed when GitHub answers 304 Not Modified.
+        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+
+    async def _get(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
+        key = str(self._http.build_request("GET", url, params=params).url)
+        cached = self._etags.get(key)
+        headers = {"If-None-Match": cached[0]} if cached else None
+        try:
+            response = await self._http.get(url, params=params, headers=headers)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, SERVICE) from exc
+        raise_for_response(response, SERVICE)
+        if response.status_code == 304 and cached is not None:
+            self._etags.move_to_end(key)
+            return cached[1], response
+        try:
+            body = response.json()
+        except ValueError:
+            raise invalid_response(SERVICE, f"GET {response.request.url.path}", "not JSON") from None
+        etag = response.headers.get("etag")
+        if etag:
+            self._etags[key] = (etag, body)
+            self._etags.move_to_end(key)
+            if len(self._etags) > self.ETAG_CACHE_SIZE:
+                self._etags.popitem(last=False)
+        return body, response
+
+    async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
+        path = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}"
+        body, _ = await self._get(path)
+        return _pull_request_info(body, f"GET {path}")
+
+    async def list_check_runs(self, ref: PullRequestRef, sha: str) -> list[CheckRunInfo]:
+        """Every page of the commit's check runs, reduced to the latest run per check name."""
+        url = f"/repos/{ref.owner}/{ref.repo}/commits/{sha}/check-runs"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE, "filter": "latest"}
+        latest: dict[str, tuple[int, CheckRunInfo]] = {}
+        for _ in range(MAX_PAGES):
+            body, response = await self._get(url, params)
+            if not isinstance(body, dict) or not isinstance(body.get("check_runs"), list):
+                raise invalid_response(SERVICE, f"GET {response.request.url.path}", "no `check_runs` list")
+            for raw in body["check_runs"]:
+                run_id, info = _check_run_info(raw, f"GET {response.request.url.path}")
+                # Re-runs share a name; the highest id is the newest.
+                if info.name not in latest or run_id > latest[info.name][0]:
+                    latest[info.name] = (run_id, info)
+            next_link = response.links.get("next", {}).get("url")
+            if not next_link:
+                break
+            url, params = next_link, None
+        return [info for _, (_, info) in sorted(latest.items())]
+
+    async def pull_requests_for_commit(self, owner: str, repo: str, sha: str) -> list[PullRequestInfo]:
+        path = f"/repos/{owner}/{repo}/commits/{sha}/pulls"
+        body, _ = await self._get(path, {"per_page": PER_PAGE})
+        if not isinstance(body, list):
+            raise invalid_response(SERVICE, f"GET {path}", "not a list")
+        return [_pull_request_info(item, f"GET {path}") for item in body]
+
+
+def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
+    try:
+        ref = PullRequestRef.from_url(data["html_url"]) or PullRequestRef(
+            owner=data["base"]["repo"]["owner"]["login"], repo=data["base"]["repo"]["name"], number=data["number"]
+        )
+        return PullRequestInfo(
+            ref=ref,
+            html_url=data["html_url"],
+            title=data.get("title") or "",
+            state=data["state"],
+            # The commit-pulls list omits `merged`; `merged_at` says the same.
+            merged=bool(data.get("merged", data.get("merged_at") is not None)),
+            merged_at=data.get("merged_at"),
+            draft=bool(data.get("draft")),
+            head_sha=data["head"]["sha"],
+            head_ref=data["head"]["ref"],
+            base_ref=data["base"]["ref"],
+            mergeable=data.get("mergeable"),
+            body=data.get("body"),
+        )
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise invalid_response(SERVICE, where, f"not a pull request ({exc.__class__.__name__}: {exc})") from None
+
+
+def _check_run_info(data: Any, where: str) -> tuple[int, CheckRunInfo]:
+    try:
+        output = data.get("output") or {}
+        return int(data["id"]), CheckRunInfo(
+            name=data["name"],
+            head_sha=data["head_sha"],
+            status=data["status"],
+            conclusion=data.get("conclusion"),
+            started_at=data.get("started_at"),
+            completed_at=data.get("completed_at"),
+            details_url=data.get("details_url") or data.get("html_url"),
+            output_title=output.get("title"),
+            output_summary=output.get("summary"),
+            output_text=output.get("text"),
+        )
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise invalid_response(SERVICE, where, f"not a check run ({exc.__class__.__name__})") from None
+
+
+class GitHubActivities:
+    """Read-only GitHub activities around one `GitHubClient`."""
+
+    def __init__(self, client: GitHubClient) -> None:
+        self.client = client
+
+    def all(self) -> list[Any]:
+        return [self.get_pull_request, self.list_check_runs, self.find_pull_requests_for_commit]
+
+    @activity.defn(name="get_pull_request")
+    async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
+        """State, merge status, head and base of one PR."""
+        return await self.client.get_pull_request(ref)
+
+    @activity.defn(name="list_check_runs")
+    async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
+        """The latest check run per name on `input.sha`, with their output title, summary and text."""
+        return CheckRunsResult(sha=input.sha, checks=await self.client.list_check_runs(input.ref, input.sha))
+
+    @activity.defn(name="find_pull_requests_for_commit")
+    async def find_pull_requests_for_commit(self, input: CommitPullRequestsInput) -> CommitPullRequestsResult:
+        """PRs containing a commit: maps a check event with empty `pull_requests` to its PR."""
+        owner, _, repo = input.repository.partition("/")
+        return CommitPullRequestsResult(
+            sha=input.sha, pull_requests=await self.client.pull_requests_for_commit(owner, repo, input.sha)
+        )

@@ -1,0 +1,145 @@
+"""Builds the process-wide HTTP clients for Codegen and GitHub from `Settings`, mock mode included.
+
+- Real mode (CODEGEN_API_KEY set): Codegen at CODEGEN_API_URL, GitHub at GITHUB_API_URL.
+- Mock mode, no CODEGEN_API_URL: both talk to the bundled fake running inside this process
+  through `httpx.ASGITransport`; its lifecycles run on the caller's event loop.
+- Mock mode with CODEGEN_API_URL: both talk over HTTP to a fake served there (`python -m fakes`).
+
+The caller announces `ServiceClients.description` loudly and records `mock_mode` in outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from activities.codegen import CodegenActivities, CodegenClient
+from activities.github import API_VERSION, MEDIA_TYPE, GitHubActivities, GitHubClient
+from fakes.app import create_app
+from fakes.config import FakeConfig
+from fakes.world import FakeWorld
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "codegen-temporal/0.1.0"
+CODEGEN_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+GITHUB_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# Sent to the fake only: a real key never leaves for a fake, and vice versa.
+MOCK_TOKEN = "mock-mode"
+IN_PROCESS_FAKE_URL = "http://fake.in-process"
+
+
+@dataclass
+class ServiceClients:
+    """The two API clients of one worker process; close them with `await clients.aclose()`."""
+
+    codegen: CodegenClient
+    github: GitHubClient
+    mock_mode: bool
+    description: str
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def agent_starting_activities(self) -> list[Any]:
+        """Register on `CODEGEN_API_TASK_QUEUE` with `max_task_queue_activities_per_second`."""
+        return CodegenActivities(self.codegen).agent_starting()
+
+    def activities(self) -> list[Any]:
+        """Everything else: waiting on runs, Codegen health, GitHub reads."""
+        return [*CodegenActivities(self.codegen).others(), *GitHubActivities(self.github).all()]
+
+    async def aclose(self) -> None:
+        for close in reversed(self._closers):
+            await close()
+        self._closers.clear()
+
+    async def __aenter__(self) -> ServiceClients:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+def build_service_clients(settings: Settings) -> ServiceClients:
+    """Create the clients (no I/O happens here); see the module docstring for the three modes."""
+    if not settings.mock_mode:
+        return _real_clients(settings)
+    if settings.codegen_api_url_explicit:
+        return _http_fake_clients(settings)
+    return _in_process_fake_clients(settings)
+
+
+def _codegen_http(base_url: str, token: str, **kwargs: Any) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=CODEGEN_TIMEOUT, **kwargs)
+
+
+def _github_http(base_url: str, token: str | None, **kwargs: Any) -> httpx.AsyncClient:
+    headers = {"Accept": MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION, "User-Agent": USER_AGENT}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=GITHUB_TIMEOUT, **kwargs)
+
+
+def _assemble(codegen_http: httpx.AsyncClient, github_http: httpx.AsyncClient, settings: Settings, description: str) -> ServiceClients:
+    return ServiceClients(
+        codegen=CodegenClient(codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode),
+        github=GitHubClient(github_http),
+        mock_mode=settings.mock_mode,
+        description=description,
+        _closers=[codegen_http.aclose, github_http.aclose],
+    )
+
+
+def _real_clients(settings: Settings) -> ServiceClients:
+    assert settings.codegen_api_key is not None
+    github_token = settings.github_token.get_secret_value() if settings.github_token else None
+    if github_token is None:
+        logger.warning(
+            "GITHUB_TOKEN is not set: reading GitHub anonymously (60 requests/hour, public repositories only)"
+        )
+    return _assemble(
+        _codegen_http(settings.codegen_api_url, settings.codegen_api_key.get_secret_value()),
+        _github_http(settings.github_api_url, github_token),
+        settings,
+        f"Codegen API at {settings.codegen_api_url} (org {settings.codegen_org_id}); GitHub at {settings.github_api_url}",
+    )
+
+
+def _http_fake_clients(settings: Settings) -> ServiceClients:
+    url = settings.codegen_api_url
+    return _assemble(
+        _codegen_http(url, MOCK_TOKEN),
+        _github_http(url, None),
+        settings,
+        f"MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the fake served at {url} (python -m fakes); "
+        "no real agent runs, no real pull requests",
+    )
+
+
+def _in_process_fake_clients(settings: Settings) -> ServiceClients:
+    from_env = FakeConfig.from_env()
+    config = from_env.model_copy(
+        update={
+            "relay_url": settings.relay_url,
+            "webhook_secret": settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+            # Repositories the deployment allows are connected to the fake Codegen org too.
+            "repositories": list(dict.fromkeys([*from_env.repositories, *settings.allowed_repositories])),
+        }
+    )
+    world = FakeWorld(config)
+    transport = httpx.ASGITransport(app=create_app(config, world))
+    clients = _assemble(
+        _codegen_http(IN_PROCESS_FAKE_URL, MOCK_TOKEN, transport=transport),
+        _github_http(IN_PROCESS_FAKE_URL, None, transport=transport),
+        settings,
+        "MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the bundled fakes running inside this worker; "
+        + (f"signed webhooks go to {config.relay_url}" if config.webhooks_enabled else "no webhooks (WEBHOOK_SECRET unset)")
+        + "; no real agent runs, no real pull requests",
+    )
+    clients._closers.insert(0, world.aclose)
+    return clients
