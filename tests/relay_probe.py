@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+import uvicorn
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
@@ -232,3 +235,22 @@ async def received(handle: WorkflowHandle[Any, Any], count: int) -> list[dict[st
 
 def relay_client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay.test", timeout=30)
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yields the webhook URL (for RELAY_URL)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        await wait_until(lambda: server.started or task.done(), what="uvicorn started")
+        if task.done():
+            task.result()
+        yield f"http://127.0.0.1:{port}/webhooks/github"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()

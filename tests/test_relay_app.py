@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client
 
@@ -35,7 +34,7 @@ from tests.relay_probe import (
     probes,  # noqa: F401  (fixture)
     received,
     relay_client,
-    wait_until,
+    serving,
 )
 from webhooks.app import MAX_BODY_BYTES, create_app
 from webhooks.signature import sign
@@ -250,27 +249,14 @@ async def test_silent_temporal_is_answered_503_within_the_budget(identity) -> No
 
 async def test_served_over_loopback_http_with_uvicorn(client: Client, probes: Probes, identity) -> None:
     handle = await probes.start(identity)
-    app = create_app(relay_settings(), client)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        await wait_until(lambda: server.started, what="uvicorn started")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
-            assert (await http.get("/healthz")).status_code == 200
+    async with serving(create_app(relay_settings(), client)) as webhook_url:
+        async with httpx.AsyncClient(timeout=15) as http:
+            assert (await http.get(webhook_url.replace("/webhooks/github", "/healthz"))).status_code == 200
             body = identity.payload("pull_request_review.submitted.approved")
-            response = await http.post(
-                "/webhooks/github", content=body, headers=github_headers("pull_request_review", body)
-            )
+            response = await http.post(webhook_url, content=body, headers=github_headers("pull_request_review", body))
             assert response.status_code == 202, response.text
-            unsigned = await http.post("/webhooks/github", content=body, headers={"X-GitHub-Event": "ping"})
+            unsigned = await http.post(webhook_url, content=body, headers={"X-GitHub-Event": "ping"})
             assert unsigned.status_code == 401
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
     [got] = await received(handle, 1)
     assert (got["state"], got["reviewer"]) == ("approved", "maria-reviewer")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -105,7 +106,7 @@ class _Relay:
     def __init__(
         self,
         *,
-        secrets: tuple[Any, ...],
+        secrets: tuple[SecretStr | None, ...],
         filters: Filters,
         router: WorkflowRouter,
         metrics: RelayMetrics,
