@@ -69,14 +69,16 @@ def identity() -> PullRequestIdentity:
 
 
 def signals_sent(app) -> float:
-    return sum(sample.value for sample in app.state.metrics.signals.collect()[0].samples if sample.name.endswith("_total"))
+    samples = app.state.metrics.signals.collect()[0].samples
+    return sum(sample.value for sample in samples if sample.name.endswith("_total"))
 
 
 async def assert_untouched(relay, app, handle, identity: PullRequestIdentity) -> None:
     """Nothing was signalled: the metric says none, and a later valid delivery is the probe's first."""
     assert signals_sent(app) == 0
     body = identity.payload("pull_request.reopened")
-    control = await relay.post("/webhooks/github", content=body, headers=github_headers("pull_request", body, delivery="control"))
+    headers = github_headers("pull_request", body, delivery="control")
+    control = await relay.post("/webhooks/github", content=body, headers=headers)
     assert control.status_code == 202, control.text
     assert [s["delivery_id"] for s in await received(handle, 1)] == ["control"]
 
@@ -152,7 +154,7 @@ async def test_form_encoded_deliveries_work(relay, probes: Probes, identity) -> 
     [
         ("pull_request", b"{not json", False, "not JSON"),
         ("pull_request", b'["a list"]', False, "JSON object"),
-        ("pull_request", b'{"action": "closed", "number": 1}', False, "pull_request payload: pull_request: Field required"),
+        ("pull_request", b'{"action": "closed", "number": 1}', False, "payload: pull_request: Field required"),
         ("check_run", b'{"action": "completed", "check_run": {"name": 3}}', False, "check_run.name"),
         ("pull_request", b"{}", True, "X-GitHub-Delivery"),
     ],
@@ -215,7 +217,8 @@ async def test_temporal_unreachable_is_503_and_not_ready(identity) -> None:
         assert ready.status_code == 503 and ready.json()["ready"] is False
         # Checks that need no Temporal still answer.
         ping = identity.payload("ping")
-        assert (await http.post("/webhooks/github", content=ping, headers=github_headers("ping", ping))).status_code == 200
+        pong = await http.post("/webhooks/github", content=ping, headers=github_headers("ping", ping))
+        assert pong.status_code == 200
         metrics = (await http.get("/metrics")).text
     assert 'event="pull_request",outcome="unavailable"} 1.0' in metrics
 

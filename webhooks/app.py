@@ -172,7 +172,8 @@ class _Relay:
             logger.warning("delivery %s not relayed: %s", delivery.delivery_id, error)
             return _Answer(503, {"error": "Temporal is unavailable; redeliver later"}, "unavailable")
         if not signalled:
-            return _Answer(200, {"ignored": f"untracked: no running workflow for {_describe(decision.target)}"}, "untracked")
+            reason = f"untracked: no running workflow for {_describe(decision.target)}"
+            return _Answer(200, {"ignored": reason}, "untracked")
         self._metrics.signals.labels(signal=decision.signal).inc(len(signalled))
         return _Answer(
             202,
