@@ -1,0 +1,371 @@
+"""The Codegen client and activities against the fake (real loopback HTTP and in-process ASGI)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.codegen import REPOSITORY_NOT_CONNECTED, CodegenActivities, CodegenClient, parse_agent_run
+from activities.http_errors import HttpErrorType, error_from_response
+from activities.service_clients import ServiceClients, build_service_clients
+from fakes import FakeConfig
+from fakes.server import free_port, serve_fake
+from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, classify_run_status
+from settings import Settings
+from tests.fake_services import AUTH, finished_run
+
+KEY = AUTH["Authorization"].removeprefix("Bearer ")
+FAST = {"run_seconds": 0.02, "checks_seconds": 0.02, "review_seconds": 0.02, "merge_seconds": 0.02}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fake_url() -> AsyncIterator[str]:
+    async with serve_fake(FakeConfig(**FAST, codegen_api_key=KEY, org_ids=["1"])) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
+    """Real-mode clients (a key is set) pointed at the fake over loopback HTTP."""
+    settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url})
+    async with build_service_clients(settings) as built:
+        yield built
+
+
+@pytest_asyncio.fixture
+async def admin(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Raw access to the fake: admin routes, and API calls with the test key."""
+    async with httpx.AsyncClient(base_url=fake_url, headers=AUTH) as http:
+        yield http
+
+
+def start_input(scenario: dict | None = None, **changes) -> StartRunInput:
+    task_id = f"T-{uuid.uuid4().hex[:8]}"
+    values = {
+        "task_id": task_id,
+        "workflow_id": f"codegen-task-{task_id}",
+        "attempt": 1,
+        "prompt": f"Implement {task_id}",
+        "metadata": {"scenario": scenario or {}},
+    }
+    return StartRunInput(**{**values, **changes})
+
+
+def environment(**info_changes) -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, **info_changes)
+    return env
+
+
+# --- errors -------------------------------------------------------------------------------
+
+CASES = [
+    (401, {}, HttpErrorType.AUTH, False, None),
+    (403, {}, HttpErrorType.AUTH, False, None),
+    (402, {}, HttpErrorType.PLAN_LIMIT, False, None),
+    (404, {}, HttpErrorType.NOT_FOUND, False, None),
+    (422, {}, HttpErrorType.INVALID_REQUEST, False, None),
+    (400, {}, HttpErrorType.INVALID_REQUEST, False, None),
+    (408, {}, HttpErrorType.SERVICE_UNAVAILABLE, True, None),
+    (409, {}, HttpErrorType.SERVICE_UNAVAILABLE, True, None),
+    (429, {"Retry-After": "17"}, HttpErrorType.RATE_LIMITED, True, timedelta(seconds=17)),
+    (500, {}, HttpErrorType.SERVICE_UNAVAILABLE, True, None),
+    (503, {"Retry-After": "5"}, HttpErrorType.SERVICE_UNAVAILABLE, True, timedelta(seconds=5)),
+]
+
+
+@pytest.mark.parametrize(("status", "headers", "error_type", "retryable", "delay"), CASES)
+async def test_every_error_class_over_http(clients, admin, status, headers, error_type, retryable, delay):
+    message = f"explained by the API ({status})"
+    await admin.post(
+        "/_admin/inject",
+        json={"path_contains": "/agent/run/424242", "status": status, "headers": headers, "body": {"message": message, "status_code": status}},
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await clients.codegen.get_run(424242)
+    error = caught.value
+    assert error.type == error_type.value
+    assert error.non_retryable is (not retryable)
+    assert error.next_retry_delay == delay
+    assert message in error.message and "/agent/run/424242" in error.message
+
+
+def test_retry_after_as_http_date_and_fastapi_detail():
+    now = time.time()
+    when = format_datetime(datetime.fromtimestamp(now + 90, UTC), usegmt=True)
+    request = httpx.Request("POST", "https://api.codegen.com/v1/organizations/1/agent/run?api_key=leak")
+    limited = error_from_response(httpx.Response(429, headers={"Retry-After": when}, request=request), "Codegen", now=now)
+    assert timedelta(seconds=88) <= limited.next_retry_delay <= timedelta(seconds=90)
+    detail = {"detail": [{"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"}]}
+    invalid = error_from_response(httpx.Response(422, json=detail, request=request), "Codegen")
+    assert "body.prompt: Field required" in invalid.message and "leak" not in invalid.message
+
+
+async def test_a_bad_key_is_an_auth_error_that_never_shows_the_key(fake_url):
+    settings = Settings.from_env({"CODEGEN_API_KEY": "sk-super-secret-value", "CODEGEN_API_URL": fake_url})
+    async with build_service_clients(settings) as built:
+        with pytest.raises(ApplicationError) as caught:
+            await built.codegen.list_runs()
+        health = await CodegenActivities(built.codegen).check_codegen_health()
+    error = caught.value
+    assert error.type == "AuthError" and error.non_retryable
+    everything = f"{error.message} {error.details} {error.__cause__!r} {health.detail}"
+    assert "sk-super-secret-value" not in everything
+    assert not health.ok and "AuthError" in health.detail and not health.mock_mode
+
+
+async def test_timeouts_and_refused_connections_are_retryable():
+    async with serve_fake(FakeConfig(latency_seconds=0.5)) as slow_url:
+        http = httpx.AsyncClient(base_url=slow_url, headers={"Authorization": "Bearer k"}, timeout=0.05)
+        async with http:
+            with pytest.raises(ApplicationError) as timed_out:
+                await CodegenClient(http, "1").list_runs()
+    assert timed_out.value.type == "ServiceUnavailable" and not timed_out.value.non_retryable
+    assert "timed out" in timed_out.value.message
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}", timeout=2) as http:
+        with pytest.raises(ApplicationError) as refused:
+            await CodegenClient(http, "1").get_run(1)
+    assert refused.value.type == "ServiceUnavailable" and not refused.value.non_retryable
+    assert "could not be reached" in refused.value.message
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("COMPLETE", RunState.COMPLETE),
+        ("complete", RunState.COMPLETE),
+        *[(s, RunState.FAILED) for s in ("FAILED", "ERROR", "CANCELLED", "STOPPED", "TIMEOUT", "MAX_ITERATIONS_REACHED", "OUT_OF_TOKENS")],
+        ("out_of_tokens", RunState.FAILED),
+        ("ACTIVE", RunState.RUNNING),
+        ("PENDING", RunState.RUNNING),
+        ("EVALUATING", RunState.RUNNING),
+        ("", RunState.RUNNING),
+        (None, RunState.RUNNING),
+    ],
+)
+def test_status_table(status, state):
+    assert classify_run_status(status) is state
+    run = parse_agent_run({"id": 1, "organization_id": 1, "status": status}, mock_mode=False)
+    assert run.state is state and run.status == (status or "").upper()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/acme/widgets/pull/12", ("github.com", "acme", "widgets", 12)),
+        ("https://github.com/acme/widgets/pull/12/files", ("github.com", "acme", "widgets", 12)),
+        ("https://github.example.corp/team/svc.api/pull/7#discussion", ("github.example.corp", "team", "svc.api", 7)),
+        ("https://github.com/acme/widgets/issues/12", None),
+        ("not a url", None),
+    ],
+)
+def test_pr_url_parsing(url, expected):
+    ref = PullRequestRef.from_url(url)
+    assert (ref and (ref.host, ref.owner, ref.repo, ref.number)) == expected
+
+
+def test_run_parsing_keeps_prs_with_urls_and_reads_naive_timestamps():
+    run = parse_agent_run(
+        {
+            "id": 5,
+            "organization_id": 1,
+            "status": "complete",
+            "created_at": "2025-06-20 17:31:49.123456",
+            "github_pull_requests": [
+                {"id": 1, "url": "https://ghe.corp/a/b/pull/3", "head_branch_name": "x", "created_at": "2025-06-20T18:00:00Z"},
+                {"id": 2, "url": None, "created_at": "2025-06-20T18:00:00Z"},
+            ],
+            "metadata": None,
+        },
+        mock_mode=True,
+    )
+    assert run.created_at == datetime(2025, 6, 20, 17, 31, 49, 123456, tzinfo=UTC)
+    assert [pr.ref.key for pr in run.pull_requests] == ["a/b#3"] and run.pull_requests[0].ref.host == "ghe.corp"
+    assert run.metadata == {} and run.mock_mode
+
+
+# --- activities ---------------------------------------------------------------------------
+
+
+async def test_exactly_one_run_when_the_create_response_is_lost(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input({"drop_create_response": True})
+    first_try = environment(attempt=1, scheduled_time=datetime.now(UTC))
+    with pytest.raises(ApplicationError) as lost:
+        await first_try.run(activities.start_agent_run, input)
+    assert lost.value.type == "ServiceUnavailable" and not lost.value.non_retryable
+
+    # Temporal retries the activity; the retry must adopt, not create.
+    retry = environment(attempt=2, scheduled_time=first_try.info.scheduled_time)
+    adopted = await retry.run(activities.start_agent_run, input)
+    again = await retry.run(activities.start_agent_run, input)
+    assert adopted.id == again.id
+    assert adopted.metadata["task_id"] == input.task_id and adopted.metadata["attempt"] == 1
+    assert adopted.metadata["workflow_id"] == input.workflow_id and adopted.metadata["scenario"] == {"drop_create_response": True}
+    assert adopted.mock_mode is False
+    counters = (await admin.get("/_admin/counters")).json()
+    assert counters["runs_created"][input.task_id] == {"1": 1}
+
+    next_attempt = await retry.run(activities.start_agent_run, input.model_copy(update={"attempt": 2, "metadata": {}}))
+    assert next_attempt.id != adopted.id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1, "2": 1}
+
+
+async def test_runs_older_than_the_activity_belong_to_an_earlier_submission(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input()
+    earlier = await environment(scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
+    resubmitted = environment(scheduled_time=datetime.now(UTC) + timedelta(minutes=5))
+    fresh = await resubmitted.run(activities.start_agent_run, input)
+    assert fresh.id != earlier.id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 2}
+
+
+async def test_repository_is_resolved_to_a_repo_id_once(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    env = environment()
+    run = await env.run(activities.start_agent_run, start_input({"outcome": "leave_open"}, repository="acme/webapp"))
+    second = await env.run(activities.start_agent_run, start_input({"outcome": "leave_open"}, repository="ACME/webapp"))
+    assert run.metadata["repository"] == "acme/webapp"
+    finished = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.02))
+    assert finished.pull_requests[0].ref.repository == "acme/webapp"
+    assert second.id != run.id
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(activities.start_agent_run, start_input(repository="acme/unknown"))
+    assert caught.value.type == REPOSITORY_NOT_CONNECTED and caught.value.non_retryable
+    assert "acme/unknown" in caught.value.message
+
+
+async def test_wait_heartbeats_each_poll_and_returns_the_pr(clients):
+    activities = CodegenActivities(clients.codegen)
+    env = environment()
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    run = await env.run(activities.start_agent_run, start_input({"delays": {"run_seconds": 0.3}, "outcome": "leave_open"}))
+    done = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.05))
+    assert done.state is RunState.COMPLETE and done.status == "COMPLETE"
+    assert beats[0] == ("ACTIVE",) and beats[-1] == ("COMPLETE",) and len(beats) >= 3
+    pr = done.pull_requests[0]
+    assert pr.ref is not None and pr.ref.number > 0 and pr.head_branch_name
+
+
+async def test_wait_returns_failed_and_pr_less_runs_as_results(clients):
+    activities = CodegenActivities(clients.codegen)
+    env = environment()
+    failed = await env.run(activities.start_agent_run, start_input({"fail_attempts": 1, "failure_status": "MAX_ITERATIONS_REACHED"}))
+    empty = await env.run(activities.start_agent_run, start_input({"no_pr_attempts": 1}))
+    failed = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=failed.id, poll_interval_seconds=0.02))
+    empty = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=empty.id, poll_interval_seconds=0.02))
+    assert failed.state is RunState.FAILED and failed.status == "MAX_ITERATIONS_REACHED"
+    assert empty.state is RunState.COMPLETE and empty.pull_requests == []
+
+
+async def test_poll_interval_is_bounded_by_the_heartbeat_timeout(clients):
+    activities = CodegenActivities(clients.codegen)
+    env = environment(heartbeat_timeout=timedelta(seconds=0.2))
+    run = await env.run(activities.start_agent_run, start_input({"delays": {"run_seconds": 0.1}}))
+    started = time.monotonic()
+    # Asking for 15 s between polls; the heartbeat timeout caps it at 0.1 s.
+    await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=15))
+    assert time.monotonic() - started < 2
+
+
+async def test_wait_stops_when_cancelled(clients):
+    activities = CodegenActivities(clients.codegen)
+    env = environment()
+    run = await env.run(activities.start_agent_run, start_input({"delays": {"run_seconds": 60}}))
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    waiting = asyncio.create_task(env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.05)))
+    deadline = time.monotonic() + 5
+    while not beats and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_retried_resume_adopts_the_resume_that_took_effect(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    run = await environment().run(activities.start_agent_run, start_input({"outcome": "leave_open"}))
+    await finished_run(admin, run.id)
+    before = _resume_count(await admin.get("/_admin/counters"))
+    input = ResumeRunInput(run_id=run.id, prompt="Fix the failing test", task_id="t", workflow_id="w", followup=1)
+    # Keep the resumed run busy so the retry finds it running.
+    await admin.patch("/_admin/config", json={"run_seconds": 5})
+    try:
+        resumed = await environment(attempt=1).run(activities.resume_agent_run, input)
+        retried = await environment(attempt=2).run(activities.resume_agent_run, input)
+    finally:
+        await admin.patch("/_admin/config", json={"run_seconds": FAST["run_seconds"]})
+    assert resumed.status == "ACTIVE" and retried.id == resumed.id and retried.status == "ACTIVE"
+    assert _resume_count(await admin.get("/_admin/counters")) == before + 1
+
+
+def _resume_count(response: httpx.Response) -> int:
+    return response.json()["requests"].get("POST /v1/organizations/{org_id}/agent/run/resume", {}).get("200", 0)
+
+
+async def test_list_runs_pages_newest_first(clients):
+    page = await clients.codegen.list_runs(skip=0, limit=2)
+    rest = await clients.codegen.list_runs(skip=2, limit=2)
+    assert len(page.runs) == 2 and page.total >= 4
+    assert page.runs[0].id > page.runs[1].id > rest.runs[0].id
+
+
+async def test_health_reports_who_the_key_belongs_to(clients):
+    health = await CodegenActivities(clients.codegen).check_codegen_health()
+    assert health.ok and not health.mock_mode and "mock-user" in health.detail
+
+
+# --- mock mode ----------------------------------------------------------------------------
+
+
+async def test_mock_mode_in_process_runs_the_whole_lifecycle_on_this_loop():
+    async with build_service_clients(Settings.from_env({})) as built:
+        assert built.mock_mode and "MOCK MODE" in built.description and "inside this worker" in built.description
+        activities = CodegenActivities(built.codegen)
+        env = environment()
+        scenario = {"delays": {"run_seconds": 0.02, "checks_seconds": 0.02, "merge_seconds": 0.02}}
+        run = await env.run(activities.start_agent_run, start_input(scenario))
+        assert run.mock_mode
+        done = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.02))
+        ref = done.pull_requests[0].ref
+        deadline = time.monotonic() + 5
+        while not (pr := await built.github.get_pull_request(ref)).merged and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert pr.merged and f"Task-ID: {run.metadata['task_id']}" in (pr.body or "")
+        health = await activities.check_codegen_health()
+        assert health.ok and health.mock_mode and "mock mode" in health.detail
+
+
+async def test_mock_mode_with_an_explicit_url_uses_the_served_fake_for_both_apis(fake_url, admin):
+    async with build_service_clients(Settings.from_env({"CODEGEN_API_URL": fake_url})) as built:
+        assert built.mock_mode and fake_url in built.description
+        # The fake of this module wants a specific key; mock mode must not send a real one.
+        with pytest.raises(ApplicationError) as caught:
+            await built.codegen.current_user()
+        assert caught.value.type == "AuthError"
+    async with serve_fake(FakeConfig(**FAST)) as open_url:
+        async with build_service_clients(Settings.from_env({"CODEGEN_API_URL": open_url})) as built:
+            run = await environment().run(CodegenActivities(built.codegen).start_agent_run, start_input({"outcome": "leave_open"}))
+            done = await environment().run(
+                CodegenActivities(built.codegen).wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.02)
+            )
+            pr = await built.github.get_pull_request(done.pull_requests[0].ref)
+            assert run.mock_mode and pr.state == "open" and pr.head_ref == done.pull_requests[0].head_branch_name
