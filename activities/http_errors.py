@@ -32,7 +32,7 @@ class HttpErrorType(StrEnum):
     INVALID_RESPONSE = "InvalidResponse"
 
 
-_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+_RETRYABLE_STATUSES = frozenset({408, 409})
 
 
 def raise_for_response(response: httpx.Response, service: str) -> None:

@@ -1,0 +1,196 @@
+"""The GitHub client and activities: headers, PRs, paginated check runs, ETags, rate limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.github import GitHubActivities, GitHubClient
+from activities.service_clients import ServiceClients, build_service_clients
+from fakes import FakeConfig
+from fakes.server import serve_app, serve_fake
+from models.codegen import PullRequestRef
+from models.github import CheckRunsInput, CommitPullRequestsInput
+from settings import Settings
+from tests.fake_services import create_run, finished_run
+
+FAST = {"run_seconds": 0.01, "checks_seconds": 0.01, "review_seconds": 0.01, "merge_seconds": 0.01}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fake_url() -> AsyncIterator[str]:
+    async with serve_fake(FakeConfig(**FAST)) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
+    settings = Settings.from_env({"CODEGEN_API_KEY": "k", "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url, "GITHUB_TOKEN": "ghp_test"})
+    async with build_service_clients(settings) as built:
+        yield built
+
+
+@pytest_asyncio.fixture
+async def fake(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake_url) as http:
+        yield http
+
+
+async def open_pr(fake: httpx.AsyncClient, task_id: str, **scenario) -> PullRequestRef:
+    run = await finished_run(fake, (await create_run(fake, task_id, outcome="leave_open", **scenario))["id"])
+    ref = PullRequestRef.from_url(run["github_pull_requests"][0]["url"])
+    assert ref is not None
+    return ref
+
+
+def requests_to(counters: dict, endpoint: str) -> dict[str, int]:
+    return counters["requests"].get(endpoint, {})
+
+
+async def test_requests_carry_githubs_headers_and_the_token_only_when_set(caplog):
+    seen: list[dict[str, str]] = []
+
+    async def pull(request: Request) -> JSONResponse:
+        seen.append(dict(request.headers))
+        return JSONResponse(
+            {
+                "number": 3,
+                "html_url": "https://github.com/o/r/pull/3",
+                "state": "open",
+                "draft": True,
+                "merged": False,
+                "merged_at": None,
+                "mergeable": None,
+                "title": "t",
+                "body": None,
+                "head": {"ref": "feature", "sha": "a" * 40},
+                "base": {"ref": "main", "sha": "b" * 40},
+            }
+        )
+
+    app = Starlette(routes=[Route("/repos/o/r/pulls/3", pull)])
+    async with serve_app(app) as url:
+        base = {"CODEGEN_API_KEY": "k", "GITHUB_API_URL": url}
+        async with build_service_clients(Settings.from_env({**base, "GITHUB_TOKEN": "ghp_secret"})) as built:
+            info = await built.github.get_pull_request(PullRequestRef(owner="o", repo="r", number=3))
+        with caplog.at_level(logging.WARNING):
+            async with build_service_clients(Settings.from_env(base)) as built:
+                await built.github.get_pull_request(PullRequestRef(owner="o", repo="r", number=3))
+    assert info.status == "draft" and info.head_sha == "a" * 40 and info.mergeable is None
+    with_token, anonymous = seen
+    assert with_token["accept"] == "application/vnd.github+json"
+    assert with_token["x-github-api-version"] == "2022-11-28"
+    assert with_token["user-agent"].startswith("codegen-temporal/")
+    assert with_token["authorization"] == "Bearer ghp_secret"
+    assert "authorization" not in anonymous
+    assert any("GITHUB_TOKEN is not set" in record.message for record in caplog.records)
+
+
+async def test_get_pull_request_activity_and_etag_revalidation(clients, fake):
+    ref = await open_pr(fake, "GH-PR")
+    env = ActivityEnvironment()
+    activities = GitHubActivities(clients.github)
+    first = await env.run(activities.get_pull_request, ref)
+    second = await env.run(activities.get_pull_request, ref)
+    assert first == second
+    assert first.state == "open" and not first.merged and first.base_ref == "main"
+    assert "Task-ID: GH-PR" in (first.body or "") and first.html_url.endswith(f"/pull/{ref.number}")
+    counters = (await fake.get("/_admin/counters")).json()
+    assert requests_to(counters, "GET /repos/{owner}/{repo}/pulls/{number}").get("304", 0) >= 1
+
+    await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
+    merged = await env.run(activities.get_pull_request, ref)
+    assert merged.merged and merged.merged_at is not None and merged.status == "merged"
+
+
+async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients, fake):
+    names = [f"suite-{i:03d}" for i in range(150)]
+    ref = await open_pr(fake, "GH-CHECKS", check_names=names, delays={"checks_seconds": 0})
+    sha = (await clients.github.get_pull_request(ref)).head_sha
+    await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/checks", json={"conclusion": "failure", "names": ["suite-007"]})
+    before = requests_to((await fake.get("/_admin/counters")).json(), "GET /repos/{owner}/{repo}/commits/{sha}/check-runs")
+
+    result = await ActivityEnvironment().run(GitHubActivities(clients.github).list_check_runs, CheckRunsInput(ref=ref, sha=sha))
+    after = requests_to((await fake.get("/_admin/counters")).json(), "GET /repos/{owner}/{repo}/commits/{sha}/check-runs")
+    assert after.get("200", 0) - before.get("200", 0) == 2  # 150 runs at 100 per page
+    assert [check.name for check in result.checks] == names
+    rerun = next(check for check in result.checks if check.name == "suite-007")
+    assert rerun.conclusion == "failure" and rerun.output_text and rerun.output_title and rerun.output_summary
+    assert {check.conclusion for check in result.checks if check.name != "suite-007"} == {"success"}
+
+
+async def test_latest_per_name_across_pages_even_when_github_repeats_a_name():
+    pages = {
+        1: [{"id": 1, "name": "test", "conclusion": "success"}, {"id": 2, "name": "lint", "conclusion": "success"}],
+        2: [{"id": 9, "name": "test", "conclusion": "failure"}],
+    }
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", 1))
+        runs = [{**run, "head_sha": "c" * 40, "status": "completed", "output": {"title": f"#{run['id']}"}} for run in pages[page]]
+        headers = {"link": f'<{request.url.copy_set_param("page", 2)}>; rel="next"'} if page == 1 else {}
+        return httpx.Response(200, json={"total_count": 3, "check_runs": runs}, headers=headers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(respond), base_url="https://api.github.com") as http:
+        checks = await GitHubClient(http).list_check_runs(PullRequestRef(owner="o", repo="r", number=1), "c" * 40)
+    assert [(c.name, c.conclusion, c.output_title) for c in checks] == [("lint", "success", "#2"), ("test", "failure", "#9")]
+
+
+async def test_pull_requests_for_an_older_commit(clients, fake):
+    ref = await open_pr(fake, "GH-COMMIT")
+    first_sha = (await clients.github.get_pull_request(ref)).head_sha
+    await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/push")
+    result = await ActivityEnvironment().run(
+        GitHubActivities(clients.github).find_pull_requests_for_commit,
+        CommitPullRequestsInput(repository=ref.repository, sha=first_sha),
+    )
+    assert [pr.ref.number for pr in result.pull_requests] == [ref.number]
+    assert result.pull_requests[0].head_sha != first_sha  # the PR has moved on
+    none = await clients.github.pull_requests_for_commit(ref.owner, ref.repo, "0" * 40)
+    assert none == []
+
+
+RATE_LIMIT_CASES = [
+    ("primary", 403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "{reset}"}, "RateLimited", 120),
+    ("secondary 403", 403, {"retry-after": "30"}, "RateLimited", 30),
+    ("secondary 429", 429, {"retry-after": "3"}, "RateLimited", 3),
+    ("forbidden", 403, {"x-ratelimit-remaining": "4000"}, "AuthError", None),
+    ("bad credentials", 401, {}, "AuthError", None),
+    ("missing", 404, {}, "NotFound", None),
+    ("validation", 422, {}, "InvalidRequest", None),
+    ("outage", 502, {}, "ServiceUnavailable", None),
+]
+
+
+@pytest.mark.parametrize(("case", "status", "headers", "error_type", "delay"), RATE_LIMIT_CASES, ids=[c[0] for c in RATE_LIMIT_CASES])
+async def test_rate_limits_and_errors(clients, fake, case, status, headers, error_type, delay):
+    reset = int(time.time()) + 120
+    headers = {name: value.format(reset=reset) for name, value in headers.items()}
+    message = f"API rate limit exceeded ({case})"
+    await fake.post(
+        "/_admin/inject",
+        json={"path_contains": "/repos/rl/limited/pulls/1", "status": status, "headers": headers, "body": {"message": message}},
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await clients.github.get_pull_request(PullRequestRef(owner="rl", repo="limited", number=1))
+    error = caught.value
+    assert error.type == error_type and message in error.message
+    assert error.non_retryable is (error_type in ("AuthError", "NotFound", "InvalidRequest"))
+    if delay is None:
+        assert error.next_retry_delay is None
+    else:
+        assert timedelta(seconds=delay - 3) <= error.next_retry_delay <= timedelta(seconds=delay)
+    assert "ghp_test" not in f"{error.message} {json.dumps(error.details)}"
