@@ -107,9 +107,10 @@ class _FaultsAndCounters:
         self.injections = injections
 
     def _endpoint(self, scope: Scope) -> str:
+        # The router leaves the matched route in the scope; faults answer before routing.
+        routed = scope.get("route")
         for route, label in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
+            if route is routed or (routed is None and route.matches(scope)[0] == Match.FULL):
                 return f"{scope['method']} {label}"
         return f"{scope['method']} (unmatched)"
 
