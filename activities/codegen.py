@@ -176,27 +176,28 @@ def _timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _same_attempt(run: AgentRun, input: StartRunInput, not_before: datetime | None) -> bool:
+def _same_attempt(run: AgentRun, input: StartRunInput, workflow_run_id: str) -> bool:
+    """Created for this task attempt by this workflow run (an earlier try of this activity)."""
     metadata = run.metadata
     try:
         attempt = int(metadata.get("attempt"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-    if not_before is not None and run.created_at is not None and run.created_at < not_before:
-        return False
     return (
-        metadata.get("task_id") == input.task_id
+        attempt == input.attempt
+        and metadata.get("task_id") == input.task_id
         and metadata.get("workflow_id") == input.workflow_id
-        and attempt == input.attempt
+        and metadata.get("workflow_run_id") == workflow_run_id
     )
 
 
 class CodegenActivities:
     """Activities around one `CodegenClient`; register `agent_starting()` on the rate-limited queue."""
 
-    # Runs created this long before the activity was first scheduled belong to an earlier
-    # submission of the same task (same workflow id), not to a lost response: never adopt them.
-    ADOPTION_CLOCK_SKEW = timedelta(seconds=60)
+    # The search for an earlier try's run stops at runs created this long before the activity
+    # was first scheduled (generous: it only bounds the scan, matching is by metadata), or after
+    # this many pages of 100.
+    ADOPTION_SCAN_MARGIN = timedelta(hours=1)
     ADOPTION_MAX_PAGES = 5
     MAX_POLL_INTERVAL_SECONDS = 60.0
     MIN_POLL_INTERVAL_SECONDS = 0.05
@@ -227,6 +228,8 @@ class CodegenActivities:
             **input.metadata,
             "task_id": input.task_id,
             "workflow_id": input.workflow_id,
+            # Retries of this activity share the run id; a resubmitted task (same workflow id) does not.
+            "workflow_run_id": activity.info().workflow_run_id,
             "attempt": input.attempt,
             "source": "codegen-temporal",
         }
@@ -237,18 +240,18 @@ class CodegenActivities:
         return run
 
     async def _find_run_of_attempt(self, input: StartRunInput) -> AgentRun | None:
-        """Search recent runs, newest first, stopping at runs older than this activity."""
-        scheduled = activity.info().scheduled_time
-        not_before = scheduled - self.ADOPTION_CLOCK_SKEW if scheduled.tzinfo else None
+        """Search recent runs, newest first, for one an earlier try of this activity created."""
+        info = activity.info()
+        scan_until = info.scheduled_time - self.ADOPTION_SCAN_MARGIN
         for page in range(self.ADOPTION_MAX_PAGES):
             result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
             for run in result.runs:
-                if _same_attempt(run, input, not_before):
+                if _same_attempt(run, input, info.workflow_run_id):
                     return run
-            oldest = result.runs[-1].created_at if result.runs else None
             if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
                 return None
-            if oldest is not None and not_before is not None and oldest < not_before:
+            oldest = result.runs[-1].created_at
+            if oldest is not None and oldest < scan_until:
                 return None
         return None
 

@@ -11,48 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 
 from bench.results import record
 from fakes import FakeConfig
-from fakes.server import free_port, serve_fake
+from fakes.server import run_fake_process, serve_fake
 
 AUTH = {"Authorization": "Bearer bench"}
 SEED_RUNS = 20
 INSTANT = {"run_seconds": 0, "checks_seconds": 0, "review_seconds": 0, "merge_seconds": 0}
-
-
-@asynccontextmanager
-async def fake_subprocess() -> AsyncIterator[str]:
-    """`python -m fakes` in its own process, as it runs standalone; yields its URL once healthy."""
-    port = free_port()
-    env = {**os.environ, "FAKE_PORT": str(port), **{f"FAKE_{k.upper()}": "0" for k in INSTANT}}
-    env.pop("WEBHOOK_SECRET", None)
-    process = subprocess.Popen([sys.executable, "-m", "fakes"], env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("python -m fakes did not come up") from None
-                    await asyncio.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def seed(http: httpx.AsyncClient) -> list[str]:
@@ -121,7 +91,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--in-process", action="store_true", help="serve the fake on this event loop")
     args = parser.parse_args()
-    server = serve_fake(FakeConfig(**INSTANT)) if args.in_process else fake_subprocess()
+    instant_env = {f"FAKE_{name.upper()}": "0" for name in INSTANT} | {"WEBHOOK_SECRET": ""}
+    server = serve_fake(FakeConfig(**INSTANT)) if args.in_process else run_fake_process(instant_env)
     async with server as url:
         figures = await load(url, args.duration, args.concurrency)
     figures["server"] = "in-process uvicorn" if args.in_process else "python -m fakes (own process)"

@@ -82,6 +82,8 @@ class _Injection:
         self.headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
         self.remaining = int(spec.get("times", 1))
         self.after_effect = bool(spec.get("after_effect", False))
+        # Hold the answer this long: longer than the client's timeout makes it a lost response.
+        self.delay_seconds = float(spec.get("delay_seconds", 0))
 
     def matches(self, method: str, path: str, after_effect: bool) -> bool:
         return (
@@ -91,9 +93,11 @@ class _Injection:
             and self.path_contains in path
         )
 
-    def response(self) -> JSONResponse:
+    async def reply(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.remaining -= 1
-        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        await JSONResponse(self.body, status_code=self.status, headers=self.headers)(scope, receive, send)
 
 
 class _FaultsAndCounters:
@@ -143,7 +147,7 @@ class _FaultsAndCounters:
             await asyncio.sleep(config.latency_seconds)
         injection = self._take(method, path, after_effect=False)
         if injection is not None:
-            await injection.response()(scope, receive, send)
+            await injection.reply(scope, receive, send)
             return
         fault = self._random_fault(config, github=not path.startswith("/v1/"))
         if fault is not None:
@@ -159,7 +163,7 @@ class _FaultsAndCounters:
 
         # The request takes effect; its response is lost and replaced.
         await self.app(scope, receive, discard)
-        await injection.response()(scope, receive, send)
+        await injection.reply(scope, receive, send)
 
     def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
         retry_after = {"Retry-After": str(config.retry_after_seconds)}
@@ -439,7 +443,12 @@ class _Handlers:
         return JSONResponse(self.world.config.model_dump(exclude={"codegen_api_key", "github_token", "webhook_secret"}))
 
     async def inject(self, request: Request) -> Response:
-        """Queue a canned response: {"status", "path_contains"?, "method"?, "body"?, "headers"?, "times"?, "after_effect"?}."""
+        """Queue a canned response.
+
+        {"status", "path_contains"?, "method"?, "body"?, "headers"?, "times"?: 1,
+         "after_effect"?: false (true: the request takes effect, its answer is replaced),
+         "delay_seconds"?: 0}
+        """
         spec = await request.json()
         try:
             self.injections.append(_Injection(spec))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 
@@ -46,3 +51,30 @@ async def serve_fake(config: FakeConfig | None = None) -> AsyncIterator[str]:
     """Run the fake Codegen+GitHub on a free loopback port; yields its base URL."""
     async with serve_app(create_app(config or FakeConfig())) as base_url:
         yield base_url
+
+
+@asynccontextmanager
+async def run_fake_process(env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """`python -m fakes` in its own process on a free port (extra `env` on top of ours); yields its URL once healthy."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakes"],
+        env={**os.environ, **(env or {}), "FAKE_HOST": "127.0.0.1", "FAKE_PORT": str(port)},
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError(f"python -m fakes did not come up on port {port}") from None
+                    await asyncio.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -226,14 +226,32 @@ async def test_exactly_one_run_when_the_create_response_is_lost(clients, admin):
     assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1, "2": 1}
 
 
-async def test_runs_older_than_the_activity_belong_to_an_earlier_submission(clients, admin):
+async def test_a_resubmitted_task_does_not_adopt_the_earlier_workflow_runs_agent(clients, admin):
     activities = CodegenActivities(clients.codegen)
     input = start_input()
-    earlier = await environment(scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
-    resubmitted = environment(scheduled_time=datetime.now(UTC) + timedelta(minutes=5))
-    fresh = await resubmitted.run(activities.start_agent_run, input)
+    earlier = await environment(workflow_run_id="first-run").run(activities.start_agent_run, input)
+    assert earlier.metadata["workflow_run_id"] == "first-run"
+    # Same task id, same workflow id, attempt 1 again: a new workflow run, so a new agent.
+    fresh = await environment(workflow_run_id="second-run").run(activities.start_agent_run, input)
     assert fresh.id != earlier.id
     assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 2}
+
+
+async def test_exactly_one_run_when_the_create_times_out_after_taking_effect(fake_url, admin):
+    await admin.post(
+        "/_admin/inject",
+        json={"method": "POST", "path_contains": "/agent/run", "status": 200, "after_effect": True, "delay_seconds": 1},
+    )
+    http = httpx.AsyncClient(base_url=fake_url, headers=AUTH, timeout=0.3)
+    async with http:
+        activities = CodegenActivities(CodegenClient(http, "1"))
+        input = start_input()
+        with pytest.raises(ApplicationError) as timed_out:
+            await environment(attempt=1).run(activities.start_agent_run, input)
+        assert timed_out.value.type == "ServiceUnavailable" and "timed out" in timed_out.value.message
+        adopted = await environment(attempt=2).run(activities.start_agent_run, input)
+    assert adopted.metadata["task_id"] == input.task_id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1}
 
 
 async def test_repository_is_resolved_to_a_repo_id_once(clients, admin):

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from fakes import FakeConfig, create_app
-from fakes.server import serve_app, serve_fake
+from fakes.server import run_fake_process, serve_app, serve_fake
 from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run, wait_until
 
 SECRET = "fake-test-secret"
@@ -312,3 +312,23 @@ def test_config_from_env_reads_every_knob():
     assert (config.port, config.latency_seconds, config.rate_429, config.run_seconds) == (9911, 0.25, 0.1, 0.0)
     assert config.repositories == ["a/b", "c/d"] and config.webhook_reorder_rate == 0.2
     assert config.webhooks_enabled and not FakeConfig.from_env({}).webhooks_enabled
+
+
+async def test_injected_after_effect_answers_replace_a_response_that_took_effect(fake):
+    await fake.post("/_admin/inject", json={"method": "POST", "path_contains": "/agent/run", "status": 502, "after_effect": True})
+    tid = task_id()
+    metadata = {"task_id": tid, "attempt": 1}
+    lost = await fake.post("/v1/organizations/1/agent/run", json={"prompt": "x", "metadata": metadata}, headers=AUTH)
+    assert lost.status_code == 502
+    assert (await fake.get("/_admin/counters")).json()["runs_created"][tid] == {"1": 1}
+
+
+async def test_python_dash_m_fakes_serves_both_apis_from_the_environment():
+    async with run_fake_process({"FAKE_RUN_SECONDS": "0", "FAKE_REPOSITORIES": "solo/repo", "WEBHOOK_SECRET": ""}) as url:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            repos = (await http.get("/v1/organizations/1/repos")).json()
+            assert [repo["full_name"] for repo in repos["items"]] == ["solo/repo"]
+            run = await finished_run(http, (await create_run(http, task_id(), outcome="leave_open"))["id"])
+            repository, number = pr_of(run)
+            assert repository == "solo/repo"
+            assert (await http.get(f"/repos/{repository}/pulls/{number}")).json()["state"] == "open"
