@@ -46,34 +46,56 @@ class Cut:
     action: str  # "shortened" or "dropped"
 
 
-Render = Callable[[Mapping[str, Any], Sequence[Cut]], str]
+# A render returns the prompt and the size of each optional section in it (empty if unknown).
+Render = Callable[[Mapping[str, Any], Sequence[Cut]], tuple[str, Mapping[str, int]]]
+
+# Text outside the measured sections that a cut can also remove (the "## Codebase" heading once
+# its last subsection goes); estimates allow for it so they never overstate the size.
+ESTIMATE_SLACK = 100
 
 
 def fit(render: Render, view: dict[str, Any], order: Sequence[OptionalSection], budget: int) -> tuple[str, list[Cut]]:
     """Render `view`, cutting sections in `order` until the output is at most `budget` characters.
 
-    `render(view, cuts)` must show `cuts` in its output. Mutates `view`.
-    Raises PromptTooLargeError when even the prompt with every optional section dropped is too large.
+    Each section is shortened and, if that is not enough, dropped. `render(view, cuts)` must show
+    `cuts` in its output. When the measured section sizes show that even dropping a section cannot
+    bring the prompt within budget, it is dropped without trying the shortened version or rendering,
+    which gives the same result with fewer renders. Mutates `view`. Raises PromptTooLargeError when
+    even the prompt with every optional section dropped is too large.
     """
     cuts: list[Cut] = []
-    content = render(view, cuts)
+    content, sizes = render(view, cuts)
     if len(content) <= budget:
         return content, cuts
+    estimate = len(content)  # never above the real size of the current cuts
+    stale = False  # `content` is older than the last cut
     for section in order:
         value = view[section.key]
         if not value:
             continue
-        shorter = section.shorten(value)
-        if shorter != value:
-            view[section.key] = shorter
-            cuts.append(Cut(section.key, section.label, "shortened"))
-            content = render(view, cuts)
-            if len(content) <= budget:
-                return content, cuts
-            cuts.pop()
+        size = sizes.get(section.key)
+        hopeless = size is not None and estimate - size - ESTIMATE_SLACK > budget
+        if not hopeless:
+            shorter = section.shorten(value)
+            if shorter != value:
+                view[section.key] = shorter
+                cuts.append(Cut(section.key, section.label, "shortened"))
+                content, sizes = render(view, cuts)
+                if len(content) <= budget:
+                    return content, cuts
+                cuts.pop()
         view[section.key] = None
         cuts.append(Cut(section.key, section.label, "dropped"))
-        content = render(view, cuts)
+        if hopeless:
+            estimate -= size
+            stale = True
+            continue
+        content, sizes = render(view, cuts)
+        estimate, stale = len(content), False
+        if len(content) <= budget:
+            return content, cuts
+    if stale:
+        content, _ = render(view, cuts)
         if len(content) <= budget:
             return content, cuts
     raise PromptTooLargeError(len(content), budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from prompts.assessment import estimated_complexity, validation_requirements
 from prompts.budget import Cut, PromptTooLargeError, fit
-from prompts.markdown import fenced, inline
+from prompts.markdown import detail, fenced, inline
 from prompts.view import CUT_ORDER, build_view
 
 GENERATOR_VERSION = "1.0.0"
@@ -27,6 +28,17 @@ __all__ = ["GENERATOR_VERSION", "PromptGenerator", "PromptTooLargeError"]
 def _characters_to_tokens(size: int) -> int:
     # The usual rule of thumb for English text and code: about four characters per token.
     return math.ceil(size / 4)
+
+
+def split_marked(text: str, mark: str) -> tuple[str, dict[str, int]]:
+    """Remove the section marks from `text`; return it with the size of each marked section.
+
+    Marked text reads `<mark>key<mark>section text<mark>/<mark>`, so splitting on the mark gives
+    pieces: before, key, section, "/", after, key, section, "/", after, ...
+    """
+    pieces = text.split(mark)
+    sizes = {pieces[index]: len(pieces[index + 1]) for index in range(1, len(pieces) - 1, 4)}
+    return "".join(pieces[0::2]), sizes
 
 
 class PromptGenerator:
@@ -56,7 +68,10 @@ class PromptGenerator:
         )
         self._env.filters["fenced"] = fenced
         self._env.filters["inline"] = inline
+        self._env.filters["detail"] = detail
         self._templates: dict[str, Template] = {}
+        # Brackets the sections the budget may cut; random, so no user text can contain it.
+        self._mark = f"\x00{uuid.uuid4().hex}\x00"
         self._best_practices = self._load_checklists("best_practices.json")
         self._validation = self._load_checklists("validation.json")
 
@@ -103,8 +118,8 @@ class PromptGenerator:
         )
 
     def _fit(self, template: Template, view: dict[str, Any], budget: int) -> tuple[str, list[Cut]]:
-        def render(current: Mapping[str, Any], cuts: Sequence[Cut]) -> str:
-            return template.render(current, cuts=cuts)
+        def render(current: Mapping[str, Any], cuts: Sequence[Cut]) -> tuple[str, dict[str, int]]:
+            return split_marked(template.render(current, cuts=cuts, mark=self._mark), self._mark)
 
         return fit(render, view, CUT_ORDER, budget)
 

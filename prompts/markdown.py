@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 _BACKTICK_RUNS = re.compile(r"`+")
@@ -27,10 +28,12 @@ def inline(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def file_tree(paths: list[str]) -> str:
+@lru_cache(maxsize=64)
+def file_tree(paths: tuple[str, ...]) -> str:
     """Render file paths ("src/app/main.py", "src/app/") as an indented tree with box-drawing lines.
 
     Paths keep the order they were given in; a folder is listed where its first path appears.
+    Cached: a worker renders many tasks against the same few repositories' file structures.
     """
     root: dict[str, dict] = {}
     for path in paths:
@@ -50,3 +53,17 @@ def _walk(node: dict[str, dict], prefix: str, lines: list[str]) -> None:
         last = index == len(names) - 1
         lines.append(f"{prefix}{'└── ' if last else '├── '}{name}")
         _walk(node[name], prefix + ("    " if last else "│   "), lines)
+
+
+def detail(value: Any, style: str = "block") -> str:
+    """One metadata value as Markdown: text as it is (fenced for style "code"), lists as bullets
+    (numbered for style "numbered"), mappings as `key: value` bullets, anything else as JSON."""
+    if isinstance(value, str):
+        return fenced(value, "text") if style == "code" else value
+    if isinstance(value, dict):
+        return "\n".join(f"- {key}: {inline(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        if style == "numbered":
+            return "\n".join(f"{number}. {inline(item)}" for number, item in enumerate(value, 1))
+        return "\n".join(f"- {inline(item)}" for item in value)
+    return inline(value)

@@ -86,7 +86,7 @@ def build_view(
         "previous_failures": list(prompt.previous_failures),
         "overview": {label: value for label, value in overview.items() if value},
         "key_files": list(codebase.key_files),
-        "file_tree": file_tree(codebase.file_structure),
+        "file_tree": file_tree(tuple(codebase.file_structure)),
         "coding_standards": list(codebase.coding_standards),
         "test_patterns": list(codebase.test_patterns),
         "dependencies": list(dependencies),
