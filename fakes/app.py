@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
-import re
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,16 +13,13 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Route
 
 from fakes.config import FakeConfig
+from fakes.faults import FaultsAndCounters, Injection, api_error
 from fakes.world import FakeError, FakeWorld, PullRequest, Run
 
 ORG = "/v1/organizations/{org_id}"
-GITHUB_MEDIA_TYPE = "application/vnd.github+json"
-# Answers for paths outside the two APIs: not subject to faults or latency.
-ADMIN_PREFIXES = ("/_admin", "/healthz")
 
 
 def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
@@ -32,16 +27,16 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
     world = world or FakeWorld(config)
     handlers = _Handlers(world)
     routes = [
-        Route(f"{ORG}/agent/run", handlers.create_run, methods=["POST"]),
-        Route(f"{ORG}/agent/run/resume", handlers.resume_run, methods=["POST"]),
-        Route(f"{ORG}/agent/run/{{run_id:int}}", handlers.get_run, methods=["GET"]),
-        Route(f"{ORG}/agent/runs", handlers.list_runs, methods=["GET"]),
-        Route(f"{ORG}/repos", handlers.list_repos, methods=["GET"]),
-        Route("/v1/users/me", handlers.current_user, methods=["GET"]),
-        Route("/repos/{owner}/{repo}/pulls/{number:int}", handlers.get_pull, methods=["GET"]),
-        Route("/repos/{owner}/{repo}/commits/{sha}/check-runs", handlers.check_runs, methods=["GET"]),
-        Route("/repos/{owner}/{repo}/commits/{sha}/pulls", handlers.commit_pulls, methods=["GET"]),
-        Route("/rate_limit", handlers.rate_limit, methods=["GET"]),
+        Route(f"{ORG}/agent/run", _answering(handlers.create_run), methods=["POST"]),
+        Route(f"{ORG}/agent/run/resume", _answering(handlers.resume_run), methods=["POST"]),
+        Route(f"{ORG}/agent/run/{{run_id:int}}", _answering(handlers.get_run), methods=["GET"]),
+        Route(f"{ORG}/agent/runs", _answering(handlers.list_runs), methods=["GET"]),
+        Route(f"{ORG}/repos", _answering(handlers.list_repos), methods=["GET"]),
+        Route("/v1/users/me", _answering(handlers.current_user), methods=["GET"]),
+        Route("/repos/{owner}/{repo}/pulls/{number:int}", _answering(handlers.get_pull, github=True), methods=["GET"]),
+        Route("/repos/{owner}/{repo}/commits/{sha}/check-runs", _answering(handlers.check_runs, github=True), methods=["GET"]),
+        Route("/repos/{owner}/{repo}/commits/{sha}/pulls", _answering(handlers.commit_pulls, github=True), methods=["GET"]),
+        Route("/rate_limit", _answering(handlers.rate_limit, github=True), methods=["GET"]),
         Route("/healthz", handlers.healthz, methods=["GET"]),
         Route("/_admin/counters", handlers.counters, methods=["GET"]),
         Route("/_admin/reset", handlers.reset, methods=["POST"]),
@@ -49,7 +44,7 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route("/_admin/inject", handlers.inject, methods=["POST"]),
         Route("/_admin/repos", handlers.add_repo, methods=["POST"]),
         Route("/_admin/webhooks", handlers.webhook_log, methods=["GET"]),
-        Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", handlers.drive_pull, methods=["POST"]),
+        Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", _answering(handlers.drive_pull), methods=["POST"]),
     ]
 
     @asynccontextmanager
@@ -59,121 +54,8 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.world = world
-    app.add_middleware(_FaultsAndCounters, world=world, routes=routes, injections=handlers.injections)
+    app.add_middleware(FaultsAndCounters, world=world, routes=routes, injections=handlers.injections)
     return app
-
-
-def _error(status: int, message: str, github: bool = False, headers: dict[str, str] | None = None) -> JSONResponse:
-    if github:
-        body = {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}
-    else:
-        body = {"message": message, "status_code": status}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-class _Injection:
-    """A canned response for matching requests, `times` times; `after_effect` lets the request act first."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.method = str(spec.get("method", "")).upper()
-        self.path_contains = str(spec.get("path_contains", ""))
-        self.status = int(spec["status"])
-        self.body = spec.get("body", {"message": f"Injected {self.status}", "status_code": self.status})
-        self.headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
-        self.remaining = int(spec.get("times", 1))
-        self.after_effect = bool(spec.get("after_effect", False))
-        # Hold the answer this long: longer than the client's timeout makes it a lost response.
-        self.delay_seconds = float(spec.get("delay_seconds", 0))
-
-    def matches(self, method: str, path: str, after_effect: bool) -> bool:
-        return (
-            self.remaining > 0
-            and self.after_effect == after_effect
-            and (not self.method or self.method == method)
-            and self.path_contains in path
-        )
-
-    async def reply(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.remaining -= 1
-        if self.delay_seconds:
-            await asyncio.sleep(self.delay_seconds)
-        await JSONResponse(self.body, status_code=self.status, headers=self.headers)(scope, receive, send)
-
-
-class _FaultsAndCounters:
-    """Latency, injected and random faults on API routes; request counts by route and status."""
-
-    def __init__(self, app: ASGIApp, world: FakeWorld, routes: list[BaseRoute], injections: list[_Injection]) -> None:
-        self.app = app
-        self.world = world
-        # "GET /repos/{owner}/{repo}/pulls/{number}": labels for the request counters.
-        self.routes = [(route, re.sub(r":\w+}", "}", route.path)) for route in routes if isinstance(route, Route)]
-        self.injections = injections
-
-    def _endpoint(self, scope: Scope) -> str:
-        # The router leaves the matched route in the scope; faults answer before routing.
-        routed = scope.get("route")
-        for route, label in self.routes:
-            if route is routed or (routed is None and route.matches(scope)[0] == Match.FULL):
-                return f"{scope['method']} {label}"
-        return f"{scope['method']} (unmatched)"
-
-    def _take(self, method: str, path: str, after_effect: bool) -> _Injection | None:
-        return next((i for i in self.injections if i.matches(method, path, after_effect)), None)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path, method = scope["path"], scope["method"]
-        statuses: list[int] = []
-
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-            await send(message)
-
-        try:
-            if path.startswith(ADMIN_PREFIXES):
-                await self.app(scope, receive, recording_send)
-                return
-            await self._serve_api(scope, receive, recording_send, method, path)
-        finally:
-            self.world.count_request(self._endpoint(scope), statuses[0] if statuses else 0)
-
-    async def _serve_api(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
-        config = self.world.config
-        if config.latency_seconds:
-            await asyncio.sleep(config.latency_seconds)
-        injection = self._take(method, path, after_effect=False)
-        if injection is not None:
-            await injection.reply(scope, receive, send)
-            return
-        fault = self._random_fault(config, github=not path.startswith("/v1/"))
-        if fault is not None:
-            await fault(scope, receive, send)
-            return
-        injection = self._take(method, path, after_effect=True)
-        if injection is None:
-            await self.app(scope, receive, send)
-            return
-
-        async def discard(message: Message) -> None:
-            return None
-
-        # The request takes effect; its response is lost and replaced.
-        await self.app(scope, receive, discard)
-        await injection.reply(scope, receive, send)
-
-    def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
-        retry_after = {"Retry-After": str(config.retry_after_seconds)}
-        if self.world.chance(config.rate_429):
-            return _error(429, "Rate limit exceeded. Please try again later.", github, retry_after)
-        if self.world.chance(config.rate_503):
-            return _error(503, "Service temporarily unavailable.", github, retry_after)
-        if self.world.chance(config.rate_500):
-            return _error(500, "Internal Server Error", github)
-        return None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -182,7 +64,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class _Handlers:
     def __init__(self, world: FakeWorld) -> None:
         self.world = world
-        self.injections: list[_Injection] = []
+        self.injections: list[Injection] = []
 
     # --- Codegen ----------------------------------------------------------------------------
 
@@ -258,9 +140,6 @@ class _Handlers:
         return value
 
     async def create_run(self, request: Request) -> Response:
-        return await _answer(self._create_run, request)
-
-    async def _create_run(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         body = await self._json_body(request)
         prompt = self._require(body, "prompt", str)
@@ -275,29 +154,20 @@ class _Handlers:
                 [{"loc": ["body", "metadata", "scenario", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
             ) from exc
         if self.world.should_drop_create_response(run):
-            return _error(500, "Internal Server Error (simulated: the run was created, the response lost)")
+            return api_error(500, "Internal Server Error (simulated: the run was created, the response lost)")
         return JSONResponse(self._run_json(run))
 
     async def get_run(self, request: Request) -> Response:
-        return await _answer(self._get_run, request)
-
-    async def _get_run(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         return JSONResponse(self._run_json(self.world.run_for(org_id, request.path_params["run_id"])))
 
     async def list_runs(self, request: Request) -> Response:
-        return await _answer(self._list_runs, request)
-
-    async def _list_runs(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         skip, limit = self._skip_limit(request)
         runs, total = self.world.runs_page(org_id, skip, limit)
         return JSONResponse(self._page([self._run_json(run) for run in runs], total, skip, limit))
 
     async def resume_run(self, request: Request) -> Response:
-        return await _answer(self._resume_run, request)
-
-    async def _resume_run(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         body = await self._json_body(request)
         run_id = self._require(body, "agent_run_id", int)
@@ -305,9 +175,6 @@ class _Handlers:
         return JSONResponse(self._run_json(self.world.resume_run(org_id, run_id, prompt)))
 
     async def list_repos(self, request: Request) -> Response:
-        return await _answer(self._list_repos, request)
-
-    async def _list_repos(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         skip, limit = self._skip_limit(request)
         connected = [self.world.repos[name] for name in self.world.config.repositories if name in self.world.repos]
@@ -329,9 +196,6 @@ class _Handlers:
         return JSONResponse(self._page(items, len(connected), skip, limit))
 
     async def current_user(self, request: Request) -> Response:
-        return await _answer(self._current_user, request)
-
-    async def _current_user(self, request: Request) -> Response:
         self._codegen_auth(request)
         return JSONResponse(
             {
@@ -376,18 +240,12 @@ class _Handlers:
         return Response(body, media_type="application/json; charset=utf-8", headers=rate)
 
     async def get_pull(self, request: Request) -> Response:
-        return await _answer(self._get_pull, request, github=True)
-
-    async def _get_pull(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
         pr = self.world.pull(p["owner"], p["repo"], p["number"])
         return self._github_json(request, self.world.shapes.pull_request(pr))
 
     async def check_runs(self, request: Request) -> Response:
-        return await _answer(self._check_runs, request, github=True)
-
-    async def _check_runs(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
         prs = self.world.pulls_for_commit(p["owner"], p["repo"], p["sha"])
@@ -405,18 +263,12 @@ class _Handlers:
         return self._github_json(request, body, _link_header(request, page, math.ceil(len(runs) / per_page)))
 
     async def commit_pulls(self, request: Request) -> Response:
-        return await _answer(self._commit_pulls, request, github=True)
-
-    async def _commit_pulls(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
         prs = self.world.pulls_for_commit(p["owner"], p["repo"], p["sha"])
         return self._github_json(request, [self.world.shapes.pull_request(pr) for pr in prs])
 
     async def rate_limit(self, request: Request) -> Response:
-        return await _answer(self._rate_limit, request, github=True)
-
-    async def _rate_limit(self, request: Request) -> Response:
         self._github_auth(request)
         core = {"limit": 5000, "remaining": 4999, "reset": 4102444800, "used": 1}
         return self._github_json(request, {"resources": {"core": core}, "rate": core})
@@ -451,15 +303,15 @@ class _Handlers:
         """
         spec = await request.json()
         try:
-            self.injections.append(_Injection(spec))
+            self.injections.append(Injection(spec))
         except (KeyError, TypeError, ValueError) as exc:
-            return _error(422, f"Invalid injection: {exc!r}")
+            return api_error(422, f"Invalid injection: {exc!r}")
         return JSONResponse({"queued": len(self.injections)})
 
     async def add_repo(self, request: Request) -> Response:
         full_name = str((await request.json()).get("full_name", ""))
         if full_name.count("/") != 1:
-            return _error(422, "full_name must look like owner/name")
+            return api_error(422, "full_name must look like owner/name")
         self.world.repo(full_name)
         if full_name not in self.world.config.repositories:
             self.world.config.repositories.append(full_name)
@@ -469,9 +321,6 @@ class _Handlers:
         return JSONResponse([delivery.summary() for delivery in self.world.webhooks.log])
 
     async def drive_pull(self, request: Request) -> Response:
-        return await _answer(self._drive_pull, request)
-
-    async def _drive_pull(self, request: Request) -> Response:
         """merge | close | push | review {"state", "body"?} | checks {"conclusion", "names"?}."""
         p = request.path_params
         pr: PullRequest = self.world.pull(p["owner"], p["repo"], p["number"])
@@ -498,14 +347,18 @@ class _Validation(Exception):
         self.detail = detail
 
 
-async def _answer(handler: Handler, request: Request, github: bool = False) -> Response:
-    """Run a handler, turning the fake's refusals into API-shaped error responses."""
-    try:
-        return await handler(request)
-    except FakeError as exc:
-        return _error(exc.status, exc.message, github)
-    except _Validation as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=422)
+def _answering(handler: Handler, github: bool = False) -> Handler:
+    """The handler, with the fake's refusals turned into API-shaped error responses."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FakeError as exc:
+            return api_error(exc.status, exc.message, github)
+        except _Validation as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=422)
+
+    return endpoint
 
 
 def _link_header(request: Request, page: int, last: int) -> dict[str, str]:

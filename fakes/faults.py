@@ -1,0 +1,131 @@
+"""Fault injection and request counting for the fake: latency, random and injected answers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fakes.config import FakeConfig
+from fakes.world import FakeWorld
+
+# Answers for paths outside the two APIs: not subject to faults or latency.
+ADMIN_PREFIXES = ("/_admin", "/healthz")
+
+
+def api_error(status: int, message: str, github: bool = False, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An error body as Codegen (`message`, `status_code`) or GitHub (`message`, `documentation_url`) shapes it."""
+    if github:
+        body = {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}
+    else:
+        body = {"message": message, "status_code": status}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Injection:
+    """A canned response for matching requests, `times` times; `after_effect` lets the request act first."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.method = str(spec.get("method", "")).upper()
+        self.path_contains = str(spec.get("path_contains", ""))
+        self.status = int(spec["status"])
+        self.body = spec.get("body", {"message": f"Injected {self.status}", "status_code": self.status})
+        self.headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+        self.remaining = int(spec.get("times", 1))
+        self.after_effect = bool(spec.get("after_effect", False))
+        # Hold the answer this long: longer than the client's timeout makes it a lost response.
+        self.delay_seconds = float(spec.get("delay_seconds", 0))
+
+    def matches(self, method: str, path: str, after_effect: bool) -> bool:
+        return (
+            self.remaining > 0
+            and self.after_effect == after_effect
+            and (not self.method or self.method == method)
+            and self.path_contains in path
+        )
+
+    async def reply(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.remaining -= 1
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        await JSONResponse(self.body, status_code=self.status, headers=self.headers)(scope, receive, send)
+
+
+class FaultsAndCounters:
+    """Latency, injected and random faults on API routes; request counts by route and status."""
+
+    def __init__(self, app: ASGIApp, world: FakeWorld, routes: list[BaseRoute], injections: list[Injection]) -> None:
+        self.app = app
+        self.world = world
+        # "GET /repos/{owner}/{repo}/pulls/{number}": labels for the request counters.
+        self.routes = [(route, re.sub(r":\w+}", "}", route.path)) for route in routes if isinstance(route, Route)]
+        self.injections = injections
+
+    def _endpoint(self, scope: Scope) -> str:
+        # The router leaves the matched route in the scope; faults answer before routing.
+        routed = scope.get("route")
+        for route, label in self.routes:
+            if route is routed or (routed is None and route.matches(scope)[0] == Match.FULL):
+                return f"{scope['method']} {label}"
+        return f"{scope['method']} (unmatched)"
+
+    def _take(self, method: str, path: str, after_effect: bool) -> Injection | None:
+        return next((i for i in self.injections if i.matches(method, path, after_effect)), None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        statuses: list[int] = []
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        try:
+            if path.startswith(ADMIN_PREFIXES):
+                await self.app(scope, receive, recording_send)
+                return
+            await self._serve_api(scope, receive, recording_send, method, path)
+        finally:
+            self.world.count_request(self._endpoint(scope), statuses[0] if statuses else 0)
+
+    async def _serve_api(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
+        config = self.world.config
+        if config.latency_seconds:
+            await asyncio.sleep(config.latency_seconds)
+        injection = self._take(method, path, after_effect=False)
+        if injection is not None:
+            await injection.reply(scope, receive, send)
+            return
+        fault = self._random_fault(config, github=not path.startswith("/v1/"))
+        if fault is not None:
+            await fault(scope, receive, send)
+            return
+        injection = self._take(method, path, after_effect=True)
+        if injection is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def discard(message: Message) -> None:
+            return None
+
+        # The request takes effect; its response is lost and replaced.
+        await self.app(scope, receive, discard)
+        await injection.reply(scope, receive, send)
+
+    def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
+        retry_after = {"Retry-After": str(config.retry_after_seconds)}
+        if self.world.chance(config.rate_429):
+            return api_error(429, "Rate limit exceeded. Please try again later.", github, retry_after)
+        if self.world.chance(config.rate_503):
+            return api_error(503, "Service temporarily unavailable.", github, retry_after)
+        if self.world.chance(config.rate_500):
+            return api_error(500, "Internal Server Error", github)
+        return None
