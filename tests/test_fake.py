@@ -12,6 +12,7 @@ import pytest_asyncio
 from fakes import FakeConfig, create_app
 from fakes.server import run_fake_process, serve_app, serve_fake
 from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run, wait_until
+from webhooks.payloads import parse_event
 
 SECRET = "fake-test-secret"
 FAST = {"run_seconds": 0.02, "checks_seconds": 0.02, "review_seconds": 0.02, "merge_seconds": 0.02}
@@ -72,6 +73,8 @@ async def test_happy_path_opens_a_pr_whose_checks_pass_then_merges_with_signed_w
     ]
     received = hooks.for_pull(repository, number)
     assert all(h.signature_valid for h in received)
+    # The relay's own payload models read every delivery.
+    assert all(parse_event(h.event, h.payload) is not None for h in received)
     assert len({h.delivery_id for h in received}) == len(received)
     review = next(h for h in received if h.event == "pull_request_review")
     assert review.payload["review"]["state"] == "approved"
@@ -121,6 +124,7 @@ async def test_checks_fail_until_a_followup_pushes_a_commit(fake, hooks):
     assert closed[0].payload["pull_request"]["merged"] is True
     sync = next(h for h in hooks.for_pull(repository, number) if h.action == "synchronize")
     assert sync.payload["before"] == pr["head"]["sha"] and sync.payload["after"] != pr["head"]["sha"]
+    assert parse_event("pull_request", sync.payload).after == sync.payload["pull_request"]["head"]["sha"]
     suites = [h.payload["check_suite"]["conclusion"] for h in hooks.for_pull(repository, number) if h.event == "check_suite"]
     assert suites == ["failure", "success"]
 
