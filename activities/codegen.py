@@ -210,6 +210,7 @@ class CodegenActivities:
         return [self.start_agent_run, self.resume_agent_run]
 
     def others(self) -> list[Any]:
+        """Activities for the main task queue: waiting on runs and the health check."""
         return [self.wait_for_agent_run, self.check_codegen_health]
 
     @activity.defn(name="start_agent_run")
