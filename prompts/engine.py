@@ -12,9 +12,11 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, Template
 
+from models.followup import FollowupPromptInput
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from prompts.assessment import estimated_complexity, validation_requirements
-from prompts.budget import Cut, PromptTooLargeError, fit
+from prompts.budget import Cut, OptionalSection, PromptTooLargeError, fit
+from prompts.followups import FOLLOWUP_CUT_ORDER, build_followup_view
 from prompts.markdown import detail, fenced, inline
 from prompts.view import CUT_ORDER, build_view
 
@@ -117,11 +119,35 @@ class PromptGenerator:
             ),
         )
 
-    def _fit(self, template: Template, view: dict[str, Any], budget: int) -> tuple[str, list[Cut]]:
+    def generate_followup_prompt(self, followup: FollowupPromptInput) -> PromptResult:
+        """Render the follow-up prompt (`fix_checks.md.j2` or `address_review.md.j2`) for a PR the agent opened.
+
+        Check output and review text are bounded; the budget is `followup.max_context_size`.
+        Raises like `generate`.
+        """
+        task = followup.task
+        template = self._template(f"{followup.kind}.md.j2")
+        content, cuts = self._fit(template, build_followup_view(followup), followup.max_context_size, FOLLOWUP_CUT_ORDER)
+        return PromptResult(
+            content=content,
+            metadata=self._metadata(
+                template,
+                content,
+                cuts,
+                task_id=task.id,
+                task_type=task.type.value,
+                complexity=estimated_complexity(task),
+                validation=validation_requirements(task, self._validation[task.type.value]),
+            ),
+        )
+
+    def _fit(
+        self, template: Template, view: dict[str, Any], budget: int, order: Sequence[OptionalSection] = CUT_ORDER
+    ) -> tuple[str, list[Cut]]:
         def render(current: Mapping[str, Any], cuts: Sequence[Cut]) -> tuple[str, dict[str, int]]:
             return split_marked(template.render(current, cuts=cuts, mark=self._mark), self._mark)
 
-        return fit(render, view, CUT_ORDER, budget)
+        return fit(render, view, order, budget)
 
     def _metadata(
         self,

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
+    from models.followup import FollowupPromptInput
     from models.prompt import PromptInput, PromptResult
 
 
@@ -62,3 +63,25 @@ async def test_team_templates_dir_is_used(client, task_queue, tmp_path):
     (tmp_path / "testing.md.j2").write_text("TEAM {{ task.title }}")
     result = await run_workflow(client, task_queue, PromptInput(task={"title": "cover x", "type": "testing"}), PromptActivities(str(tmp_path)))
     assert result.content == "TEAM cover x"
+
+
+@workflow.defn(sandboxed=False)
+class RenderFollowupWorkflow:
+    @workflow.run
+    async def run(self, input: FollowupPromptInput) -> PromptResult:
+        return await workflow.execute_activity(
+            "generate_followup_prompt", input, result_type=PromptResult, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+async def test_followup_activity_renders_fix_checks(client, task_queue):
+    activities = PromptActivities()
+    followup = FollowupPromptInput(
+        task={"id": "T2", "title": "t"}, kind="fix_checks", pr_url="https://github.com/a/b/pull/1", head_sha="abc",
+        failing_checks=[{"name": "lint", "conclusion": "failure"}],
+    )
+    async with Worker(client, task_queue=task_queue, workflows=[RenderFollowupWorkflow], activities=[activities.generate_followup_prompt]):
+        result = await client.execute_workflow(
+            RenderFollowupWorkflow.run, followup, id=f"followup-{uuid.uuid4().hex}", task_queue=task_queue, result_type=PromptResult,
+        )
+    assert result.content.startswith("# Fix failing checks: t\n") and "- lint: failure\n" in result.content

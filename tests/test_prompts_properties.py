@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from models.followup import FailingCheck, FollowupPromptInput
 from models.prompt import PromptInput, PromptOptions
 from models.task import CodebaseContext, Task, TaskContext, TaskType
 from prompts.engine import PromptGenerator, PromptTooLargeError
@@ -78,3 +79,27 @@ def test_budget_is_never_exceeded(task, context, failures, budget):
     assert len(result.content) == result.metadata.size_chars <= budget
     for text in (task.title, task.description, *task.requirements, *task.acceptance_criteria):
         assert text in result.content
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["fix_checks", "address_review"]),
+    body=st.none() | user_text,
+    comments=st.lists(user_text, max_size=4),
+    check_texts=st.lists(user_text, max_size=3),
+    budget=st.integers(500, 4000),
+)
+def test_followups_keep_text_verbatim_within_budget(kind, body, comments, check_texts, budget):
+    followup = FollowupPromptInput(
+        task=Task(title="t"), kind=kind, pr_url="https://github.com/a/b/pull/1", head_sha="abc",
+        failing_checks=[FailingCheck(name=f"c{i}", text=text) for i, text in enumerate(check_texts)],
+        review_body=body, review_comments=comments, max_context_size=budget,
+    )
+    try:
+        content = generator.generate_followup_prompt(followup).content
+    except PromptTooLargeError as error:
+        assert error.size > budget
+        return
+    assert len(content) <= budget
+    if kind == "address_review" and body:
+        assert body in content

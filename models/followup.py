@@ -1,0 +1,35 @@
+"""Input of follow-up prompts: what the agent must fix on a pull request it already opened."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.task import Task, TaskContext
+
+
+class FailingCheck(BaseModel):
+    """One failed check run, as GitHub reports it (`output.summary` and `output.text`)."""
+
+    name: str
+    conclusion: str | None = None
+    details_url: str | None = None
+    summary: str | None = None
+    text: str | None = None
+
+
+class FollowupPromptInput(BaseModel):
+    """Checks failed or a reviewer asked for changes: the prompt for the next push to the same PR."""
+
+    task: Task
+    context: TaskContext = Field(default_factory=TaskContext)
+    kind: Literal["fix_checks", "address_review"]
+    pr_url: str
+    head_sha: str
+    failing_checks: list[FailingCheck] = Field(default_factory=list)
+    review_body: str | None = None
+    review_comments: list[str] = Field(default_factory=list)
+    # Earlier follow-ups on this PR, oldest first, so the agent does not repeat a fix that did not work.
+    previous_followups: list[str] = Field(default_factory=list)
+    max_context_size: int = Field(default=8000, ge=500, le=200_000)

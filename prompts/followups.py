@@ -1,0 +1,66 @@
+"""What the follow-up templates (fix_checks, address_review) see, and what the budget may cut there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.followup import FollowupPromptInput
+from prompts.budget import OptionalSection, shorten_list, shorten_text
+
+# Check output and review text come from CI and people, and can be megabytes; the prompt keeps
+# the start of each, which is where summaries and the first errors are.
+CHECK_SUMMARY_LIMIT = 1500
+CHECK_TEXT_LIMIT = 3000
+REVIEW_BODY_LIMIT = 4000
+REVIEW_COMMENT_LIMIT = 1500
+
+
+def _short_check_output(outputs: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {"name": output["name"], "summary": shorten_text(output["summary"], 300), "text": shorten_text(output["text"], 300)}
+        for output in outputs
+    ]
+
+
+def _short_followups(followups: list[str]) -> list[str]:
+    return [shorten_text(followup, 300) for followup in followups[-2:]]
+
+
+def _short_reference(reference: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {name: shorten_list(items, keep=3, text_limit=200) for name, items in reference.items()}
+
+
+# Cut first to last: history and the task's background before the reviewer's and CI's own words.
+FOLLOWUP_CUT_ORDER: tuple[OptionalSection, ...] = (
+    OptionalSection("previous_followups", "previous follow-ups", _short_followups),
+    OptionalSection("task_reference", "task requirements", _short_reference),
+    OptionalSection("check_output", "check output", _short_check_output),
+    OptionalSection("review_comments", "review comments", lambda items: shorten_list(items, keep=5, text_limit=400)),
+)
+
+
+def build_followup_view(followup: FollowupPromptInput) -> dict[str, Any]:
+    """The template variables for one follow-up prompt; every key of FOLLOWUP_CUT_ORDER is present."""
+    task = followup.task
+    check_output = [
+        {
+            "name": check.name,
+            "summary": shorten_text(check.summary or "", CHECK_SUMMARY_LIMIT),
+            "text": shorten_text(check.text or "", CHECK_TEXT_LIMIT),
+        }
+        for check in followup.failing_checks
+        if check.summary or check.text
+    ]
+    reference = {"Requirements": list(task.requirements), "Acceptance criteria": list(task.acceptance_criteria)}
+    return {
+        "task": task,
+        "pr_url": followup.pr_url,
+        "head_sha": followup.head_sha,
+        "budget": followup.max_context_size,
+        "checks": followup.failing_checks,
+        "check_output": check_output,
+        "review_body": shorten_text(followup.review_body, REVIEW_BODY_LIMIT) if followup.review_body else None,
+        "review_comments": [shorten_text(comment, REVIEW_COMMENT_LIMIT) for comment in followup.review_comments],
+        "previous_followups": list(followup.previous_followups),
+        "task_reference": {name: items for name, items in reference.items() if items},
+    }
