@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.task import Task, TaskType
+from prompts.view import HIDDEN_METADATA_KEYS
 
 # Where a task of each type starts on the 1-10 scale before its content is counted.
 _TYPE_BASELINE = {
@@ -20,7 +21,9 @@ _TYPE_BASELINE = {
 def estimated_complexity(task: Task) -> int:
     """1-10 from the task's own content: its type, how much it asks for and how much it touches."""
     words = len(task.description.split())
-    filled_metadata = sum(1 for value in task.metadata.values() if value not in (None, "", [], {}))
+    filled_metadata = sum(
+        1 for key, value in task.metadata.items() if key not in HIDDEN_METADATA_KEYS and value not in (None, "", [], {})
+    )
     score = (
         _TYPE_BASELINE[task.type]
         + min(3, len(task.requirements) // 3)

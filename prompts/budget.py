@@ -2,8 +2,8 @@
 
 Optional sections are shortened, then dropped, in a declared order until the prompt fits;
 the required parts (title, description, requirements, acceptance criteria, delivery
-instructions) are never touched. Rendering is repeated after each cut, so the size checked
-is always the size of the real output, note about the cuts included.
+instructions) are never touched. Whether a prompt fits is always decided on a real render,
+note about the cuts included; measured section sizes only let it skip renders that cannot fit.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ class PromptTooLargeError(ValueError):
         self.size = size
         self.budget = budget
         super().__init__(
-            f"prompt needs {size} characters even with every optional section dropped "
-            f"(title, description, requirements, acceptance criteria and delivery instructions are never cut), "
-            f"but max_context_size is {budget}"
+            f"prompt needs {size} characters even with every optional section cut, but max_context_size is {budget}; "
+            f"shorten the parts that are never cut (title, description, requirements, acceptance criteria) "
+            f"or raise the limit"
         )
 
 
@@ -50,7 +50,7 @@ class Cut:
 Render = Callable[[Mapping[str, Any], Sequence[Cut]], tuple[str, Mapping[str, int]]]
 
 # Text outside the measured sections that a cut can also remove (the "## Codebase" heading once
-# its last subsection goes); estimates allow for it so they never overstate the size.
+# its last subsection goes). Subtracting it keeps the "cannot fit" test conservative.
 ESTIMATE_SLACK = 100
 
 
