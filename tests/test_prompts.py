@@ -264,3 +264,7 @@ def test_undefined_variables_fail_loudly(tmp_path):
     (tmp_path / "testing.md.j2").write_text("{{ task.titel }}")
     with pytest.raises(UndefinedError, match="titel"):
         PromptGenerator(tmp_path).generate(PromptInput(task={"title": "t", "type": "testing"}))
+
+
+def test_without_repository_the_base_branch_is_still_named():
+    assert "\nOpen exactly one pull request against base branch `main`.\n" in render({"title": "t"})
