@@ -118,10 +118,10 @@ class CodegenTaskWorkflow:
         else:
             self._note("submitted", self._input.task.title)
         try:
-            if self._status.pr is None:
+            if self._tracker is None:
                 await self._obtain_pull_request()
             await self._follow_pull_request()
-            pr_status = self._status.pr.status
+            pr_status = self._tracker.pr.status
             reason = Reason.MERGED if pr_status == "merged" else Reason.CLOSED_UNMERGED
             outcome = self._finish(TaskPhase(pr_status), reason, f"PR {pr_status}")
         except TaskFinished as finished:

@@ -1,0 +1,137 @@
+"""Same-named stand-ins for the activities, scripted per test, for workflow-logic tests.
+
+The workflow calls activities by name; these answer from in-memory state that the test
+controls, so a test can say "attempt 1 fails, attempt 2 opens PR #7" and then drive the PR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from models.codegen import AgentPullRequest, AgentRun, PullRequestRef, StartRunInput, WaitRunInput, codegen_api_task_queue
+from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
+from models.prompt import PromptInput, PromptMetadata, PromptResult
+from workflows.codegen_task import CodegenTaskWorkflow
+
+REPO = "acme/api"
+
+
+@dataclass
+class ScriptedServices:
+    """`attempts[n]` is what attempt n+1 does: "pr", "failed", "no_pr", "auth_error" or "hang"."""
+
+    attempts: list[str] = field(default_factory=lambda: ["pr"])
+    prompts: list[PromptInput] = field(default_factory=list)
+    created: list[StartRunInput] = field(default_factory=list)
+    pr_state: str = "open"
+    merged: bool = False
+    head_sha: str = "sha-1"
+    checks: list[CheckRunInfo] = field(default_factory=list)
+    github_reads: int = 0
+
+    def ref(self, number: int = 7) -> PullRequestRef:
+        owner, repo = REPO.split("/")
+        return PullRequestRef(owner=owner, repo=repo, number=number)
+
+    @activity.defn(name="generate_prompt")
+    async def generate_prompt(self, input: PromptInput) -> PromptResult:
+        self.prompts.append(input)
+        content = f"# {input.task.title}\n" + "".join(f"- before: {f}\n" for f in input.previous_failures)
+        return PromptResult(
+            content=content,
+            metadata=PromptMetadata(
+                task_id=input.task.id,
+                task_type=input.task.type.value,
+                template="scripted",
+                generator_version="test",
+                generated_at=datetime.now(UTC),
+                size_chars=len(content),
+                estimated_tokens=len(content) // 4,
+                estimated_complexity=1,
+            ),
+        )
+
+    @activity.defn(name="start_agent_run")
+    async def start_agent_run(self, input: StartRunInput) -> AgentRun:
+        self.created.append(input)
+        if self.attempts[input.attempt - 1] == "auth_error":
+            raise ApplicationError("Codegen rejected the API key (401)", type="AuthError", non_retryable=True)
+        return AgentRun(id=100 + input.attempt, status="ACTIVE", web_url=f"https://codegen.test/run/{100 + input.attempt}")
+
+    @activity.defn(name="wait_for_agent_run")
+    async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
+        behaviour = self.attempts[input.run_id - 101]
+        if behaviour == "hang":
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(0.2)
+        if behaviour == "failed":
+            return AgentRun(id=input.run_id, status="FAILED", result="tests did not compile")
+        pull_requests = []
+        if behaviour == "pr":
+            url = f"https://github.com/{REPO}/pull/7"
+            pull_requests = [AgentPullRequest(url=url, head_branch_name="codegen/t", ref=PullRequestRef.from_url(url))]
+        return AgentRun(id=input.run_id, status="COMPLETE", pull_requests=pull_requests)
+
+    @activity.defn(name="get_pull_request")
+    async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
+        self.github_reads += 1
+        return PullRequestInfo(
+            ref=ref,
+            html_url=f"https://github.com/{ref.repository}/pull/{ref.number}",
+            title="Scripted PR",
+            state="closed" if self.pr_state == "closed" else "open",
+            merged=self.merged,
+            head_sha=self.head_sha,
+            head_ref="codegen/t",
+            base_ref="main",
+            body="Task-ID: t",
+        )
+
+    @activity.defn(name="list_check_runs")
+    async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
+        return CheckRunsResult(sha=input.sha, checks=[c for c in self.checks if c.head_sha == input.sha])
+
+    def workers(self, client: Client, task_queue: str) -> list[Worker]:
+        tracked = [self.generate_prompt, self.wait_for_agent_run, self.get_pull_request, self.list_check_runs]
+        return [
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[CodegenTaskWorkflow],
+                activities=tracked,
+                # A bug in workflow code fails the test at once instead of retrying the task forever.
+                workflow_failure_exception_types=[Exception],
+            ),
+            Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[self.start_agent_run]),
+        ]
+
+
+def task_input(task_id: str, **options: Any) -> dict[str, Any]:
+    return {
+        "task": {"id": task_id, "title": "Add rate limiting", "type": "feature"},
+        "context": {"repository": REPO},
+        "options": {"attempt_backoff": 5, **options},
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll `check` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def at(seconds: int) -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
