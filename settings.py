@@ -20,6 +20,14 @@ def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
+def _number(env: Mapping[str, str], name: str) -> float | None:
+    value = _text(env, name)
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
@@ -34,7 +42,8 @@ class Settings(BaseModel):
     codegen_api_url: str = "https://api.codegen.com"
     # Set explicitly: mock mode talks to a fake served there instead of one inside the worker.
     codegen_api_url_explicit: bool = False
-    codegen_create_rate_per_minute: float = 10.0
+    # None: the API's own limit (10) against the real API; the fake has none, so 600 in mock mode.
+    codegen_create_rate_per_minute: float | None = None
 
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
@@ -56,6 +65,12 @@ class Settings(BaseModel):
         """No Codegen key: the worker talks to the bundled fake Codegen and GitHub."""
         return self.codegen_api_key is None
 
+    @property
+    def create_rate_per_minute(self) -> float:
+        if self.codegen_create_rate_per_minute is not None:
+            return self.codegen_create_rate_per_minute
+        return 600.0 if self.mock_mode else 10.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -67,7 +82,7 @@ class Settings(BaseModel):
             codegen_org_id=_text(env, "CODEGEN_ORG_ID", "1"),
             codegen_api_url=_text(env, "CODEGEN_API_URL", "https://api.codegen.com").rstrip("/"),
             codegen_api_url_explicit=_text(env, "CODEGEN_API_URL") is not None,
-            codegen_create_rate_per_minute=float(_text(env, "CODEGEN_CREATE_RATE_PER_MINUTE", "10")),
+            codegen_create_rate_per_minute=_number(env, "CODEGEN_CREATE_RATE_PER_MINUTE"),
             github_token=_secret(env, "GITHUB_TOKEN"),
             github_api_url=_text(env, "GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             webhook_secret=_secret(env, "WEBHOOK_SECRET"),

@@ -5,17 +5,18 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 from settings import Settings
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """Temporal's env-config (profiles, TLS, API key) first; TEMPORAL_ADDRESS/NAMESPACE win.
 
-    `lazy` defers connecting to the first call (and retries it on every call until it succeeds),
+    `runtime` carries the worker's metrics exporter. `lazy` defers connecting to the first call (and retries it on every call until it succeeds),
     for processes that must come up while Temporal is still down, like the relay.
     """
     config = ClientConfig.load_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy, runtime=runtime)

@@ -206,7 +206,7 @@ class CodegenActivities:
         self.client = client
 
     def agent_starting(self) -> list[Any]:
-        """Activities that start agent work: run them on `CODEGEN_API_TASK_QUEUE` (rate-limited)."""
+        """Activities that start agent work: run them on `codegen_api_task_queue(task_queue)` (rate-limited)."""
         return [self.start_agent_run, self.resume_agent_run]
 
     def others(self) -> list[Any]:

@@ -45,7 +45,7 @@ class ServiceClients:
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def agent_starting_activities(self) -> list[Any]:
-        """Register on `CODEGEN_API_TASK_QUEUE` with `max_task_queue_activities_per_second`."""
+        """Register on `codegen_api_task_queue(task_queue)` with `max_task_queue_activities_per_second`."""
         return CodegenActivities(self.codegen).agent_starting()
 
     def activities(self) -> list[Any]:

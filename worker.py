@@ -1,0 +1,134 @@
+"""Runs the Temporal workers: CodegenTaskWorkflow with its activities, and rate-limited run creation.
+
+    python worker.py [--metrics-port 9464] [--grace-seconds 30]
+
+No CODEGEN_API_KEY means mock mode: the bundled fake Codegen and GitHub, announced loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from activities.prompts import PromptActivities
+from activities.service_clients import ServiceClients, build_service_clients
+from models import search_attributes
+from models.codegen import codegen_api_task_queue
+from settings import Settings
+from temporal_client import connect
+from workflows.codegen_task import CodegenTaskWorkflow
+
+logger = logging.getLogger("worker")
+
+
+@asynccontextmanager
+async def running_workers(client: Client, settings: Settings, *, grace: timedelta = timedelta(seconds=30)) -> AsyncIterator[ServiceClients]:
+    """Both workers polling until the block exits, then a graceful shutdown and the HTTP clients closed."""
+    async with build_service_clients(settings) as clients:
+        prompts = PromptActivities(settings.prompt_templates_dir)
+        workers = [
+            Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=[CodegenTaskWorkflow],
+                activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *clients.activities()],
+                graceful_shutdown_timeout=grace,
+            ),
+            # The server enforces this rate across every worker polling the queue.
+            Worker(
+                client,
+                task_queue=codegen_api_task_queue(settings.task_queue),
+                activities=clients.agent_starting_activities(),
+                max_task_queue_activities_per_second=settings.create_rate_per_minute / 60,
+                graceful_shutdown_timeout=grace,
+            ),
+        ]
+        tasks = [asyncio.create_task(worker.run()) for worker in workers]
+        try:
+            yield clients
+        finally:
+            await asyncio.gather(*(worker.shutdown() for worker in workers))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register any missing Keyword attribute (what a dev server needs); a cluster may refuse: say how to fix."""
+    namespace = client.namespace
+    try:
+        known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        missing = [key.name for key in search_attributes.ALL if key.name not in known.custom_attributes]
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=namespace,
+                    search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+                )
+            )
+            logger.info("registered search attributes %s", ", ".join(missing))
+    except RPCError as error:
+        names = ", ".join(key.name for key in search_attributes.ALL)
+        logger.warning("could not check or register search attributes (%s); create them as Keyword: %s", error.message, names)
+
+
+def _announce(settings: Settings, clients: ServiceClients) -> None:
+    banner = "=" * 78
+    if clients.mock_mode:
+        logger.warning("%s\n%s\n%s", banner, clients.description, banner)
+    else:
+        logger.info(clients.description)
+    logger.info(
+        "polling %s (workflows, activities) and %s (run creation, %.0f per minute) on %s/%s",
+        settings.task_queue,
+        codegen_api_task_queue(settings.task_queue),
+        settings.create_rate_per_minute,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+
+
+async def serve(settings: Settings, metrics_port: int | None, grace: timedelta) -> None:
+    runtime = None
+    if metrics_port:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")))
+    client = await connect(settings, runtime=runtime)
+    await ensure_search_attributes(client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_workers(client, settings, grace=grace) as clients:
+        _announce(settings, clients)
+        await stop.wait()
+        logger.info("stopping: letting running activities finish (up to %s)", grace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics from the SDK here")
+    parser.add_argument("--grace-seconds", type=float, default=30.0, help="time running activities get on shutdown")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+        asyncio.run(serve(settings, args.metrics_port, timedelta(seconds=args.grace_seconds)))
+    except (RuntimeError, ValueError) as error:
+        logger.error("%s", error)
+        return 3 if isinstance(error, RuntimeError) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
