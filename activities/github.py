@@ -117,6 +117,7 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
             base_ref=data["base"]["ref"],
             mergeable=data.get("mergeable"),
             body=data.get("body"),
+            author=(data.get("user") or {}).get("login"),
         )
     except (KeyError, TypeError, ValidationError) as exc:
         raise invalid_response(SERVICE, where, f"not a pull request ({exc.__class__.__name__}: {exc})") from None

@@ -28,6 +28,8 @@ class PullRequestInfo(BaseModel):
     base_ref: str
     mergeable: bool | None = None
     body: str | None = None
+    # The account that opened the PR (the agent's): its own reviews never trigger follow-ups.
+    author: str | None = None
 
     @property
     def status(self) -> PRState:

@@ -79,6 +79,7 @@ class PullRequestState(BaseModel):
     base_ref: str
     status: PRState
     merged_at: datetime | None = None
+    author: str | None = None
 
 
 class CheckState(BaseModel):
@@ -135,6 +136,8 @@ class TaskStatus(BaseModel):
     verdict: Verdict = "pending"
     reviews: list[ReviewState] = Field(default_factory=list)
     followups: int = 0
+    # Follow-ups it took until the head's checks first passed (0: green at once); None until then.
+    iterations_to_green: int | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
     error: ErrorInfo | None = None
     mock_mode: bool = False
@@ -155,5 +158,6 @@ class TaskOutcome(BaseModel):
     checks: list[CheckState] = Field(default_factory=list)
     reviews: list[ReviewState] = Field(default_factory=list)
     followups: int = 0
+    iterations_to_green: int | None = None
     timings: Timings = Field(default_factory=Timings)
     mock_mode: bool = False

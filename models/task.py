@@ -115,8 +115,10 @@ class TaskOptions(_Strict):
     reconcile_interval: timedelta | None = None
     reconcile_max_interval: timedelta = timedelta(hours=1)
     max_followups: int = Field(default=3, ge=0, le=20)
-    # Checks may still be arriving when the last known one fails.
-    followup_settle: timedelta = timedelta(seconds=60)
+    # Checks may still be arriving when the last known one fails. None: 60 s, or 2 s in mock mode.
+    followup_settle: timedelta | None = None
+    # Reviews from these accounts never trigger a follow-up (the PR's author, the agent, always counts as one).
+    ignored_reviewers: list[str] = Field(default_factory=list)
     max_context_size: int = Field(default=8000, ge=500, le=200_000)
     include_code_examples: bool = True
     enhance_with_best_practices: bool = True

@@ -17,7 +17,16 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from models.codegen import AgentPullRequest, AgentRun, PullRequestRef, StartRunInput, WaitRunInput, codegen_api_task_queue
+from models.codegen import (
+    AgentPullRequest,
+    AgentRun,
+    PullRequestRef,
+    ResumeRunInput,
+    StartRunInput,
+    WaitRunInput,
+    codegen_api_task_queue,
+)
+from models.followup import FollowupPromptInput
 from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from workflows.codegen_task import CodegenTaskWorkflow
@@ -37,6 +46,11 @@ class ScriptedServices:
     head_sha: str = "sha-1"
     checks: list[CheckRunInfo] = field(default_factory=list)
     github_reads: int = 0
+    author: str = "codegen-bot"
+    followup_prompts: list[FollowupPromptInput] = field(default_factory=list)
+    resumes: list[ResumeRunInput] = field(default_factory=list)
+    # When set, a resumed run keeps running until the test sets it.
+    followup_gate: asyncio.Event | None = None
 
     def ref(self, number: int = 7) -> PullRequestRef:
         owner, repo = REPO.split("/")
@@ -69,6 +83,8 @@ class ScriptedServices:
 
     @activity.defn(name="wait_for_agent_run")
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
+        if self.resumes and input.run_id == self.resumes[-1].run_id and self.followup_gate:
+            await self.followup_gate.wait()
         behaviour = self.attempts[input.run_id - 101]
         if behaviour == "hang":
             while True:
@@ -81,6 +97,29 @@ class ScriptedServices:
             url = f"https://github.com/{REPO}/pull/7"
             pull_requests = [AgentPullRequest(url=url, head_branch_name="codegen/t", ref=PullRequestRef.from_url(url))]
         return AgentRun(id=input.run_id, status="COMPLETE", pull_requests=pull_requests)
+
+    @activity.defn(name="generate_followup_prompt")
+    async def generate_followup_prompt(self, input: FollowupPromptInput) -> PromptResult:
+        self.followup_prompts.append(input)
+        content = f"{input.kind}: " + ", ".join(c.name for c in input.failing_checks) + (input.review_body or "")
+        return PromptResult(
+            content=content,
+            metadata=PromptMetadata(
+                task_id=input.task.id,
+                task_type=input.kind,
+                template=input.kind,
+                generator_version="test",
+                generated_at=datetime.now(UTC),
+                size_chars=len(content),
+                estimated_tokens=len(content) // 4,
+                estimated_complexity=1,
+            ),
+        )
+
+    @activity.defn(name="resume_agent_run")
+    async def resume_agent_run(self, input: ResumeRunInput) -> AgentRun:
+        self.resumes.append(input)
+        return AgentRun(id=input.run_id, status="ACTIVE")
 
     @activity.defn(name="get_pull_request")
     async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
@@ -95,6 +134,7 @@ class ScriptedServices:
             head_ref="codegen/t",
             base_ref="main",
             body="Task-ID: t",
+            author=self.author,
         )
 
     @activity.defn(name="list_check_runs")
@@ -102,7 +142,13 @@ class ScriptedServices:
         return CheckRunsResult(sha=input.sha, checks=[c for c in self.checks if c.head_sha == input.sha])
 
     def workers(self, client: Client, task_queue: str) -> list[Worker]:
-        tracked = [self.generate_prompt, self.wait_for_agent_run, self.get_pull_request, self.list_check_runs]
+        tracked = [
+            self.generate_prompt,
+            self.generate_followup_prompt,
+            self.wait_for_agent_run,
+            self.get_pull_request,
+            self.list_check_runs,
+        ]
         return [
             Worker(
                 client,
@@ -112,7 +158,7 @@ class ScriptedServices:
                 # A bug in workflow code fails the test at once instead of retrying the task forever.
                 workflow_failure_exception_types=[Exception],
             ),
-            Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[self.start_agent_run]),
+            Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[self.start_agent_run, self.resume_agent_run]),
         ]
 
 

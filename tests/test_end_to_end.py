@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from pydantic import SecretStr
 from temporalio.client import Client
@@ -15,33 +16,48 @@ from webhooks.app import create_app
 from worker import running_workers
 
 
-async def test_a_task_goes_from_submission_to_merged_by_webhooks_alone(client: Client, task_queue: str):
+@asynccontextmanager
+async def mock_stack(client: Client, task_queue: str) -> AsyncIterator[None]:
+    """Relay on loopback, both workers in mock mode; the in-process fake signs webhooks to the relay."""
     secret = SecretStr(uuid.uuid4().hex)
-    relay_settings = Settings(webhook_secret=secret, task_queue=task_queue)
     async with AsyncExitStack() as stack:
-        relay_url = await stack.enter_async_context(serving(create_app(relay_settings, client)))
+        relay_url = await stack.enter_async_context(serving(create_app(Settings(webhook_secret=secret, task_queue=task_queue), client)))
         worker_settings = Settings(task_queue=task_queue, webhook_secret=secret, relay_url=relay_url)
         clients = await stack.enter_async_context(running_workers(client, worker_settings))
         assert clients.mock_mode
+        yield
 
-        task_id = f"e2e-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow(
-            "CodegenTaskWorkflow",
-            {
-                "task": {"id": task_id, "title": "Add a health endpoint", "type": "feature"},
-                "context": {"repository": "acme/api"},
-                # An hour between GitHub reads: only webhooks can finish this within the test.
-                "options": {"reconcile_interval": 3600},
-            },
-            id=f"codegen-task-{task_id}",
-            task_queue=task_queue,
-            result_type=TaskOutcome,
-        )
-        outcome = await handle.result()
-        status = await handle.query("status", result_type=TaskStatus)
+
+async def run_task(client: Client, task_queue: str, task: dict, options: dict) -> tuple[TaskOutcome, TaskStatus]:
+    task_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        "CodegenTaskWorkflow",
+        {"task": {"id": task_id, **task}, "context": {"repository": "acme/api"}, "options": options},
+        id=f"codegen-task-{task_id}",
+        task_queue=task_queue,
+        result_type=TaskOutcome,
+    )
+    outcome = await handle.result()
+    return outcome, await handle.query("status", result_type=TaskStatus)
+
+
+async def test_a_task_goes_from_submission_to_merged_by_webhooks_alone(client: Client, task_queue: str):
+    async with mock_stack(client, task_queue):
+        # An hour between GitHub reads: only webhooks can finish this within the test.
+        outcome, status = await run_task(client, task_queue, {"title": "Add a health endpoint", "type": "feature"}, {"reconcile_interval": 3600})
 
     assert (outcome.status, outcome.reason, outcome.mock_mode) == ("merged", Reason.MERGED, True)
     assert outcome.pr.ref.repository == "acme/api" and outcome.checks and all(c.conclusion == "success" for c in outcome.checks)
     events = [entry.event for entry in status.timeline]
     assert "PR merged" in events and "reconcile: PR merged" not in events
     assert status.phase is TaskPhase.MERGED
+
+
+async def test_failing_checks_are_fixed_by_a_followup_end_to_end(client: Client, task_queue: str):
+    task = {"title": "Fix the flaky limiter", "type": "bug_fix", "metadata": {"scenario": {"checks": {"fail_until_followup": 1}}}}
+    async with mock_stack(client, task_queue):
+        outcome, status = await run_task(client, task_queue, task, {"reconcile_interval": 3600, "followup_settle": 0.5})
+
+    assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
+    assert [run.kind for run in outcome.agent_runs] == ["attempt", "followup"]
+    assert any(entry.event.startswith("new commit") for entry in status.timeline)

@@ -166,7 +166,7 @@ async def test_reconcile_reads_checks_and_backs_off_while_nothing_changes(time_e
     async with AsyncExitStack() as stack:
         await run_workers(stack, services, time_env, task_queue)
         handle = await start(
-            time_env, task_queue, task_input("expire-1", reconcile_interval=600, reconcile_max_interval=3600, pr_timeout=86400)
+            time_env, task_queue, task_input("expire-1", reconcile_interval=600, reconcile_max_interval=3600, pr_timeout=86400, max_followups=0)
         )
         outcome = await handle.result()
     assert (outcome.status, outcome.reason) == ("expired", Reason.EXPIRED)

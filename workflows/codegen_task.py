@@ -17,9 +17,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
 
 from models import search_attributes as sa
-from models.codegen import AgentRun, codegen_api_task_queue, RunState, StartRunInput, WaitRunInput
+from models.codegen import AgentRun, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
 from models.errors import describe_validation_error
-from models.github import CheckRunsInput, CheckRunsResult, PullRequestInfo
+from models.followup import FailingCheck, FollowupPromptInput
+from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
 from models.prompt import PromptInput, PromptOptions, PromptResult
 from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
 from models.status import (
@@ -58,6 +59,8 @@ EXTERNAL_RETRY = RetryPolicy(
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
+REAL_FOLLOWUP_SETTLE = timedelta(seconds=60)
+MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
 TIMELINE_LIMIT = 200
 SEEN_DELIVERIES_LIMIT = 2000
 
@@ -71,6 +74,10 @@ class CarriedState(BaseModel):
     pr_opened_at: datetime | None = None
     prompt_s: float = 0.0
     agent_s: float = 0.0
+    pr_run_id: int | None = None
+    followed_shas: list[str] = Field(default_factory=list)
+    handled_reviews: list[str] = Field(default_factory=list)
+    followup_history: list[str] = Field(default_factory=list)
 
 
 class TaskFinished(Exception):
@@ -99,6 +106,10 @@ class CodegenTaskWorkflow:
         self._prompt_s = 0.0
         self._agent_s = 0.0
         self._pr_opened_at: datetime | None = None
+        self._pr_run_id: int | None = None
+        self._followed_shas: list[str] = []
+        self._handled_reviews: list[str] = []
+        self._followup_history: list[str] = []
         self._published: dict[str, str] = {}
         self._status = self._initial_status()
 
@@ -245,7 +256,6 @@ class CodegenTaskWorkflow:
 
         self._set_phase(TaskPhase.PROCESSING, codegen_status="processing")
         self._publish()
-        began = workflow.now()
         run = await self._call(
             "start_agent_run",
             StartRunInput(
@@ -267,22 +277,12 @@ class CodegenTaskWorkflow:
         self._note("agent run started", run.web_url or f"run {run.id}")
         self._publish()
 
-        poll = 1.0 if run.mock_mode else 15.0
         try:
-            run = await self._call(
-                "wait_for_agent_run",
-                WaitRunInput(run_id=run.id, poll_interval_seconds=poll),
-                AgentRun,
-                start_to_close_timeout=options.agent_timeout,
-                schedule_to_close_timeout=options.agent_timeout,
-                heartbeat_timeout=timedelta(seconds=poll * 4 + 30),
-            )
+            run = await self._wait_for_run(run.id)
         except ActivityError as error:
             if not isinstance(error.cause, TimeoutError):
                 raise
             return self._attempt_failed(record, "timed_out", Reason.AGENT_TIMEOUT, f"agent run {run.id} did not finish within {options.agent_timeout}")
-        finally:
-            self._agent_s += (workflow.now() - began).total_seconds()
         self._status.agent_runs[-1].status = run.status
 
         if run.state is RunState.FAILED:
@@ -296,9 +296,27 @@ class CodegenTaskWorkflow:
         self._set_phase(TaskPhase.TRACKING_PR, codegen_status="completed")
         info = await self._call("get_pull_request", opened, PullRequestInfo, start_to_close_timeout=timedelta(seconds=30))
         self._pr_opened_at = workflow.now()
+        self._pr_run_id = run.id
         self._tracker = PullRequestTracker(pr_state_from(info), [], [])
         self._note("pull request opened", info.html_url)
         return None
+
+    async def _wait_for_run(self, run_id: int) -> AgentRun:
+        """Until the run ends; an ActivityError with a TimeoutError cause means agent_timeout passed."""
+        timeout = self._input.options.agent_timeout
+        poll = 1.0 if self._status.mock_mode else 15.0
+        began = workflow.now()
+        try:
+            return await self._call(
+                "wait_for_agent_run",
+                WaitRunInput(run_id=run_id, poll_interval_seconds=poll),
+                AgentRun,
+                start_to_close_timeout=timeout,
+                schedule_to_close_timeout=timeout,
+                heartbeat_timeout=timedelta(seconds=poll * 4 + 30),
+            )
+        finally:
+            self._agent_s += (workflow.now() - began).total_seconds()
 
     def _attempt_failed(self, record: AttemptRecord, outcome: str, reason: Reason, message: str) -> TaskFinished:
         record.outcome, record.finished_at, record.error = outcome, workflow.now(), message
@@ -309,15 +327,20 @@ class CodegenTaskWorkflow:
     # ---- following the PR --------------------------------------------------------------------
 
     async def _follow_pull_request(self) -> None:
-        """Until merged or closed: apply signals as they come, read GitHub when they stop coming."""
+        """Until merged or closed: apply signals as they come, send failures back to the agent, read GitHub when quiet."""
         options = self._input.options
-        base = options.reconcile_interval or (MOCK_RECONCILE_INTERVAL if self._status.mock_mode else REAL_RECONCILE_INTERVAL)
-        ceiling = MOCK_RECONCILE_MAX_INTERVAL if self._status.mock_mode and options.reconcile_interval is None else options.reconcile_max_interval
+        mock_defaults = self._status.mock_mode
+        base = options.reconcile_interval or (MOCK_RECONCILE_INTERVAL if mock_defaults else REAL_RECONCILE_INTERVAL)
+        ceiling = MOCK_RECONCILE_MAX_INTERVAL if mock_defaults and options.reconcile_interval is None else options.reconcile_max_interval
+        settle = options.followup_settle or (MOCK_FOLLOWUP_SETTLE if mock_defaults else REAL_FOLLOWUP_SETTLE)
         deadline = self._pr_opened_at + options.pr_timeout
         interval = base
         await self._reconcile()
         while not self._tracker.finished:
-            self._set_phase(TaskPhase.TRACKING_PR)
+            if self._status.iterations_to_green is None and self._tracker.verdict() == "passing":
+                self._status.iterations_to_green = self._status.followups
+            due = self._due_followup()
+            self._show_attention(due)
             self._publish()
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
@@ -325,6 +348,14 @@ class CodegenTaskWorkflow:
             if remaining <= timedelta(0):
                 raise TaskFinished(Reason.EXPIRED, f"the PR was neither merged nor closed within {options.pr_timeout}")
             self._changed = False
+            if due == "fix_checks":
+                # Late checks may still arrive; any change means judging again.
+                if not await self._wait(lambda: self._changed, min(settle, remaining)):
+                    await self._follow_up(due)
+                continue
+            if due == "address_review":
+                await self._follow_up(due)
+                continue
             if await self._wait(lambda: self._changed, min(interval, remaining)):
                 interval = base
                 continue
@@ -332,6 +363,116 @@ class CodegenTaskWorkflow:
                 continue
             interval = base if await self._reconcile() else min(interval * 2, ceiling)
         self._publish()
+
+    # ---- follow-ups --------------------------------------------------------------------------
+
+    def _unaddressed_review(self) -> ReviewState | None:
+        ignored = {*self._input.options.ignored_reviewers, self._tracker.pr.author}
+        for review in self._tracker.reviews:
+            if review.state == "changes_requested" and review.reviewer not in ignored and _review_key(review) not in self._handled_reviews:
+                return review
+        return None
+
+    def _due_followup(self) -> str | None:
+        """What the agent should be asked to fix next, if the budget allows."""
+        if self._status.followups >= self._input.options.max_followups:
+            return None
+        tracker = self._tracker
+        if tracker.checks_settled() and tracker.failing_checks() and tracker.pr.head_sha not in self._followed_shas:
+            return "fix_checks"
+        return "address_review" if self._unaddressed_review() else None
+
+    def _show_attention(self, due: str | None) -> None:
+        """needs_attention when failures remain that no follow-up will handle: a person must act."""
+        failing = self._tracker.failing_checks() if self._tracker.checks_settled() else []
+        review = self._unaddressed_review()
+        spent = f"after {self._status.followups} follow-up(s)"
+        if due is None and failing:
+            names = ", ".join(c.name for c in failing)
+            self._status.error = ErrorInfo(reason=Reason.CHECKS_FAILING, message=f"checks failing {spent}: {names}")
+        elif due is None and review:
+            self._status.error = ErrorInfo(reason=Reason.CHANGES_REQUESTED, message=f"changes requested by {review.reviewer} {spent}")
+        else:
+            self._status.error = None
+            self._set_phase(TaskPhase.TRACKING_PR)
+            return
+        if self._status.phase is not TaskPhase.NEEDS_ATTENTION:
+            self._note("needs attention", self._status.error.message)
+        self._set_phase(TaskPhase.NEEDS_ATTENTION)
+
+    async def _follow_up(self, kind: str) -> None:
+        """Resume the agent's run with what failed; one at a time, events meanwhile are kept for next round."""
+        tracker, number = self._tracker, self._status.followups + 1
+        self._set_phase(TaskPhase.FOLLOWING_UP)
+        self._publish()
+        request = FollowupPromptInput(
+            task=self._input.task,
+            context=self._input.context,
+            kind=kind,
+            pr_url=tracker.pr.url,
+            head_sha=tracker.pr.head_sha,
+            previous_followups=self._followup_history,
+            max_context_size=self._input.options.max_context_size,
+        )
+        if kind == "fix_checks":
+            self._followed_shas.append(tracker.pr.head_sha)
+            request.failing_checks = await self._failing_check_details()
+            subject = ", ".join(c.name for c in request.failing_checks)
+        else:
+            review = self._unaddressed_review()
+            self._handled_reviews.append(_review_key(review))
+            request.review_body = review.body
+            subject = f"review by {review.reviewer}"
+        self._status.followups = number
+        self._note(f"follow-up {number}: {kind.replace('_', ' ')}", subject)
+        try:
+            prompt = await self._call("generate_followup_prompt", request, PromptResult, start_to_close_timeout=timedelta(seconds=30))
+            run = await self._call(
+                "resume_agent_run",
+                ResumeRunInput(run_id=self._pr_run_id, prompt=prompt.content, task_id=self._status.task_id, workflow_id=workflow.info().workflow_id, followup=number),
+                AgentRun,
+                task_queue=codegen_api_task_queue(workflow.info().task_queue),
+                start_to_close_timeout=timedelta(minutes=1),
+                schedule_to_close_timeout=timedelta(minutes=30),
+            )
+            self._status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=self._status.attempt, kind="followup"))
+            run = await self._wait_for_run(run.id)
+            self._status.agent_runs[-1].status = run.status
+            result = f"run {run.id} ended {run.status}"
+        except (ActivityError, TaskFinished) as error:
+            if isinstance(error, ActivityError) and is_cancelled_exception(error):
+                raise
+            # The PR stays open: a failed follow-up spends budget and the task carries on.
+            result = f"failed: {getattr(error, 'message', None) or error.cause or error}"
+        self._followup_history.append(f"{kind} for {subject}: {result}")
+        self._note(f"follow-up {number} done", result)
+
+    async def _failing_check_details(self) -> list[FailingCheck]:
+        """The failing checks with their output text from GitHub (the prompt bounds its size)."""
+        failing = self._tracker.failing_checks()
+        details: dict[str, CheckRunInfo] = {}
+        try:
+            runs = await self._call(
+                "list_check_runs",
+                CheckRunsInput(ref=self._tracker.pr.ref, sha=self._tracker.pr.head_sha),
+                CheckRunsResult,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            details = {run.name: run for run in runs.checks}
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            self._note("check output unavailable", str(error.cause or error))
+        return [
+            FailingCheck(
+                name=check.name,
+                conclusion=check.conclusion,
+                details_url=check.details_url,
+                summary=(details[check.name].output_summary if check.name in details else None) or check.summary,
+                text=details[check.name].output_text if check.name in details else None,
+            )
+            for check in failing
+        ]
 
     async def _reconcile(self) -> bool:
         """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""
@@ -364,6 +505,10 @@ class CodegenTaskWorkflow:
             pr_opened_at=self._pr_opened_at,
             prompt_s=self._prompt_s,
             agent_s=self._agent_s,
+            pr_run_id=self._pr_run_id,
+            followed_shas=self._followed_shas[-50:],
+            handled_reviews=self._handled_reviews[-50:],
+            followup_history=self._followup_history,
         )
         next_input = self._input.model_copy(update={"carried_state": carried.model_dump(mode="json")})
         workflow.continue_as_new(next_input.model_dump(mode="json"))
@@ -373,6 +518,10 @@ class CodegenTaskWorkflow:
         self._seen = dict.fromkeys(carried.seen_deliveries)
         self._pr_opened_at = carried.pr_opened_at
         self._prompt_s, self._agent_s = carried.prompt_s, carried.agent_s
+        self._pr_run_id = carried.pr_run_id
+        self._followed_shas = carried.followed_shas
+        self._handled_reviews = carried.handled_reviews
+        self._followup_history = carried.followup_history
         if carried.status.pr:
             self._tracker = PullRequestTracker(carried.status.pr, carried.all_checks, carried.status.reviews)
         self._note("continued as new")
@@ -485,6 +634,7 @@ class CodegenTaskWorkflow:
             checks=status.checks,
             reviews=status.reviews,
             followups=status.followups,
+            iterations_to_green=status.iterations_to_green,
             timings=Timings(
                 prompt_s=round(self._prompt_s, 3),
                 agent_s=round(self._agent_s, 3),
@@ -494,6 +644,10 @@ class CodegenTaskWorkflow:
             ),
             mock_mode=status.mock_mode,
         )
+
+
+def _review_key(review: ReviewState) -> str:
+    return f"{review.reviewer}@{review.submitted_at.isoformat() if review.submitted_at else review.body}"
 
 
 def _scenario_metadata(task_metadata: dict[str, Any]) -> dict[str, Any]:

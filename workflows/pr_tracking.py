@@ -24,6 +24,7 @@ def pr_state_from(info: PullRequestInfo) -> PullRequestState:
         base_ref=info.base_ref,
         status=info.status,
         merged_at=info.merged_at,
+        author=info.author,
     )
 
 
@@ -49,6 +50,14 @@ class PullRequestTracker:
         if current and all(c.status == "completed" and c.conclusion in PASSING_CONCLUSIONS for c in current):
             return "passing"
         return "pending"
+
+    def checks_settled(self) -> bool:
+        """Every known check on the head has completed (GitHub may still add more)."""
+        current = self.current_checks()
+        return bool(current) and all(c.status == "completed" for c in current)
+
+    def failing_checks(self) -> list[CheckState]:
+        return [c for c in self.current_checks() if c.conclusion in FAILING_CONCLUSIONS]
 
     def apply_pr_event(self, event: PrEvent) -> str | None:
         if event.pr_key != self.pr.ref.key or self.finished:
@@ -99,6 +108,7 @@ class PullRequestTracker:
             if fresh.status != self.pr.status:
                 changes.append(f"reconcile: PR {fresh.status}")
             fresh.title = fresh.title or self.pr.title
+            fresh.author = fresh.author or self.pr.author
             self.pr = fresh
             self._prune_checks()
         for run in checks.checks if checks else []:

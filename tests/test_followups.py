@@ -1,0 +1,135 @@
+"""The follow-up loop: failing checks and requested changes go back to the agent, within a budget."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from models.signals import CheckResult, PrEvent, Review
+from models.status import Reason, TaskPhase
+from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+
+
+def failing(delivery: str, sha: str, seconds: int = 10) -> CheckResult:
+    return CheckResult(delivery_id=delivery, head_sha=sha, name="test", conclusion="failure", completed_at=at(seconds), output_summary="2 failed")
+
+
+def passing(delivery: str, sha: str, seconds: int = 20) -> CheckResult:
+    return CheckResult(delivery_id=delivery, head_sha=sha, name="test", conclusion="success", completed_at=at(seconds))
+
+
+def followup_input(task_id: str, **options) -> dict:
+    return task_input(task_id, reconcile_interval=3600, followup_settle=0.3, **options)
+
+
+async def resumed(services: ScriptedServices, count: int) -> None:
+    async def enough() -> bool:
+        return len(services.resumes) >= count
+
+    await eventually(enough, what=f"{count} resume(s)")
+
+
+async def test_failing_checks_pass_after_one_followup(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-1"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("check_result", failing("c1", "sha-1"))
+        await resumed(services, 1)
+
+        prompt = services.followup_prompts[0]
+        assert prompt.kind == "fix_checks" and prompt.head_sha == "sha-1"
+        assert [(c.name, c.conclusion, c.summary) for c in prompt.failing_checks] == [("test", "failure", "2 failed")]
+        assert services.resumes[0].run_id == 101 and services.resumes[0].followup == 1
+
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+        await handle.signal("check_result", passing("c2", "sha-2"))
+        await eventually(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="green on sha-2")
+        await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+
+    assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
+    assert [run.kind for run in outcome.agent_runs] == ["attempt", "followup"]
+
+
+async def _phase_and_verdict(handle, phase: TaskPhase, verdict: str) -> bool:
+    status = await status_of(handle)
+    return status.phase is phase and status.verdict == verdict
+
+
+async def test_budget_spent_needs_attention_until_a_person_acts(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-2", max_followups=1))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("check_result", failing("c1", "sha-1"))
+        await resumed(services, 1)
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+        await handle.signal("check_result", failing("c2", "sha-2", seconds=30))
+
+        status = await wait_for_phase(handle, TaskPhase.NEEDS_ATTENTION)
+        assert status.error.reason is Reason.CHECKS_FAILING
+        assert status.error.message == "checks failing after 1 follow-up(s): test"
+        assert len(services.resumes) == 1
+
+        await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+    assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, None)
+
+
+async def test_changes_requested_then_approved(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-3"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("review", Review(delivery_id="r1", state="changes_requested", reviewer="alice", body="Please add tests for the limiter.", submitted_at=at(5)))
+        await resumed(services, 1)
+        assert services.followup_prompts[0].kind == "address_review"
+        assert services.followup_prompts[0].review_body == "Please add tests for the limiter."
+
+        await handle.signal("review", Review(delivery_id="r2", state="approved", reviewer="alice", submitted_at=at(50)))
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+    assert (outcome.status, outcome.followups) == ("merged", 1)
+    assert [(r.reviewer, r.state) for r in outcome.reviews] == [("alice", "approved")]
+
+
+async def test_events_during_a_followup_are_kept_for_the_next_round(time_env, task_queue):
+    services = ScriptedServices(followup_gate=asyncio.Event())
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-4"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("check_result", failing("c1", "sha-1"))
+        await resumed(services, 1)
+        await wait_for_phase(handle, TaskPhase.FOLLOWING_UP)
+        await handle.signal("review", Review(delivery_id="r1", state="changes_requested", reviewer="bob", body="Rename it.", submitted_at=at(5)))
+        assert len(services.resumes) == 1  # one follow-up at a time
+        services.followup_gate.set()
+        await resumed(services, 2)
+        assert [p.kind for p in services.followup_prompts] == ["fix_checks", "address_review"]
+        assert "fix_checks for test" in services.followup_prompts[1].previous_followups[0]
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=False, pr_key=PR_KEY))
+        outcome = await handle.result()
+    assert (outcome.status, outcome.followups) == ("closed", 2)
+
+
+async def test_reviews_from_the_agent_or_ignored_bots_never_trigger_a_followup(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-5", ignored_reviewers=["lint-bot[bot]"]))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("review", Review(delivery_id="r1", state="changes_requested", reviewer="codegen-bot", body="self"))
+        await handle.signal("review", Review(delivery_id="r2", state="changes_requested", reviewer="lint-bot[bot]", body="style"))
+        await handle.signal("check_result", passing("c1", "sha-1"))
+        await eventually(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="check applied after the reviews")
+        status = await status_of(handle)
+        assert {r.reviewer for r in status.reviews} == {"codegen-bot", "lint-bot[bot]"}
+        assert services.resumes == [] and status.error is None
+        await handle.cancel()
+        await handle.result()
