@@ -1,0 +1,82 @@
+"""`starter.py list [--phase P] [--type T] [--repo R] [--status running|closed|all]`: task workflows from visibility."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecution
+
+from cli import exit_codes
+from cli.connection import run_with_client
+from cli.output import print_json, print_table, timestamp
+from cli.task_workflows import quoted, visibility_query
+from models import search_attributes as sa
+from models.status import TaskPhase
+from models.task import REPOSITORY_PATTERN, TaskType
+from settings import Settings
+
+EXECUTION_FILTERS = {"running": "ExecutionStatus='Running'", "closed": "ExecutionStatus!='Running'", "all": None}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `list` subcommand."""
+    parser = subparsers.add_parser("list", help="task workflows, newest first, filtered by search attributes")
+    parser.add_argument("--phase", choices=[phase.value for phase in TaskPhase], help="TaskPhase")
+    parser.add_argument("--type", choices=[kind.value for kind in TaskType], help="TaskType")
+    parser.add_argument("--repo", type=_repository, metavar="OWNER/NAME", help="Repository")
+    parser.add_argument("--status", choices=list(EXECUTION_FILTERS), default="all", help="workflow state (default all)")
+    parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.set_defaults(run=run)
+
+
+def _repository(value: str) -> str:
+    if not re.match(REPOSITORY_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not owner/name")
+    return value
+
+
+def list_query(settings: Settings, args: argparse.Namespace) -> str:
+    """The visibility query for the filters given."""
+    conditions = [
+        f"{key.name}={quoted(value)}"
+        for key, value in ((sa.TASK_PHASE, args.phase), (sa.TASK_TYPE, args.type), (sa.REPOSITORY, args.repo))
+        if value
+    ]
+    if EXECUTION_FILTERS[args.status]:
+        conditions.append(EXECUTION_FILTERS[args.status])
+    return visibility_query(settings, *conditions)
+
+
+def run(args: argparse.Namespace) -> int:
+    async def list_tasks(client: Client, settings: Settings) -> int:
+        rows = [_row(execution) async for execution in client.list_workflows(list_query(settings, args), limit=args.limit)]
+        if args.json:
+            print_json(rows)
+        else:
+            print_table(
+                ["TASK", "TYPE", "PHASE", "PR", "PR STATUS", "STATE", "STARTED"],
+                [[r["task_id"], r["task_type"], r["phase"], r["pr_key"], r["pr_status"], r["execution_status"], timestamp(r["start_time"])]
+                 for r in rows],
+            )
+        return exit_codes.OK
+
+    return run_with_client(list_tasks)
+
+
+def _row(execution: WorkflowExecution) -> dict[str, Any]:
+    attributes = execution.typed_search_attributes
+    return {
+        "task_id": attributes.get(sa.TASK_ID),
+        "workflow_id": execution.id,
+        "task_type": attributes.get(sa.TASK_TYPE),
+        "phase": attributes.get(sa.TASK_PHASE),
+        "pr_key": attributes.get(sa.PR_KEY),
+        "pr_status": attributes.get(sa.PR_STATUS),
+        "repository": attributes.get(sa.REPOSITORY),
+        "execution_status": execution.status.name.lower() if execution.status else None,
+        "start_time": execution.start_time,
+        "close_time": execution.close_time,
+    }

@@ -1,0 +1,54 @@
+"""Printing answers: JSON for scripts, aligned tables and durations for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout; datetimes as ISO 8601."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value))
+
+
+def _json_value(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Left-aligned columns separated by two spaces; empty cells print as `-`."""
+    cells = [[str(value) if value not in (None, "") else "-" for value in row] for row in rows]
+    widths = [max(len(str(header)), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
+    for row in [list(headers), *cells]:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+
+
+def fail(message: str, code: int) -> int:
+    """Print `message` on stderr and return `code`, for `return fail(...)` in commands."""
+    print(message, file=sys.stderr)
+    return code
+
+
+def duration(seconds: float | None) -> str:
+    """`2h 05m`, `3m 20s`, `42s`; `-` when unknown."""
+    if seconds is None:
+        return "-"
+    whole = int(round(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def timestamp(moment: datetime | None) -> str:
+    """UTC, to the second: `2026-11-24 23:31:02`."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
