@@ -1,0 +1,230 @@
+"""What the fault tests share: child processes killed as whole process groups, the worker and the
+standalone fake as subprocesses, a throwaway Temporal dev server, and task inputs with known outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+import devserver
+from fakes.server import free_port
+from models.status import Reason, TaskOutcome
+from models.task import workflow_id_for
+from tests.relay_probe import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+# Variables a child must not inherit from whoever runs the tests: each test sets its own.
+_PRIVATE_PREFIXES = ("CODEGEN_", "GITHUB_", "WEBHOOK_", "TEMPORAL_", "PAYLOAD_", "CODEC_", "FAKE_", "RELAY_")
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without project variables, plus `values`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(_PRIVATE_PREFIXES)}
+    return {**env, "PYTHONUNBUFFERED": "1", **values}
+
+
+@dataclass
+class ChildProcess:
+    """A command in its own process group with output appended to `log`; restartable after a kill."""
+
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: nothing gets to clean up, as in a crash."""
+        self._signal_group(signal.SIGKILL)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL whatever is left after `grace` seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum == signal.SIGKILL:
+            self.process.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@contextmanager
+def child_process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[ChildProcess]:
+    """Start `argv`; whatever happens in the block, its process group is gone afterwards."""
+    child = ChildProcess(argv, env, log)
+    child.start()
+    try:
+        yield child
+    finally:
+        child.stop()
+
+
+def worker_process(log: Path, **env: str) -> ChildProcess:
+    """`python worker.py` (not started); `env` holds TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, CODEGEN_API_URL, ..."""
+    return ChildProcess([sys.executable, "worker.py", "--grace-seconds", "2"], clean_env(**env), log)
+
+
+@asynccontextmanager
+async def fake_process(log: Path, **env: str) -> AsyncIterator[str]:
+    """`python -m fakes` on a free port (FAKE_* / WEBHOOK_SECRET / RELAY_URL from `env`); yields its URL once healthy.
+
+    Its own process, so its runs and counters survive anything done to the worker.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with child_process(
+        [sys.executable, "-m", "fakes"], clean_env(FAKE_HOST="127.0.0.1", FAKE_PORT=str(port), **env), log
+    ) as child:
+
+        async def healthy() -> bool:
+            if not child.running:
+                raise AssertionError(f"python -m fakes exited:\n{child.output()}")
+            try:
+                async with httpx.AsyncClient(base_url=url, timeout=2) as http:
+                    return (await http.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_until(healthy, timeout=20, what="the fake to answer /healthz")
+        yield url
+
+
+async def fake_counters(fake_url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=fake_url, timeout=10) as http:
+        return (await http.get("/_admin/counters")).json()
+
+
+def dev_server_process(port: int, db_file: Path, log: Path) -> ChildProcess:
+    """A Temporal CLI dev server persisting to `db_file`, so a restart on the same port and file resumes."""
+    argv = [
+        devserver.temporal_cli_path(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+        "--port", str(port), "--db-filename", str(db_file), "--log-level", "error",
+        *devserver.search_attribute_args(),
+    ]
+    return ChildProcess(argv, clean_env(), log)
+
+
+async def connect_when_up(address: str, timeout: float = 30.0, **kwargs: Any) -> Client:
+    """A client of the server at `address`, once it accepts connections."""
+
+    async def attempt() -> Client | None:
+        try:
+            return await Client.connect(address, **kwargs)
+        except RuntimeError:
+            return None
+
+    return await wait_until(attempt, timeout=timeout, interval=0.25, what=f"Temporal at {address}")
+
+
+@dataclass(frozen=True)
+class ExpectedTask:
+    """A task input whose fake scenario decides the outcome, and that outcome."""
+
+    task_id: str
+    input: dict[str, Any]
+    status: str
+    reason: Reason
+    attempts: int
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.task_id)
+
+
+# (scenario, outcome status, reason, attempts that create an agent run)
+SCENARIOS: list[tuple[dict[str, Any], str, Reason, int]] = [
+    ({}, "merged", Reason.MERGED, 1),
+    ({"outcome": "close"}, "closed", Reason.CLOSED_UNMERGED, 1),
+    ({"fail_attempts": 1}, "merged", Reason.MERGED, 2),
+    ({"checks": "fail_until_followup", "review": "approve"}, "merged", Reason.MERGED, 1),
+]
+
+
+def expected_tasks(count: int, prefix: str, *, run_seconds: float = 1.0, reconcile_seconds: float = 2.0) -> list[ExpectedTask]:
+    """`count` tasks cycling through SCENARIOS; agent runs take `run_seconds` on the fake."""
+    batch = uuid.uuid4().hex[:6]
+    tasks = []
+    for index in range(count):
+        scenario, status, reason, attempts = SCENARIOS[index % len(SCENARIOS)]
+        task_id = f"{prefix}-{batch}-{index}"
+        task_input = {
+            "task": {
+                "id": task_id,
+                "title": f"Fault test task {index}",
+                "type": "feature",
+                "metadata": {"scenario": {**scenario, "delays": {"run_seconds": run_seconds}}},
+            },
+            "context": {"repository": "acme/api"},
+            "options": {"attempt_backoff": 1, "reconcile_interval": reconcile_seconds, "followup_settle": 1},
+        }
+        tasks.append(ExpectedTask(task_id, task_input, status, reason, attempts))
+    return tasks
+
+
+async def start_tasks(client: Client, task_queue: str, tasks: list[ExpectedTask]) -> list[WorkflowHandle[Any, TaskOutcome]]:
+    return [
+        await client.start_workflow(
+            "CodegenTaskWorkflow", task.input, id=task.workflow_id, task_queue=task_queue, result_type=TaskOutcome
+        )
+        for task in tasks
+    ]
+
+
+async def outcomes(handles: list[WorkflowHandle[Any, TaskOutcome]], timeout: float) -> list[TaskOutcome]:
+    """Every result, or an error naming the tasks still unfinished after `timeout` seconds."""
+    pending = [asyncio.ensure_future(handle.result()) for handle in handles]
+    done, not_done = await asyncio.wait(pending, timeout=timeout)
+    for future in not_done:
+        future.cancel()
+    if not_done:
+        late = [handle.id for handle, future in zip(handles, pending) if future in not_done]
+        raise AssertionError(f"{len(late)} task(s) unfinished after {timeout}s: {late}")
+    return [future.result() for future in pending]
+
+
+def assert_expected(tasks: list[ExpectedTask], results: list[TaskOutcome]) -> None:
+    got = {r.task_id: (r.status, r.reason) for r in results}
+    wanted = {t.task_id: (t.status, t.reason) for t in tasks}
+    assert got == wanted
+
+
+def assert_one_run_per_attempt(tasks: list[ExpectedTask], counters: dict[str, Any]) -> None:
+    """The fake created exactly one agent run for every attempt of every task: no duplicates, none missing."""
+    created = counters["runs_created"]
+    wanted = {t.task_id: {str(n): 1 for n in range(1, t.attempts + 1)} for t in tasks}
+    assert {task_id: created.get(task_id) for task_id in wanted} == wanted

@@ -1,0 +1,102 @@
+"""The worker process SIGKILLed at random moments while 30 tasks are in flight, then restarted.
+
+Temporal re-dispatches whatever the dead worker held (after each activity's heartbeat or
+start-to-close timeout), and the run-creation activity adopts a run an earlier try created, so
+every task ends as its scenario says and the fake counts exactly one agent run per attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from tests.fault_harness import (
+    assert_expected,
+    assert_one_run_per_attempt,
+    expected_tasks,
+    fake_counters,
+    fake_process,
+    outcomes,
+    start_tasks,
+    worker_process,
+)
+from tests.relay_probe import serving, wait_until
+from webhooks.app import create_app
+
+pytestmark = pytest.mark.faults
+
+TASKS = 30
+KILLS = 3
+
+
+async def test_sigkilled_worker_loses_no_task_and_duplicates_no_agent_run(
+    dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path
+):
+    secret = uuid.uuid4().hex
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
+    async with AsyncExitStack() as stack:
+        relay_url = await stack.enter_async_context(
+            serving(create_app(Settings(webhook_secret=SecretStr(secret), task_queue=task_queue), client))
+        )
+        fake_url = await stack.enter_async_context(
+            fake_process(tmp_path / "fake.log", WEBHOOK_SECRET=secret, RELAY_URL=relay_url)
+        )
+        worker = worker_process(
+            tmp_path / "worker.log",
+            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+            TEMPORAL_TASK_QUEUE=task_queue,
+            CODEGEN_API_URL=fake_url,
+            GITHUB_API_URL=fake_url,
+        )
+        stack.callback(worker.stop)
+        tasks = expected_tasks(TASKS, "kill", run_seconds=3.0)
+        handles = await start_tasks(client, task_queue, tasks)
+
+        runs_before = 0
+        for kill in range(KILLS):
+            worker.start()
+
+            # Kill only once this incarnation has done something (a new agent run), then at a random moment.
+            async def progressed() -> int:
+                total = (await fake_counters(fake_url))["runs_total"]
+                return total if total > runs_before else 0
+
+            runs_before = await wait_until(progressed, timeout=60, interval=0.1, what=f"progress before kill {kill + 1}")
+            delay = rng.uniform(0.2, 2.5)
+            await _random_pause(delay)
+            assert worker.running, worker.output()[-3000:]
+            worker.kill()
+
+        worker.start()
+        results = await outcomes(handles, timeout=200)
+        counters = await fake_counters(fake_url)
+        retried = [await _activity_retried(handle) for handle in handles]
+
+    assert_expected(tasks, results)
+    assert_one_run_per_attempt(tasks, counters)
+    # The kills really cut work short: activities the dead worker held ran again elsewhere.
+    assert any(retried), f"no activity was interrupted (kill schedule seed {seed})"
+
+
+async def _activity_retried(handle: WorkflowHandle) -> bool:
+    history = await handle.fetch_history()
+    return any(
+        event.HasField("activity_task_started_event_attributes") and event.activity_task_started_event_attributes.attempt > 1
+        for event in history.events
+    )
+
+
+async def _random_pause(seconds: float) -> None:
+    """Let the worker run for a random while before the next kill (a fault schedule, not a wait for a condition)."""
+    await asyncio.sleep(seconds)
