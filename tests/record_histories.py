@@ -1,0 +1,75 @@
+"""Records the histories that tests/test_replay.py replays: `python -m tests.record_histories`.
+
+Run it after a deliberate, versioned change to the workflow; never to make a failing replay pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from models.signals import CheckResult, PrEvent, Review
+from models.status import TaskPhase
+from tests import conftest
+from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.test_workflow import PR_KEY, run_workers, start, wait_for_phase
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def _record(name: str, env: WorkflowEnvironment, services: ScriptedServices, raw_input: dict, drive) -> None:
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, env, f"record-{name}")
+        handle = await start(env, f"record-{name}", raw_input)
+        await drive(handle, services)
+        await handle.result()
+        history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+async def _merge_after_followup_and_review(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("check_result", CheckResult(delivery_id="c1", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(1)))
+
+    async def followed_up() -> bool:
+        return bool(services.resumes)
+
+    await eventually(followed_up, what="the follow-up")
+    # The follow-up ran but no new commit came yet: the head it fixed still fails.
+    await wait_for_phase(handle, TaskPhase.NEEDS_ATTENTION)
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+    await handle.signal("check_result", CheckResult(delivery_id="c2", head_sha="sha-2", name="test", conclusion="success", completed_at=at(2)))
+    await handle.signal("review", Review(delivery_id="r1", state="approved", reviewer="alice"))
+    await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+
+
+async def _retry_then_close(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
+    await handle.execute_update("retry", result_type=str)
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=False, pr_key=PR_KEY))
+
+
+async def _nothing(handle, services: ScriptedServices) -> None:
+    return None
+
+
+async def main() -> None:
+    async for env in conftest.time_env.__wrapped__():
+        await _record(
+            "merged_after_followup",
+            env,
+            ScriptedServices(attempts=["no_pr", "pr"]),
+            task_input("replay-1", reconcile_interval=3600, followup_settle=0.3),
+            _merge_after_followup_and_review,
+        )
+        await _record("retry_then_closed", env, ScriptedServices(attempts=["failed", "pr"]), task_input("replay-2", max_attempts=1), _retry_then_close)
+        await _record("expired", env, ScriptedServices(), task_input("replay-3", pr_timeout=7200, max_followups=0), _nothing)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
