@@ -52,7 +52,7 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
     description = await describe_or_none(client, workflow_id)
     if description is None:
         return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
-    handle = client.get_workflow_handle(workflow_id, run_id=description.run_id)
+    handle = client.get_workflow_handle(workflow_id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
             answer = await handle.execute_update("retry", result_type=str, rpc_timeout=UPDATE_TIMEOUT)
@@ -64,7 +64,7 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
         return exit_codes.OK
     if description.status in RESTARTABLE:
         return await _restart(client, settings, workflow_id, description.status)
-    outcome = await handle.result(result_type=TaskOutcome, follow_runs=False)
+    outcome = await handle.result(follow_runs=False)
     return fail(
         f"task {outcome.task_id} already finished: {outcome.status} ({outcome.reason.value}); "
         "submit it again to start over",

@@ -84,14 +84,14 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
 async def _merge_times(client: Client, settings: Settings) -> list[float]:
     query = visibility_query(settings, "ExecutionStatus='Completed'", f"{sa.TASK_PHASE.name}='merged'")
     handles = [
-        client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=TaskOutcome)
         async for execution in client.list_workflows(query, limit=MERGE_TIME_SAMPLE)
     ]
     limit = asyncio.Semaphore(20)
 
     async def time_to_merge(handle: WorkflowHandle) -> float | None:
         async with limit:
-            outcome = await handle.result(result_type=TaskOutcome, follow_runs=False)
+            outcome = await handle.result(follow_runs=False)
         return outcome.timings.time_to_merge_s
 
     times = await asyncio.gather(*(time_to_merge(handle) for handle in handles))

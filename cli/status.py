@@ -75,7 +75,7 @@ async def read_task(client: Client, description: WorkflowExecutionDescription) -
         "run_id": description.run_id,
         "execution_status": description.status.name if description.status else "UNKNOWN",
     }
-    handle = client.get_workflow_handle(description.id, run_id=description.run_id)
+    handle = client.get_workflow_handle(description.id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
             status = await handle.query("status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT)
@@ -88,7 +88,7 @@ async def read_task(client: Client, description: WorkflowExecutionDescription) -
                 "note": f"no worker answered the status query ({error}); is worker.py running?",
             }
     try:
-        outcome = await handle.result(result_type=TaskOutcome, follow_runs=False)
+        outcome = await handle.result(follow_runs=False)
     except WorkflowFailureError as error:
         return answer | {"error": str(error.cause or error)}
     return answer | {"outcome": outcome.model_dump(mode="json")}

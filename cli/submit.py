@@ -141,7 +141,7 @@ async def _start_all(client: Client, settings: Settings, inputs: list[WorkflowIn
 
 async def _outcome(handle: WorkflowHandle) -> dict[str, Any]:
     try:
-        outcome = await handle.result(result_type=TaskOutcome)
+        outcome = await handle.result()
     except WorkflowFailureError as error:
         return {"status": "error", "message": str(error.cause or error)}
     return outcome.model_dump(mode="json")

@@ -7,7 +7,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import search_attributes as sa
-from models.status import TaskPhase
+from models.status import TaskOutcome, TaskPhase
 from models.task import WORKFLOW_ID_PREFIX, WorkflowInput, workflow_id_for
 from settings import Settings
 from workflows.codegen_task import WORKFLOW_NAME
@@ -51,6 +51,7 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput) -
         WORKFLOW_NAME,
         input.model_dump(mode="json", exclude={"carried_state"}),
         id=workflow_id_for(task.id),
+        result_type=TaskOutcome,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         # A finished task may be submitted again; a running one may not.

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         if await describe_or_none(client, workflow_id) is None:
             return fail(f"no task {args.id} (workflow {workflow_id} not found)", exit_codes.FAILURE)
         print(f"watching {workflow_id}  {web_ui_url(settings, workflow_id)}  (Ctrl-C stops watching, not the task)", flush=True)
-        return await follow(client.get_workflow_handle(workflow_id), args.interval, as_json=args.json, settings=settings)
+        return await follow(client.get_workflow_handle(workflow_id, result_type=TaskOutcome), args.interval, as_json=args.json, settings=settings)
 
     return run_with_client(watch)
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 async def follow(handle: WorkflowHandle, interval: float, *, as_json: bool, settings: Settings) -> int:
     """Print what changes until the workflow (following continue-as-new) ends; 0 only if merged."""
     # The result arrives by long poll; the status query is polled beside it for progress.
-    result = asyncio.ensure_future(handle.result(result_type=TaskOutcome))
+    result = asyncio.ensure_future(handle.result())
     progress = _Progress()
     try:
         while not result.done():

@@ -1,0 +1,79 @@
+"""Running `starter.py` as a user does (a real subprocess) against the session dev server.
+
+The subprocess is asynchronous so scripted workers in the test's event loop keep working
+while a command waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+if not PYTHON.exists():  # running outside the project's virtualenv
+    PYTHON = Path(sys.executable)
+# Settings a developer's shell may carry that would change what the commands talk to.
+CLEARED = ("CODEGEN_API_KEY", "CODEGEN_API_URL", "RELAY_URL", "TEMPORAL_UI_URL", "PROMPT_TEMPLATES_DIR")
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Starter:
+    """`await starter("status", "t1")` runs `starter.py status t1` with this Temporal and task queue."""
+
+    address: str
+    task_queue: str
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_") and k not in CLEARED}
+        return base | {"TEMPORAL_ADDRESS": self.address, "TEMPORAL_TASK_QUEUE": self.task_queue} | (extra or {})
+
+    async def spawn(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            str(PYTHON), str(ROOT / "starter.py"), *args, cwd=cwd, env=self.env(env),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> Finished:
+        process = await self.spawn(*args, env=env)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+@contextlib.asynccontextmanager
+async def running(workers: Sequence[Worker]) -> AsyncIterator[None]:
+    """Run every worker for the duration of the block."""
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield
+
+
+def write_json(path: Path, data: Any) -> str:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def task(task_id: str | None, **fields: Any) -> dict[str, Any]:
+    """A small valid task object; `task_id=None` leaves the id for submit to derive."""
+    data = {"title": "Add rate limiting", "type": "feature", **fields}
+    return data if task_id is None else {"id": task_id, **data}
