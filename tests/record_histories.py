@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -59,7 +59,8 @@ async def _nothing(handle, services: ScriptedServices) -> None:
 
 
 async def main() -> None:
-    async for env in conftest.time_env.__wrapped__():
+    async with aclosing(conftest.time_env.__wrapped__()) as environments:
+        env = await anext(environments)
         await _record(
             "merged_after_followup",
             env,

@@ -110,6 +110,7 @@ class CodegenTaskWorkflow:
         self._followed_shas: list[str] = []
         self._handled_reviews: list[str] = []
         self._followup_history: list[str] = []
+        self._followup_ended_at: datetime | None = None
         self._published: dict[str, str] = {}
         self._status = self._initial_status()
 
@@ -340,6 +341,11 @@ class CodegenTaskWorkflow:
             if self._status.iterations_to_green is None and self._tracker.verdict() == "passing":
                 self._status.iterations_to_green = self._status.followups
             due = self._due_followup()
+            if due is None and self._awaiting_agent_push(settle):
+                # The follow-up's commit usually lands right after its run ends: give it the settle window.
+                self._changed = False
+                await self._wait(lambda: self._changed, settle)
+                continue
             self._show_attention(due)
             self._publish()
             if workflow.info().is_continue_as_new_suggested():
@@ -372,6 +378,10 @@ class CodegenTaskWorkflow:
             if review.state == "changes_requested" and review.reviewer not in ignored and _review_key(review) not in self._handled_reviews:
                 return review
         return None
+
+    def _awaiting_agent_push(self, settle: timedelta) -> bool:
+        ended = self._followup_ended_at
+        return ended is not None and self._tracker.pr.head_sha in self._followed_shas and workflow.now() - ended < settle
 
     def _due_followup(self) -> str | None:
         """What the agent should be asked to fix next, if the budget allows."""
@@ -445,6 +455,7 @@ class CodegenTaskWorkflow:
             # The PR stays open: a failed follow-up spends budget and the task carries on.
             result = f"failed: {getattr(error, 'message', None) or error.cause or error}"
         self._followup_history.append(f"{kind} for {subject}: {result}")
+        self._followup_ended_at = workflow.now()
         self._note(f"follow-up {number} done", result)
 
     async def _failing_check_details(self) -> list[FailingCheck]:
