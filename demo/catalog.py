@@ -1,0 +1,70 @@
+"""The demo's tasks (examples/demo/*.json) and the outcome each must reach (examples/demo/expected.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from cli.task_files import load_context, load_tasks
+from models.status import OutcomeStatus, Reason, TaskOutcome
+from models.task import Task, TaskContext
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+DEMO_DIR = EXAMPLES_DIR / "demo"
+CONTEXT_FILE = EXAMPLES_DIR / "context.json"
+
+
+class Expectation(BaseModel):
+    """What one demo task must end with; `story` says why, in a line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    story: str
+    status: OutcomeStatus
+    reason: Reason
+    attempts: int
+    followups: int
+
+    def mismatches(self, outcome: TaskOutcome) -> list[str]:
+        """Each way the outcome differs from this expectation; empty when it matches."""
+        actual = {
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "attempts": len(outcome.attempts),
+            "followups": outcome.followups,
+        }
+        expected = {"status": self.status, "reason": self.reason, "attempts": self.attempts, "followups": self.followups}
+        return [f"{name} {actual[name]} (expected {value})" for name, value in expected.items() if actual[name] != value]
+
+    def describe(self) -> str:
+        return f"{self.status} ({self.reason.value}), {self.attempts} attempt(s), {self.followups} follow-up(s)"
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    task: Task
+    expected: Expectation
+
+    @property
+    def task_id(self) -> str:
+        assert self.task.id is not None
+        return self.task.id
+
+
+def load_catalog(directory: Path = DEMO_DIR) -> list[DemoTask]:
+    """Every task named in `expected.json`, in its order, read and validated like `starter.py submit` would."""
+    expectations = json.loads((directory / "expected.json").read_text(encoding="utf-8"))
+    catalog = []
+    for file_name, expected in expectations.items():
+        (task,) = load_tasks(directory / file_name)
+        if task.id is None:
+            raise ValueError(f"{directory / file_name}: demo tasks need an id, so the expected outcome can name it")
+        catalog.append(DemoTask(task, Expectation.model_validate(expected)))
+    return catalog
+
+
+def load_demo_context() -> TaskContext:
+    return load_context(CONTEXT_FILE)

@@ -1,0 +1,256 @@
+"""The demo itself: start Temporal, the relay and a mock-mode worker; submit the demo tasks; check outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+import devserver
+import temporal_client
+from cli.task_workflows import start_task, web_ui_url
+from demo.board import Board, Row
+from demo.catalog import DemoTask, load_catalog, load_demo_context
+from demo.readiness import DemoError, http_ok, port_in_use, wait_until, worker_polling
+from demo.services import Service, recorded_running, start_service, stop_services, write_pidfile
+from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
+from models.task import TaskOptions, WorkflowInput
+from settings import DEFAULT_TASK_QUEUE, Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFRESH_SECONDS = 0.5
+STARTUP_SECONDS = 90.0
+# Short pauses and a bounded PR wait, so a demo task that goes wrong ends instead of hanging.
+DEMO_OPTIONS = TaskOptions(
+    attempt_backoff=timedelta(seconds=2),
+    retry_window=timedelta(seconds=10),
+    pr_timeout=timedelta(minutes=2),
+    followup_settle=timedelta(seconds=2),
+)
+# Configuration the demo sets itself: anything inherited under these names could point elsewhere.
+OWN_ENV_PREFIXES = ("TEMPORAL_", "CODEGEN_", "GITHUB_", "WEBHOOK_", "RELAY_", "FAKE_")
+OWN_ENV_NAMES = ("ALLOWED_REPOSITORIES", "IGNORED_REVIEWERS", "PROMPT_TEMPLATES_DIR")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    state_dir: Path
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    relay_port: int = 8787
+    timeout: float = 180.0
+    keep: bool = False
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state_dir / "demo.pids.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "demo-logs"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            temporal_address=f"127.0.0.1:{self.temporal_port}",
+            task_queue=DEFAULT_TASK_QUEUE,
+            temporal_ui_url=f"http://localhost:{self.ui_port}",
+        )
+
+
+def child_env(config: DemoConfig, repository: str) -> dict[str, str]:
+    """The caller's environment minus the project's own variables, plus the demo's (no CODEGEN_API_KEY: mock mode)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES) and k not in OWN_ENV_NAMES}
+    return env | {
+        # Also connects the repository to the fake Codegen organization.
+        "ALLOWED_REPOSITORIES": repository,
+        "TEMPORAL_ADDRESS": config.settings.temporal_address,
+        "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
+        "RELAY_HOST": "127.0.0.1",
+        "RELAY_PORT": str(config.relay_port),
+        "RELAY_URL": f"http://127.0.0.1:{config.relay_port}/webhooks/github",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _refuse_busy_ports(config: DemoConfig) -> None:
+    ports = {"Temporal": config.temporal_port, "Web UI": config.ui_port, "relay": config.relay_port}
+    busy = [f"{name} port {port}" for name, port in ports.items() if port_in_use(port)]
+    if busy:
+        raise DemoError(
+            f"{', '.join(busy)} already in use (another Temporal dev server, `make dev-server`, or a kept demo?). "
+            "Stop it, or choose other ports: python -m demo --temporal-port N --ui-port N --relay-port N"
+        )
+
+
+def _start_temporal(config: DemoConfig) -> Service:
+    database = config.state_dir / "demo.db"
+    for stale in config.state_dir.glob("demo.db*"):  # every run starts with an empty history
+        stale.unlink()
+    command = [
+        devserver.temporal_cli_path(), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(config.temporal_port), "--ui-port", str(config.ui_port),
+        "--db-filename", str(database), "--log-level", "error", "--ui-disable-news-fetch",
+        *devserver.search_attribute_args(),
+    ]  # fmt: skip
+    return start_service("temporal", command, dict(os.environ), config.log_dir, REPO_ROOT)
+
+
+async def _connect(config: DemoConfig, temporal: Service) -> Client:
+    connected: list[Client] = []
+
+    async def check() -> bool:
+        try:
+            connected.append(await temporal_client.connect(config.settings))
+            return True
+        except RuntimeError:
+            return False
+
+    await wait_until(f"Temporal on {config.settings.temporal_address}", check, STARTUP_SECONDS, [temporal])
+    return connected[0]
+
+
+async def _start_everything(config: DemoConfig, services: list[Service], repository: str, out) -> Client:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    env = child_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
+    ui_url = config.settings.temporal_ui_url
+
+    print(f"starting Temporal dev server on {config.settings.temporal_address} (Web UI {ui_url}) ...", file=out, flush=True)
+    temporal = _start_temporal(config)
+    services.append(temporal)
+    client = await _connect(config, temporal)
+    await wait_until(f"the Web UI on {ui_url}", http_ok(f"http://127.0.0.1:{config.ui_port}/"), STARTUP_SECONDS, [temporal])
+
+    print(f"starting the relay on 127.0.0.1:{config.relay_port} and a worker in mock mode ...", file=out, flush=True)
+    services.append(start_service("relay", [sys.executable, "relay.py"], env, config.log_dir, REPO_ROOT))
+    services.append(start_service("worker", [sys.executable, "worker.py", "--grace-seconds", "5"], env, config.log_dir, REPO_ROOT))
+    write_pidfile(config.pidfile, services)
+    await wait_until("the relay's /readyz", http_ok(f"http://127.0.0.1:{config.relay_port}/readyz"), STARTUP_SECONDS, services)
+    await wait_until("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), STARTUP_SECONDS, services)
+    print(f"ready; logs in {config.log_dir}/\n", file=out, flush=True)
+    return client
+
+
+async def _outcome(handle: WorkflowHandle) -> TaskOutcome | str:
+    try:
+        return await handle.result()
+    except WorkflowFailureError as error:
+        return f"workflow failed: {error.cause or error}"
+
+
+async def _row(handle: WorkflowHandle, previous: Row) -> Row:
+    try:
+        return Row.from_status(await handle.query("status", result_type=TaskStatus))
+    except (RPCError, WorkflowQueryFailedError):
+        return previous  # not answerable yet (no workflow task has run): keep the last row
+
+
+async def _follow(
+    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], services: list[Service], out
+) -> dict[str, TaskOutcome | str]:
+    """Refresh `rows` and the board until every workflow has ended; each task's outcome (or why it has none)."""
+    results = {demo.task_id: asyncio.create_task(_outcome(handle)) for demo, handle in submitted}
+    board = Board(out)
+    try:
+        while True:
+            for demo, handle in submitted:
+                if not results[demo.task_id].done():
+                    rows[demo.task_id] = await _row(handle, rows[demo.task_id])
+            board.update(list(rows.values()))
+            if all(result.done() for result in results.values()):
+                break
+            for service in services:
+                if service.exited() is not None:
+                    raise DemoError(f"{service.name} exited with code {service.exited()} while tasks were running", [service])
+            await asyncio.wait(list(results.values()), timeout=REFRESH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for demo, handle in submitted:
+            outcome = results[demo.task_id].result()
+            if isinstance(outcome, TaskOutcome):
+                rows[demo.task_id] = await _row(handle, rows[demo.task_id])
+        board.update(list(rows.values()))
+    finally:
+        board.close()
+        for result in results.values():
+            result.cancel()
+    return {task_id: result.result() for task_id, result in results.items()}
+
+
+def _report(config: DemoConfig, catalog: list[DemoTask], outcomes: dict[str, TaskOutcome | str], out) -> bool:
+    """Print each outcome with its links; True when every one is the expected one."""
+    all_expected = True
+    for demo in catalog:
+        outcome = outcomes[demo.task_id]
+        problems = demo.expected.mismatches(outcome) if isinstance(outcome, TaskOutcome) else [outcome]
+        all_expected &= not problems
+        if isinstance(outcome, TaskOutcome):
+            summary = f"{outcome.status} ({outcome.reason.value}), {len(outcome.attempts)} attempt(s), {outcome.followups} follow-up(s)"
+        else:
+            summary = outcome
+        print(f"{'ok  ' if not problems else 'FAIL'} {demo.task_id}: {summary} - {demo.expected.story}", file=out)
+        if problems:
+            print(f"     expected {demo.expected.describe()}; got {'; '.join(problems)}", file=out)
+        if isinstance(outcome, TaskOutcome) and outcome.pr:
+            print(f"     PR:     {outcome.pr.url}", file=out)
+        print(f"     Web UI: {web_ui_url(config.settings, 'codegen-task-' + demo.task_id)}", file=out)
+    return all_expected
+
+
+def _print_stats(config: DemoConfig, repository: str, out) -> None:
+    print("\n$ python starter.py stats", file=out, flush=True)
+    command = [sys.executable, "starter.py", "stats"]
+    subprocess.run(command, cwd=REPO_ROOT, env=child_env(config, repository), stdout=out, stderr=subprocess.STDOUT, check=False)
+
+
+async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
+    """The whole demo; 0 only when every task ended as expected. Stops what it started unless `keep`."""
+    running = recorded_running(config.pidfile)
+    if running:
+        pids = ", ".join(f"{e['name']} {e['pid']}" for e in running)
+        raise DemoError(f"a demo left running by KEEP=1 is still up ({pids}); stop it first: make demo-stop")
+    _refuse_busy_ports(config)
+    catalog = load_catalog()
+    context = load_demo_context()
+    repository = context.repository or ""
+    services: list[Service] = []
+    rows = {demo.task_id: Row.waiting(demo.task_id, demo.task.type.value) for demo in catalog}
+    finished = False
+    try:
+        async with asyncio.timeout(config.timeout):
+            client = await _start_everything(config, services, repository, out)
+            submitted = []
+            for demo in catalog:
+                handle = await start_task(client, config.settings, WorkflowInput(task=demo.task, context=context, options=DEMO_OPTIONS))
+                submitted.append((demo, handle))
+            print(f"submitted {len(submitted)} tasks; following their phases (the `status` query):", file=out, flush=True)
+            outcomes = await _follow(submitted, rows, services, out)
+        all_expected = _report(config, catalog, outcomes, out)
+        _print_stats(config, repository, out)
+        finished = True
+    except TimeoutError:
+        stuck = "; ".join(f"{row.task_id} still {row.phase}" for row in rows.values() if row.phase not in TERMINAL_PHASES)
+        raise DemoError(f"the demo did not finish within {config.timeout:.0f} s ({stuck or 'while starting'})", services) from None
+    finally:
+        if not (finished and config.keep):
+            stop_services(services)
+            config.pidfile.unlink(missing_ok=True)
+    if config.keep:
+        _print_kept(config, services, out)
+    print("\nevery task ended as expected" if all_expected else "\nsome tasks did not end as expected", file=out)
+    return 0 if all_expected else 1
+
+
+def _print_kept(config: DemoConfig, services: list[Service], out) -> None:
+    print(f"\nleft running (KEEP=1): {', '.join(f'{s.name} (pid {s.pid})' for s in services)}", file=out)
+    print(f"  Web UI:  {config.settings.temporal_ui_url}/namespaces/default/workflows", file=out)
+    print(f"  CLI:     TEMPORAL_ADDRESS={config.settings.temporal_address} .venv/bin/python starter.py status demo-feature", file=out)
+    print(f"  logs:    {config.log_dir}/", file=out)
+    print("  stop it: make demo-stop   (or: .venv/bin/python -m demo --stop)", file=out)
