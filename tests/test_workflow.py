@@ -214,3 +214,20 @@ async def test_invalid_input_fails_at_once_naming_every_field(time_env, task_que
     for field_name in ("task.title", "task.type", "options.max_attempts"):
         assert field_name in cause.message
     assert services.prompts == []
+
+
+async def test_webhooks_that_beat_the_workflow_to_its_pr_are_kept(time_env, task_queue):
+    services = ScriptedServices(attempts=["hang"])
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("early-1", max_attempts=1, agent_timeout=3, retry_window=3600))
+        await wait_for_phase(handle, TaskPhase.PROCESSING)
+        await handle.signal("review", Review(delivery_id="r1", state="approved", reviewer="alice", pr_key=PR_KEY))
+        await handle.signal("review", Review(delivery_id="r2", state="approved", reviewer="mallory", pr_key="other/repo#1"))
+        await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
+        services.attempts.append("pr")
+        await handle.execute_update("retry", result_type=str)
+        status = await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        assert [(r.reviewer, r.state) for r in status.reviews] == [("alice", "approved")]
+        await handle.cancel()
+        await handle.result()

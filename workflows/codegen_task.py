@@ -63,6 +63,7 @@ REAL_FOLLOWUP_SETTLE = timedelta(seconds=60)
 MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
 TIMELINE_LIMIT = 200
 SEEN_DELIVERIES_LIMIT = 2000
+EARLY_EVENTS_LIMIT = 200
 
 
 class CarriedState(BaseModel):
@@ -112,6 +113,7 @@ class CodegenTaskWorkflow:
         self._followup_history: list[str] = []
         self._followup_ended_at: datetime | None = None
         self._published: dict[str, str] = {}
+        self._early_events: list[PrEvent | CheckResult | Review] = []
         self._status = self._initial_status()
 
     # ---- entry point -------------------------------------------------------------------------
@@ -154,18 +156,15 @@ class CodegenTaskWorkflow:
 
     @workflow.signal(name=SIGNAL_PR_EVENT)
     def pr_event(self, event: PrEvent) -> None:
-        if self._first_delivery(event.delivery_id) and self._tracker:
-            self._record(self._tracker.apply_pr_event(event))
+        self._receive(event)
 
     @workflow.signal(name=SIGNAL_CHECK_RESULT)
     def check_result(self, result: CheckResult) -> None:
-        if self._first_delivery(result.delivery_id) and self._tracker:
-            self._record(self._tracker.apply_check(result))
+        self._receive(result)
 
     @workflow.signal(name=SIGNAL_REVIEW)
     def review(self, review: Review) -> None:
-        if self._first_delivery(review.delivery_id) and self._tracker:
-            self._record(self._tracker.apply_review(review))
+        self._receive(review)
 
     @workflow.update(name="retry")
     def retry(self) -> str:
@@ -300,6 +299,9 @@ class CodegenTaskWorkflow:
         self._pr_run_id = run.id
         self._tracker = PullRequestTracker(pr_state_from(info), [], [])
         self._note("pull request opened", info.html_url)
+        for event in self._early_events:
+            self._apply(event)
+        self._early_events = []
         return None
 
     async def _wait_for_run(self, run_id: int) -> AgentRun:
@@ -573,6 +575,23 @@ class CodegenTaskWorkflow:
             return True
         except asyncio.TimeoutError:
             return False
+
+    def _receive(self, event: PrEvent | CheckResult | Review) -> None:
+        if not self._first_delivery(event.delivery_id):
+            return
+        if self._tracker is None:
+            # Webhooks can beat the workflow to its own PR (routed by the Task-ID line): keep them.
+            self._early_events = [*self._early_events, event][-EARLY_EVENTS_LIMIT:]
+            return
+        self._apply(event)
+
+    def _apply(self, event: PrEvent | CheckResult | Review) -> None:
+        if isinstance(event, PrEvent):
+            self._record(self._tracker.apply_pr_event(event))
+        elif isinstance(event, CheckResult):
+            self._record(self._tracker.apply_check(event))
+        else:
+            self._record(self._tracker.apply_review(event))
 
     def _first_delivery(self, delivery_id: str) -> bool:
         if delivery_id in self._seen:

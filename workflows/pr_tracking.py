@@ -92,6 +92,8 @@ class PullRequestTracker:
         return f"check {result.name}: {result.conclusion or result.status} on {result.head_sha[:7]}"
 
     def apply_review(self, review: Review) -> str | None:
+        if review.pr_key and review.pr_key != self.pr.ref.key:
+            return None
         self.reviews = [r for r in self.reviews if r.reviewer != review.reviewer]
         self.reviews.append(
             ReviewState(reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
