@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench dev-server clean
+.PHONY: test demo demo-stop bench dev-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo $(if $(KEEP),--keep,)
+
+# Stops what `make demo KEEP=1` left running.
+demo-stop:
+	$(BIN)/python -m demo --stop
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

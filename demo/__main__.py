@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run_cancellable(config))
     except DemoError as error:
         print(f"\ndemo failed: {error}", file=sys.stderr)
-        for service in error.services:
-            print(f"\n--- last lines of {service.log} ---\n{service.log_tail()}", file=sys.stderr)
+        for log, tail in error.log_tails.items():
+            print(f"\n--- last lines of {log} ---\n{tail}", file=sys.stderr)
         return 1
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("\ninterrupted; everything the demo started has been stopped", file=sys.stderr)

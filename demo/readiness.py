@@ -19,11 +19,14 @@ POLL_SECONDS = 0.2
 
 
 class DemoError(Exception):
-    """The demo cannot go on; the message says what happened and `services` whose log tails explain it."""
+    """The demo cannot go on; the message says what happened, `log_tails` the logs that explain it.
+
+    The tails are read when the error is raised, before stopping the services adds shutdown noise.
+    """
 
     def __init__(self, message: str, services: list[Service] | None = None) -> None:
         super().__init__(message)
-        self.services = services or []
+        self.log_tails = {service.log: service.log_tail() for service in services or []}
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -22,7 +22,7 @@ from demo.catalog import DemoTask, load_catalog, load_demo_context
 from demo.readiness import DemoError, http_ok, port_in_use, wait_until, worker_polling
 from demo.services import Service, recorded_running, start_service, stop_services, write_pidfile
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
-from models.task import TaskOptions, WorkflowInput
+from models.task import TaskOptions, WorkflowInput, workflow_id_for
 from settings import DEFAULT_TASK_QUEUE, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +186,7 @@ async def _follow(
 
 def _report(config: DemoConfig, catalog: list[DemoTask], outcomes: dict[str, TaskOutcome | str], out) -> bool:
     """Print each outcome with its links; True when every one is the expected one."""
+    print("\noutcomes (mock mode: the agent runs and pull requests are the bundled fake's, not real ones):", file=out)
     all_expected = True
     for demo in catalog:
         outcome = outcomes[demo.task_id]
@@ -200,7 +201,7 @@ def _report(config: DemoConfig, catalog: list[DemoTask], outcomes: dict[str, Tas
             print(f"     expected {demo.expected.describe()}; got {'; '.join(problems)}", file=out)
         if isinstance(outcome, TaskOutcome) and outcome.pr:
             print(f"     PR:     {outcome.pr.url}", file=out)
-        print(f"     Web UI: {web_ui_url(config.settings, 'codegen-task-' + demo.task_id)}", file=out)
+        print(f"     Web UI: {web_ui_url(config.settings, workflow_id_for(demo.task_id))}", file=out)
     return all_expected
 
 
@@ -221,7 +222,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
     context = load_demo_context()
     repository = context.repository or ""
     services: list[Service] = []
-    rows = {demo.task_id: Row.waiting(demo.task_id, demo.task.type.value) for demo in catalog}
+    rows: dict[str, Row] = {}  # the latest of each submitted task, for the board and a timeout's message
     finished = False
     try:
         async with asyncio.timeout(config.timeout):
@@ -230,6 +231,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
             for demo in catalog:
                 handle = await start_task(client, config.settings, WorkflowInput(task=demo.task, context=context, options=DEMO_OPTIONS))
                 submitted.append((demo, handle))
+                rows[demo.task_id] = Row.waiting(demo.task_id, demo.task.type.value)
             print(f"submitted {len(submitted)} tasks; following their phases (the `status` query):", file=out, flush=True)
             outcomes = await _follow(submitted, rows, services, out)
         all_expected = _report(config, catalog, outcomes, out)
@@ -237,7 +239,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
         finished = True
     except TimeoutError:
         stuck = "; ".join(f"{row.task_id} still {row.phase}" for row in rows.values() if row.phase not in TERMINAL_PHASES)
-        raise DemoError(f"the demo did not finish within {config.timeout:.0f} s ({stuck or 'while starting'})", services) from None
+        raise DemoError(f"the demo did not finish within {config.timeout:.0f} s ({stuck or 'while starting the services'})", services) from None
     finally:
         if not (finished and config.keep):
             stop_services(services)

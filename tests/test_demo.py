@@ -1,0 +1,173 @@
+"""`python -m demo` end to end, as a user runs it: real dev server, relay and mock-mode worker as subprocesses.
+
+Each test picks free ports and a temporary state directory, so it never meets the session's dev
+server or a demo someone is running. Deadlines are generous: the machine may be busy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from demo.catalog import load_catalog
+from demo.readiness import port_in_use
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_TIMEOUT_S = 240
+PROCESS_DEADLINE_S = DEMO_TIMEOUT_S + 60
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+@pytest.fixture
+def demo_args(tmp_path: Path) -> list[str]:
+    temporal, ui, relay = _free_ports(3)
+    return [
+        "--temporal-port", str(temporal), "--ui-port", str(ui), "--relay-port", str(relay),
+        "--state-dir", str(tmp_path / "state"), "--timeout", str(DEMO_TIMEOUT_S),
+    ]  # fmt: skip
+
+
+def _ports(args: list[str]) -> list[int]:
+    return [int(args[args.index(flag) + 1]) for flag in ("--temporal-port", "--ui-port", "--relay-port")]
+
+
+def _demo(*args: str, **popen: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "demo", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> str:
+    try:
+        output, _ = process.communicate(timeout=PROCESS_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"python -m demo still running after {PROCESS_DEADLINE_S} s:\n{output}")
+    return output
+
+
+def _assert_every_expected_outcome(output: str) -> None:
+    for demo in load_catalog():
+        expected = demo.expected
+        line = f"ok   {demo.task_id}: {expected.status} ({expected.reason.value}), {expected.attempts} attempt(s), {expected.followups} follow-up(s)"
+        assert line in output, f"missing {line!r} in:\n{output}"
+        assert f"/namespaces/default/workflows/codegen-task-{demo.task_id}" in output
+
+
+def _alive(entries: list[dict]) -> list[str]:
+    alive = []
+    for entry in entries:
+        try:
+            if abs(psutil.Process(entry["pid"]).create_time() - entry["create_time"]) < 0.01:
+                alive.append(entry["name"])
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def test_the_demo_reaches_every_expected_outcome_and_stops_what_it_started(demo_args: list[str]):
+    output = _finish(_demo(*demo_args))
+
+    assert "every task ended as expected" in output, output
+    _assert_every_expected_outcome(output)
+    assert "Outcomes" in output  # starter.py stats ran against the demo's server
+    state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
+    assert not (state_dir / "demo.pids.json").exists()
+    assert [port for port in _ports(demo_args) if port_in_use(port)] == []
+    assert {log.name for log in (state_dir / "demo-logs").iterdir()} == {"temporal.log", "relay.log", "worker.log"}
+
+
+def test_keep_leaves_everything_running_until_stop(demo_args: list[str]):
+    state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
+    process = _demo(*demo_args, "--keep")
+    output = _finish(process)
+    pidfile = state_dir / "demo.pids.json"
+    try:
+        assert process.returncode == 0, output
+        _assert_every_expected_outcome(output)
+        assert "make demo-stop" in output
+        entries = json.loads(pidfile.read_text())
+        assert sorted(_alive(entries)) == ["relay", "temporal", "worker"]
+        relay_port = _ports(demo_args)[2]
+        assert httpx.get(f"http://127.0.0.1:{relay_port}/readyz", timeout=10).status_code == 200
+    finally:
+        stop = subprocess.run(
+            [sys.executable, "-m", "demo", "--stop", "--state-dir", str(state_dir)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
+    assert _alive(entries) == []
+    assert not pidfile.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_demo_stops_everything_it_started(demo_args: list[str], signum: int):
+    state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
+    process = _demo(*demo_args)
+    seen = []
+    deadline = time.monotonic() + PROCESS_DEADLINE_S
+    # "submitted" is printed once all three services run and the pidfile names them.
+    while not any(line.startswith("submitted") for line in seen):
+        assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
+        seen.append(process.stdout.readline())
+    entries = json.loads((state_dir / "demo.pids.json").read_text())
+    os.kill(process.pid, signum)
+    output = "".join(seen) + _finish(process)
+
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    assert _alive(entries) == []
+    assert [port for port in _ports(demo_args) if port_in_use(port)] == []
+
+
+def test_a_demo_past_its_deadline_says_so_and_stops_what_it_started(demo_args: list[str]):
+    state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
+    process = _demo(*demo_args, "--timeout", "1")  # the last --timeout wins
+    output = _finish(process)
+
+    assert process.returncode == 1
+    assert "the demo did not finish within 1 s (while starting the services)" in output, output
+    assert "--- last lines of" in output  # the logs that explain it
+    assert not (state_dir / "demo.pids.json").exists()
+    assert [port for port in _ports(demo_args) if port_in_use(port)] == []
+
+
+def test_a_busy_port_is_named_and_nothing_starts(demo_args: list[str]):
+    state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
+    ui_port = _ports(demo_args)[1]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ui_port))
+        squatter.listen()
+        process = _demo(*demo_args)
+        output = _finish(process)
+
+    assert process.returncode == 1
+    assert f"Web UI port {ui_port} already in use" in output and "--ui-port" in output
+    assert not (state_dir / "demo-logs").exists()
