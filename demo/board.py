@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ class Board:
             _format((r.task_id, r.task_type, r.phase, r.attempt, str(r.followups), r.checks, r.pr)) for r in self._rows.values()
         ]
         lines.append(f"elapsed {time.monotonic() - self._started:5.1f}s")
+        # A wrapped line would break the cursor arithmetic, so lines are cut to the terminal's width.
+        width = shutil.get_terminal_size().columns - 1
+        lines = [line[:width] for line in lines]
         if self._drawn_lines:
             self._stream.write(f"\x1b[{self._drawn_lines}F")  # back to the table's first line
         self._stream.write("".join(f"\x1b[2K{line}\n" for line in lines))

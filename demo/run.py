@@ -127,6 +127,7 @@ async def _start_everything(config: DemoConfig, services: list[Service], reposit
     print(f"starting Temporal dev server on {config.settings.temporal_address} (Web UI {ui_url}) ...", file=out, flush=True)
     temporal = _start_temporal(config)
     services.append(temporal)
+    write_pidfile(config.pidfile, services)  # from the first start on, so `--stop` can clean up after a crash
     client = await _connect(config, temporal)
     await wait_until(f"the Web UI on {ui_url}", http_ok(f"http://127.0.0.1:{config.ui_port}/"), STARTUP_SECONDS, [temporal])
 
@@ -244,15 +245,16 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
         if not (finished and config.keep):
             stop_services(services)
             config.pidfile.unlink(missing_ok=True)
+    print("\nevery task ended as expected" if all_expected else "\nsome tasks did not end as expected", file=out)
     if config.keep:
         _print_kept(config, services, out)
-    print("\nevery task ended as expected" if all_expected else "\nsome tasks did not end as expected", file=out)
     return 0 if all_expected else 1
 
 
 def _print_kept(config: DemoConfig, services: list[Service], out) -> None:
     print(f"\nleft running (KEEP=1): {', '.join(f'{s.name} (pid {s.pid})' for s in services)}", file=out)
     print(f"  Web UI:  {config.settings.temporal_ui_url}/namespaces/default/workflows", file=out)
-    print(f"  CLI:     TEMPORAL_ADDRESS={config.settings.temporal_address} .venv/bin/python starter.py status demo-feature", file=out)
+    address = "" if config.temporal_port == DemoConfig.temporal_port else f"TEMPORAL_ADDRESS={config.settings.temporal_address} "
+    print(f"  CLI:     {address}.venv/bin/python starter.py status demo-feature", file=out)
     print(f"  logs:    {config.log_dir}/", file=out)
     print("  stop it: make demo-stop   (or: .venv/bin/python -m demo --stop)", file=out)

@@ -21,6 +21,7 @@ import pytest
 
 from demo.catalog import load_catalog
 from demo.readiness import port_in_use
+from models.status import Reason, TaskOutcome
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_TIMEOUT_S = 240
@@ -171,3 +172,21 @@ def test_a_busy_port_is_named_and_nothing_starts(demo_args: list[str]):
     assert process.returncode == 1
     assert f"Web UI port {ui_port} already in use" in output and "--ui-port" in output
     assert not (state_dir / "demo-logs").exists()
+
+
+def test_every_demo_task_names_its_expected_outcome_and_a_mismatch_is_spelled_out():
+    catalog = load_catalog()
+    assert {demo.task.type.value for demo in catalog} >= {"implementation", "bug_fix", "feature"}
+    assert {demo.expected.status for demo in catalog} == {"merged", "closed"}
+    assert any(demo.expected.attempts == 2 for demo in catalog) and any(demo.expected.followups == 1 for demo in catalog)
+
+    feature = next(demo for demo in catalog if demo.expected.followups == 1)
+    outcome = TaskOutcome(
+        task_id=feature.task_id, workflow_id=f"codegen-task-{feature.task_id}", status="expired", reason=Reason.EXPIRED
+    )
+    assert feature.expected.mismatches(outcome) == [
+        "status expired (expected merged)",
+        "reason expired (expected merged)",
+        "attempts 0 (expected 1)",
+        "followups 0 (expected 1)",
+    ]
