@@ -8,8 +8,10 @@ the SDK's runtime can abort the process at interpreter exit otherwise (sdk-pytho
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,6 +21,7 @@ from cli import exit_codes
 from cli.output import fail
 from settings import Settings
 
+T = TypeVar("T")
 Command = Callable[[Client, Settings], Awaitable[int]]
 INTERRUPTED = 130  # the shell's code for Ctrl-C
 _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
@@ -27,7 +30,15 @@ _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCE
 def run_with_client(command: Command) -> int:
     """Connect with the environment's settings, run `command`, return its exit code."""
     settings = Settings.from_env()
-    return asyncio.run(_connected(command, settings))
+    return run_to_completion(_connected(command, settings))
+
+
+def run_to_completion(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, then collect the garbage: a client caught in a reference cycle would otherwise
+    drop its native half during interpreter finalization, which aborts the process."""
+    result = asyncio.run(coroutine)
+    gc.collect()
+    return result
 
 
 async def _connected(command: Command, settings: Settings) -> int:

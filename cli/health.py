@@ -18,6 +18,7 @@ import temporal_client
 from activities.codegen import CodegenActivities
 from activities.service_clients import build_service_clients
 from cli import exit_codes
+from cli.connection import run_to_completion
 from cli.output import fail, print_json, print_table
 from models.codegen import codegen_api_task_queue
 from settings import Settings
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every check passes, 3 when Temporal is unreachable, 1 otherwise."""
     settings = Settings.from_env()
-    checks = asyncio.run(run_checks(settings))
+    checks = run_to_completion(run_checks(settings))
     healthy = all(check.ok for check in checks)
     if args.json:
         print_json({"healthy": healthy, "checks": [asdict(check) for check in checks]})

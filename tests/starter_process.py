@@ -11,11 +11,14 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +80,14 @@ def task(task_id: str | None, **fields: Any) -> dict[str, Any]:
     """A small valid task object; `task_id=None` leaves the id for submit to derive."""
     data = {"title": "Add rate limiting", "type": "feature", **fields}
     return data if task_id is None else {"id": task_id, **data}
+
+
+@pytest.fixture
+def starter(client: Client, task_queue: str) -> Starter:
+    """starter.py against the session dev server and this test's fresh task queue (import it to use it)."""
+    return Starter(client.service_client.config.target_host, task_queue)
+
+
+def unique(prefix: str = "t") -> str:
+    """A task id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -7,23 +7,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.submit import parse_options, with_stable_id
 from models import search_attributes as sa
 from models.task import Task
 from tests.scripted_services import REPO, ScriptedServices
-from tests.starter_process import Starter, running, task, write_json
-
-
-@pytest.fixture
-def starter(client: Client, task_queue: str) -> Starter:
-    return Starter(client.service_client.config.target_host, task_queue)
-
-
-def unique(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+from tests.starter_process import running, starter, task, unique, write_json  # noqa: F401 (starter is a fixture)
 
 
 async def test_submit_sets_search_attributes_and_summary_at_start(client, starter, tmp_path):

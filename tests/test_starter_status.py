@@ -1,0 +1,117 @@
+"""`starter.py status` and `watch`: live state, outcomes, unknown ids, Ctrl-C, and clean exits every time."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from temporalio.client import Client
+
+from cli.task_workflows import start_task
+from models.task import WorkflowInput
+from settings import Settings
+from tests.scripted_services import ScriptedServices, eventually, task_input
+from tests.starter_process import running, starter, unique  # noqa: F401 (starter is a fixture)
+
+
+async def start(client: Client, task_queue: str, task_id: str, **options) -> None:
+    settings = Settings(task_queue=task_queue)
+    await start_task(client, settings, WorkflowInput.model_validate(task_input(task_id, **options)))
+
+
+async def read_until(stream: asyncio.StreamReader, text: str, timeout: float = 30) -> str:
+    """Lines from `stream` up to and including the first that contains `text`."""
+    seen = ""
+    async with asyncio.timeout(timeout):
+        while text not in seen:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"stream ended before {text!r}; got {seen!r}")
+            seen += line.decode()
+    return seen
+
+
+async def test_status_of_a_running_task_and_then_of_its_outcome(client, starter, task_queue):
+    services = ScriptedServices(attempts=["hang"])
+    task_id = unique()
+    async with running(services.workers(client, task_queue)):
+        await start(client, task_queue, task_id, max_attempts=2)
+
+        async def processing() -> bool:
+            done = await starter("status", task_id, "--json")
+            return done.returncode == 0 and (done.json()["status"] or {}).get("phase") == "processing"
+
+        await eventually(processing, timeout=30, what="phase processing")
+        human = await starter("status", f"codegen-task-{task_id}")
+        assert human.returncode == 0
+        assert "processing  attempt 1/2" in human.stdout and "submitted" in human.stdout
+        await client.get_workflow_handle(f"codegen-task-{task_id}").cancel()
+        await client.get_workflow_handle(f"codegen-task-{task_id}").result()
+    # Workers gone: the outcome still comes from history.
+    finished = await starter("status", task_id, "--json")
+    assert finished.returncode == 0, finished.stderr
+    answer = finished.json()
+    assert answer["execution_status"] == "COMPLETED"
+    assert (answer["outcome"]["status"], answer["outcome"]["reason"]) == ("failed", "cancelled")
+    human = await starter("status", task_id)
+    assert "Outcome    failed (cancelled)" in human.stdout
+
+
+async def test_status_without_a_worker_falls_back_to_search_attributes(client, starter, task_queue):
+    task_id = unique()
+    await start(client, task_queue, task_id)
+    done = await starter("status", task_id, "--json")
+    assert done.returncode == 0, done.stderr
+    answer = done.json()
+    assert answer["status"] is None and answer["search_attributes"]["TaskPhase"] == "pending"
+    assert "is worker.py running?" in answer["note"]
+    await client.get_workflow_handle(f"codegen-task-{task_id}").terminate("test done")
+
+
+async def test_unknown_task_exits_1_cleanly_thirty_times_in_a_row(starter):
+    for _ in range(30):
+        done = await starter("status", "no-such-task")
+        assert done.returncode == 1, (done.returncode, done.stderr)
+        assert done.stderr == "no task no-such-task (workflow codegen-task-no-such-task not found)\n"
+
+
+async def test_unreachable_temporal_is_one_line_and_exit_3(starter):
+    done = await starter("status", "t1", env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert done.returncode == 3
+    assert done.stderr.startswith("Temporal is not reachable at 127.0.0.1:1") and done.stderr.count("\n") == 1
+
+
+async def test_watch_follows_progress_until_merged(client, starter, task_queue):
+    services = ScriptedServices()
+    task_id = unique()
+    async with running(services.workers(client, task_queue)):
+        await start(client, task_queue, task_id, reconcile_interval=1)
+        watcher = await starter.spawn("watch", task_id, "--interval", "0.2")
+        progress = await read_until(watcher.stdout, "pull request opened")
+        assert "phase: tracking_pr" in progress and "submitted" in progress
+        services.pr_state, services.merged = "closed", True
+        rest, stderr = await asyncio.wait_for(watcher.communicate(), 30)
+    assert watcher.returncode == 0, stderr
+    assert "Outcome    merged (merged)" in rest.decode()
+
+
+async def test_watch_exits_1_when_the_task_fails(client, starter, task_queue):
+    services = ScriptedServices(attempts=["auth_error"])
+    task_id = unique()
+    async with running(services.workers(client, task_queue)):
+        await start(client, task_queue, task_id)
+        done = await starter("watch", task_id, "--interval", "0.2")
+    assert done.returncode == 1
+    assert "Outcome    failed (auth_error)" in done.stdout
+
+
+async def test_ctrl_c_stops_watching_cleanly(client, starter, task_queue):
+    task_id = unique()
+    await start(client, task_queue, task_id)
+    watcher = await starter.spawn("watch", task_id, "--interval", "0.2")
+    await read_until(watcher.stdout, "watching codegen-task-")
+    watcher.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(watcher.communicate(), 30)
+    assert watcher.returncode == 130
+    assert "Traceback" not in stderr.decode() and "interrupted" in stderr.decode()
+    await client.get_workflow_handle(f"codegen-task-{task_id}").terminate("test done")
