@@ -128,7 +128,7 @@ def test_keep_leaves_everything_running_until_stop(demo_args: list[str]):
     assert not pidfile.exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_an_interrupted_demo_stops_everything_it_started(demo_args: list[str], signum: int):
     state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
     process = _demo(*demo_args)
