@@ -1,0 +1,135 @@
+"""Many tasks open at once, waiting on their PRs, then all merged by webhooks.
+
+    python -m bench.scale [--open 10000]
+
+The fake leaves every PR open (`outcome: leave_open`), so each task reaches `tracking_pr` and
+waits. Then `starter.py stats` is timed with all of them open, and every PR is merged through the
+fake's admin endpoint, which sends GitHub's signed `pull_request` closed webhook to the relay.
+Drain time runs from the first merge to the last task closing; `lost` counts tasks that did not
+end merged. The worker's RSS (its own process, `python worker.py`) is sampled throughout.
+Tasks read GitHub every 10 minutes as with the real API (the mock-mode default of seconds
+would mean 10,000 reads every few seconds, which is not what a team with 10,000 PRs runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.results import record
+from bench.stack import ROOT, Stack, full_stack, settle_webhooks
+from bench.tasks import RUNNING_TASKS, bounded, start_tasks, wait_for_count
+from models import search_attributes
+
+REAL_RECONCILE_INTERVAL_S = 600
+MERGE_CONCURRENCY = 20
+RSS_SAMPLE_EVERY_S = 0.5
+
+
+class PeakRss:
+    """Samples a process's resident memory in the background; `peak_mb` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self.peak_mb = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            try:
+                self.peak_mb = max(self.peak_mb, self._process.memory_info().rss / 2**20)
+            except psutil.Error:
+                return
+            await asyncio.sleep(RSS_SAMPLE_EVERY_S)
+
+    def __enter__(self) -> PeakRss:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def time_stats_command(stack: Stack) -> float:
+    """Wall time of `python starter.py stats --json` against the stack, as a user would run it."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": stack.temporal_address, "TEMPORAL_TASK_QUEUE": stack.task_queue}
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "starter.py", "stats", "--json"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+async def merge_all(stack: Stack, tracking_query: str) -> int:
+    """Merge every tracked PR through the fake (each sends its webhook); returns how many."""
+    keys = [
+        execution.typed_search_attributes.get(search_attributes.PR_KEY)
+        async for execution in stack.client.list_workflows(tracking_query, page_size=1000)
+    ]
+    async with httpx.AsyncClient(base_url=stack.fake_url, timeout=30) as http:
+
+        async def merge(index: int) -> None:
+            repository, number = keys[index].split("#")
+            (await http.post(f"/_admin/pulls/{repository}/{number}/merge")).raise_for_status()
+
+        await bounded(len(keys), MERGE_CONCURRENCY, merge)
+    return len(keys)
+
+
+async def measure(open_count: int, open_timeout: float, drain_timeout: float) -> dict[str, Any]:
+    async with full_stack() as stack:
+        in_queue = f"WorkflowType = 'CodegenTaskWorkflow' AND TaskQueue = '{stack.task_queue}'"
+        tracking = f"{RUNNING_TASKS} AND TaskQueue = '{stack.task_queue}' AND TaskPhase = 'tracking_pr'"
+        with PeakRss(stack.worker.pid) as rss:
+            began = time.perf_counter()
+            await start_tasks(
+                stack.client, stack.task_queue, open_count,
+                scenario={"outcome": "leave_open"}, reconcile_interval=REAL_RECONCILE_INTERVAL_S,
+            )  # fmt: skip
+            opened = await wait_for_count(stack.client, tracking, lambda n: n >= open_count, timeout=open_timeout, what="tasks tracking a PR")
+            open_s = time.perf_counter() - began
+            # The new PRs' check webhooks are part of opening; merges should not queue behind them.
+            await settle_webhooks(stack.fake_url, timeout=open_timeout)
+            stats_s = await asyncio.to_thread(time_stats_command, stack)
+            rss_open_mb = rss.peak_mb
+            began = time.perf_counter()
+            merged_prs = await merge_all(stack, tracking)
+            try:
+                await wait_for_count(stack.client, f"{in_queue} AND ExecutionStatus = 'Running'", lambda n: n == 0, timeout=drain_timeout, what="tasks still open")
+            except TimeoutError as error:
+                print(f"scale: {error}", file=sys.stderr)
+            drain_s = time.perf_counter() - began
+            merged = (await stack.client.count_workflows(f"{in_queue} AND TaskPhase = 'merged' AND ExecutionStatus = 'Completed'")).count
+    return {
+        "open": opened,
+        "requested": open_count,
+        "open_s": round(open_s, 1),
+        "worker_rss_mb": round(rss.peak_mb),
+        "worker_rss_open_mb": round(rss_open_mb),
+        "stats_s": round(stats_s, 2),
+        "merged_prs": merged_prs,
+        "drain_s": round(drain_s, 1),
+        "lost": open_count - merged,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--open", type=int, default=10_000, help="tasks open at once")
+    parser.add_argument("--open-timeout", type=float, default=1800)
+    parser.add_argument("--drain-timeout", type=float, default=900)
+    args = parser.parse_args()
+    figures = asyncio.run(measure(args.open, args.open_timeout, args.drain_timeout))
+    print(figures)
+    record("scale", figures)
+
+
+if __name__ == "__main__":
+    main()

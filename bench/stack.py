@@ -1,0 +1,170 @@
+"""The stack every end-to-end benchmark runs on, each part in its own process on loopback.
+
+`temporal server start-dev` (in-memory), `python -m fakes` (instant Codegen and GitHub, signed
+webhooks), `python relay.py` and `python worker.py`: separate processes, as deployed, so the
+worker's RSS is its own and no part borrows another's event loop. Everything started is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+import devserver
+import temporal_client
+from fakes.server import free_port, run_fake_process
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# The fake answers at once: a run completes, checks pass and the PR merges without waiting.
+INSTANT_FAKE = {"FAKE_RUN_SECONDS": "0", "FAKE_CHECKS_SECONDS": "0", "FAKE_REVIEW_SECONDS": "0", "FAKE_MERGE_SECONDS": "0"}
+STARTUP_TIMEOUT_S = 30.0
+# Each child's output, kept for a post-mortem when a benchmark fails.
+LOG_DIR = Path(tempfile.gettempdir()) / "codegen-bench"
+
+
+@dataclass
+class Stack:
+    """Handles on a running stack: the driver's Temporal client and where each part listens."""
+
+    client: Client
+    temporal_address: str
+    task_queue: str
+    fake_url: str
+    relay_url: str
+    webhook_secret: str
+    worker: subprocess.Popen[bytes]
+
+
+@asynccontextmanager
+async def child_process(name: str, args: list[str], env: dict[str, str]) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """`args` in its own process with `env` on top of ours, output to LOG_DIR/<name>.log; terminated on exit."""
+    LOG_DIR.mkdir(exist_ok=True)
+    with open(LOG_DIR / f"{name}.log", "wb") as log:
+        process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@asynccontextmanager
+async def dev_server() -> AsyncIterator[Client]:
+    """`temporal server start-dev` on a free loopback port, in memory, headless; yields a connected client."""
+    port = free_port()
+    args = [
+        devserver.temporal_cli_path(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+        "--headless", "--log-level", "error", *devserver.search_attribute_args(),
+    ]  # fmt: skip
+    async with child_process("temporal", args, {}) as process:
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                client = await temporal_client.connect(Settings(temporal_address=address))
+                await client.count_workflows()
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"temporal server start-dev did not come up on {address}") from None
+                await asyncio.sleep(0.2)
+        yield client
+
+
+async def wait_for_pollers(client: Client, task_queue: str, process: subprocess.Popen[bytes]) -> None:
+    """Until a worker polls `task_queue` for workflow tasks (so start-up is never timed)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"no worker polled {task_queue} within {STARTUP_TIMEOUT_S:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def worker_process(client: Client, task_queue: str, args: list[str], env: dict[str, str]) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """A worker process (`args`) for `task_queue`, yielded once it polls."""
+    env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "TEMPORAL_TASK_QUEUE": task_queue, **env}
+    async with child_process(task_queue, args, env) as process:
+        await wait_for_pollers(client, task_queue, process)
+        yield process
+
+
+@asynccontextmanager
+async def relay_process(temporal_address: str, secret: str) -> AsyncIterator[str]:
+    """`python relay.py` on a free loopback port; yields its webhook URL once it is ready."""
+    port = free_port()
+    env = {"TEMPORAL_ADDRESS": temporal_address, "WEBHOOK_SECRET": secret, "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)}
+    base = f"http://127.0.0.1:{port}"
+    async with child_process("relay", [sys.executable, "relay.py"], env) as process, httpx.AsyncClient(base_url=base) as http:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"relay.py did not become ready on port {port}")
+            await asyncio.sleep(0.1)
+        yield f"{base}/webhooks/github"
+
+
+@asynccontextmanager
+async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """Dev server, relay, fake (instant unless `fake_env` says otherwise; webhooks to the relay) and
+    `python worker.py` in mock mode against the fake (`worker_env` on top)."""
+    secret = uuid.uuid4().hex
+    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(dev_server())
+        address = client.service_client.config.target_host
+        relay_url = await stack.enter_async_context(relay_process(address, secret))
+        fake_url = await stack.enter_async_context(
+            run_fake_process({**INSTANT_FAKE, **(fake_env or {}), "WEBHOOK_SECRET": secret, "RELAY_URL": relay_url})
+        )
+        env = {
+            "CODEGEN_API_URL": fake_url,
+            "GITHUB_API_URL": fake_url,
+            "WEBHOOK_SECRET": secret,
+            "RELAY_URL": relay_url,
+            # The fake has no creation limit; the benchmark measures us, not a rate limit.
+            "CODEGEN_CREATE_RATE_PER_MINUTE": "1000000000",
+            **(worker_env or {}),
+        }
+        worker = await stack.enter_async_context(worker_process(client, task_queue, [sys.executable, "worker.py"], env))
+        yield Stack(client, address, task_queue, fake_url, relay_url, secret, worker)
+
+
+async def settle_webhooks(fake_url: str, *, timeout: float) -> None:
+    """Wait until the fake has sent every webhook it queued, so earlier ones never overlap a measurement."""
+    async with httpx.AsyncClient(base_url=fake_url) as http:
+        deadline = time.monotonic() + timeout
+        while (await http.get("/_admin/counters")).json()["webhooks_pending"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the fake still had webhooks to send after {timeout:.0f} s")
+            await asyncio.sleep(0.2)
