@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.prompts import PromptActivities
 from activities.service_clients import ServiceClients, build_service_clients
@@ -32,6 +33,10 @@ from temporal_client import connect
 from workflows.codegen_task import CodegenTaskWorkflow
 
 logger = logging.getLogger("worker")
+
+# `models` is plain pydantic data: imported once and shared, instead of re-imported by the sandbox
+# (every model class rebuilt) for each new workflow run, which made bursts of new tasks CPU-bound.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("models"))
 
 
 @asynccontextmanager
@@ -44,6 +49,7 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
                 client,
                 task_queue=settings.task_queue,
                 workflows=[CodegenTaskWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *clients.activities()],
                 graceful_shutdown_timeout=grace,
             ),
