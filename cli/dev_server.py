@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def dev_server_command(port: int, ui_port: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run in the foreground; Ctrl-C reaches the server too (same process group) and it stops cleanly."""
+    """Run in the foreground until the server stops; Ctrl-C stops it cleanly."""
     try:
         command = dev_server_command(args.port, args.ui_port)
     except RuntimeError as error:
@@ -44,5 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return server.wait()
     except KeyboardInterrupt:
+        # A terminal's Ctrl-C reaches the server too; a SIGINT sent to this process alone must be passed on.
+        server.send_signal(signal.SIGINT)
         server.wait()
         return exit_codes.OK

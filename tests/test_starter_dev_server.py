@@ -1,0 +1,50 @@
+"""`starter.py dev-server`: a persisted dev server with the search attributes, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from models import search_attributes as sa
+from tests.scripted_services import eventually
+from tests.starter_process import Starter
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_dev_server_persists_in_dot_temporal_and_registers_search_attributes(tmp_path):
+    # The second start reopens the first one's database, with its attributes already registered.
+    for _ in range(2):
+        await serve_once(tmp_path)
+
+
+async def serve_once(tmp_path) -> None:
+    port, ui_port = free_port(), free_port()
+    starter = Starter(f"127.0.0.1:{port}", "unused")
+    server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path)
+    try:
+        clients: list[Client] = []
+
+        async def up() -> bool:
+            try:
+                clients.append(await Client.connect(f"127.0.0.1:{port}"))
+            except RuntimeError:
+                return False
+            return True
+
+        await eventually(up, timeout=60, what="the dev server to accept connections")
+        names = await clients[0].operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+        assert {key.name for key in sa.ALL} <= set(names.custom_attributes)
+        assert (tmp_path / ".temporal" / "dev.db").exists()
+    finally:
+        server.send_signal(signal.SIGINT)
+        await asyncio.wait_for(server.communicate(), 30)
+    assert server.returncode == 0
