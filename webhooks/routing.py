@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 _QUERY_SAFE = re.compile(r"^[A-Za-z0-9_.\-/#]+$")
 _RUNNING = "ExecutionStatus = 'Running'"
 _MAX_MATCHES = 10
+# PR keys whose one running workflow is remembered; a PR gets several deliveries (checks, reviews, merge).
+_REMEMBERED_PRS = 10_000
 
 
 class TemporalUnavailable(Exception):
@@ -31,6 +34,10 @@ class WorkflowRouter:
 
     Visibility is eventually consistent: a workflow that has just published its PR may not be
     found for a moment, so an empty lookup is repeated with backoff for up to `lookup_patience`.
+
+    A PR key that visibility matched to exactly one running workflow is remembered with that run's id,
+    so the PR's later deliveries signal that run without a visibility query. Once the run has
+    closed (or continued as new) the signal is refused as not found, and the key is looked up again.
     """
 
     def __init__(
@@ -43,9 +50,17 @@ class WorkflowRouter:
         self._client = client
         self._patience = lookup_patience.total_seconds()
         self._rpc_timeout = rpc_timeout
+        self._runs_by_pr_keys: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
 
     async def deliver(self, order: SignalOrder) -> list[str]:
         """Signal every running workflow the order's target names; returns the workflow ids signalled."""
+        remembered = self._runs_by_pr_keys.get(order.target.pr_keys)
+        if remembered is not None:
+            workflow_id, run_id = remembered
+            if await self._signal(workflow_id, order, run_id=run_id):
+                self._runs_by_pr_keys.move_to_end(order.target.pr_keys)
+                return [workflow_id]
+            self._runs_by_pr_keys.pop(order.target.pr_keys, None)
         workflow_ids = await self.find(order.target)
         results = await asyncio.gather(*(self._signal(workflow_id, order) for workflow_id in workflow_ids))
         return [workflow_id for workflow_id, sent in zip(workflow_ids, results) if sent]
@@ -66,9 +81,11 @@ class WorkflowRouter:
         keys = [key for key in target.pr_keys if _QUERY_SAFE.match(key)]
         if keys:
             by_key = " OR ".join(f"{search_attributes.PR_KEY.name} = '{key}'" for key in keys)
-            found = await self._list(f"({by_key}) AND {_RUNNING}")
-            if found:
-                return found
+            runs = await self._list_runs(f"({by_key}) AND {_RUNNING}")
+            if len(runs) == 1:
+                self._remember(target.pr_keys, runs[0])
+            if runs:
+                return [workflow_id for workflow_id, _ in runs]
         if target.head_sha and _QUERY_SAFE.match(target.head_sha) and _QUERY_SAFE.match(target.repository):
             found = await self._list(
                 f"{search_attributes.PR_HEAD_SHA.name} = '{target.head_sha}'"
@@ -80,10 +97,20 @@ class WorkflowRouter:
             return await self._by_task_id(target)
         return []
 
+    def _remember(self, pr_keys: tuple[str, ...], run: tuple[str, str]) -> None:
+        self._runs_by_pr_keys[pr_keys] = run
+        self._runs_by_pr_keys.move_to_end(pr_keys)
+        while len(self._runs_by_pr_keys) > _REMEMBERED_PRS:
+            self._runs_by_pr_keys.popitem(last=False)
+
     async def _list(self, query: str) -> list[str]:
+        return [workflow_id for workflow_id, _ in await self._list_runs(query)]
+
+    async def _list_runs(self, query: str) -> list[tuple[str, str]]:
+        """(workflow id, run id) of each match."""
         try:
             return [
-                execution.id
+                (execution.id, execution.run_id)
                 async for execution in self._client.list_workflows(
                     query, limit=_MAX_MATCHES, rpc_timeout=self._rpc_timeout
                 )
@@ -103,9 +130,9 @@ class WorkflowRouter:
             raise _unavailable(error) from error
         return [workflow_id] if _may_own(execution, target) else []
 
-    async def _signal(self, workflow_id: str, order: SignalOrder) -> bool:
+    async def _signal(self, workflow_id: str, order: SignalOrder, *, run_id: str | None = None) -> bool:
         try:
-            await self._client.get_workflow_handle(workflow_id).signal(
+            await self._client.get_workflow_handle(workflow_id, run_id=run_id).signal(
                 order.signal, order.payload, rpc_timeout=self._rpc_timeout
             )
         except RPCError as error:
