@@ -106,5 +106,9 @@ def _print(numbers: dict[str, Any]) -> None:
         counts = ", ".join(f"{name} {count}" for name, count in numbers[key].items() if count)
         print(f"{label:<12} {counts or '-'}")
     print(f"Success rate {'-' if rate is None else f'{rate}%'} (merged / completed)")
-    print(f"Time to merge {duration(numbers['average_time_to_merge_s'])} average over the latest "
-          f"{numbers['time_to_merge_sample']} merged tasks (sample of at most {MERGE_TIME_SAMPLE})")
+    sample = numbers["time_to_merge_sample"]
+    if sample:
+        print(f"Time to merge {duration(numbers['average_time_to_merge_s'])} average over the latest {sample} merged "
+              f"task(s) (a sample of at most {MERGE_TIME_SAMPLE})")
+    else:
+        print("Time to merge - (no merged tasks yet)")
