@@ -22,7 +22,6 @@ from cli.output import fail, print_json
 from cli.task_files import TaskFileError, load_context, load_tasks
 from cli.task_workflows import start_task, web_ui_url
 from models.errors import describe_validation_error
-from models.status import TaskOutcome
 from models.task import Task, TaskContext, TaskOptions, WorkflowInput
 from settings import Settings
 
