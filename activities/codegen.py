@@ -220,7 +220,8 @@ class CodegenActivities:
         An earlier try of this activity may have created the run before its response was lost
         (timeout, 5xx, worker crash); adopt that run instead of starting a second agent.
         """
-        existing = await self._find_run_of_attempt(input)
+        # Only a retry can follow a try whose create took effect unseen; a first try skips the scan.
+        existing = await self._find_run_of_attempt(input) if activity.info().attempt > 1 else None
         if existing is not None:
             activity.logger.info("Adopting agent run %s already created for %s attempt %s", existing.id, input.task_id, input.attempt)
             return existing

@@ -387,3 +387,19 @@ async def test_mock_mode_with_an_explicit_url_uses_the_served_fake_for_both_apis
             )
             pr = await built.github.get_pull_request(done.pull_requests[0].ref)
             assert run.mock_mode and pr.state == "open" and pr.head_ref == done.pull_requests[0].head_branch_name
+
+
+async def test_a_first_try_creates_without_scanning_for_a_run_to_adopt(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    listings = "GET /v1/organizations/{org_id}/agent/runs"
+
+    async def listed() -> int:
+        return sum((await admin.get("/_admin/counters")).json()["requests"].get(listings, {}).values())
+
+    input = start_input()
+    before = await listed()
+    run = await environment(attempt=1, scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
+    assert await listed() == before
+    # A retry does scan, and adopts what the first try created.
+    adopted = await environment(attempt=2, scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
+    assert adopted.id == run.id and await listed() > before
