@@ -2,7 +2,8 @@
 
 Counting stays cheap however many tasks exist: one GROUP BY ExecutionStatus count plus one count per
 known value of TaskPhase, PRStatus and TaskType (the server groups only by ExecutionStatus). Only the
-average time to merge reads results, from a bounded sample of the latest merged tasks.
+averages (time to merge, follow-ups per task, iterations to green) read results, from a bounded sample
+of the latest tasks that ended with a PR merged or closed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from models.status import OutcomeStatus, TaskOutcome
 from models.task import TaskType
 from settings import Settings
 
-MERGE_TIME_SAMPLE = 200
+OUTCOME_SAMPLE = 200
 CLOSED = "ExecutionStatus!='Running'"
 
 
@@ -57,58 +58,73 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
         counts = await asyncio.gather(*(count(f"{key.name}={quoted(value)}", *conditions) for value in values))
         return dict(zip(values, counts))
 
-    by_execution, by_outcome, by_pr_status, by_type, merge_times = await asyncio.gather(
+    by_execution, by_outcome, needs_attention, by_pr_status, by_type, outcomes = await asyncio.gather(
         client.count_workflows(visibility_query(settings) + " GROUP BY ExecutionStatus"),
         count_each(sa.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
+        count(f"{sa.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
         count_each(sa.PR_STATUS, list(get_args(PRState))),
         count_each(sa.TASK_TYPE, [kind.value for kind in TaskType]),
-        _merge_times(client, settings),
+        _recent_pr_outcomes(client, settings),
     )
+    merge_times = [o.timings.time_to_merge_s for o in outcomes if o.timings.time_to_merge_s is not None]
+    to_green = [o.iterations_to_green for o in outcomes if o.iterations_to_green is not None]
     execution_counts = {str(group.group_values[0]).lower(): group.count for group in by_execution.groups}
     active = execution_counts.get("running", 0)
     finished = by_execution.count - active
     return {
         "total": by_execution.count,
         "active": active,
+        "needs_attention": needs_attention,
         "completed": finished,
         "by_execution_status": execution_counts,
         "by_outcome": by_outcome,
         "by_pr_status": by_pr_status,
         "by_type": by_type,
         "success_rate": round(100 * by_outcome["merged"] / finished, 1) if finished else None,
-        "average_time_to_merge_s": round(sum(merge_times) / len(merge_times), 1) if merge_times else None,
+        "average_time_to_merge_s": _average(merge_times, 1),
         "time_to_merge_sample": len(merge_times),
+        "average_followups_per_task": _average([o.followups for o in outcomes], 2),
+        "average_iterations_to_green": _average(to_green, 2),
+        "outcome_sample": len(outcomes),
     }
 
 
-async def _merge_times(client: Client, settings: Settings) -> list[float]:
-    query = visibility_query(settings, "ExecutionStatus='Completed'", f"{sa.TASK_PHASE.name}='merged'")
+def _average(values: list[float], digits: int) -> float | None:
+    return round(sum(values) / len(values), digits) if values else None
+
+
+async def _recent_pr_outcomes(client: Client, settings: Settings) -> list[TaskOutcome]:
+    phases = " OR ".join(f"{sa.TASK_PHASE.name}={quoted(phase)}" for phase in ("merged", "closed"))
+    query = visibility_query(settings, "ExecutionStatus='Completed'", f"({phases})")
     handles = [
         client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=TaskOutcome)
-        async for execution in client.list_workflows(query, limit=MERGE_TIME_SAMPLE)
+        async for execution in client.list_workflows(query, limit=OUTCOME_SAMPLE)
     ]
     limit = asyncio.Semaphore(20)
 
-    async def time_to_merge(handle: WorkflowHandle) -> float | None:
+    async def outcome_of(handle: WorkflowHandle) -> TaskOutcome:
         async with limit:
-            outcome = await handle.result(follow_runs=False)
-        return outcome.timings.time_to_merge_s
+            return await handle.result(follow_runs=False)
 
-    times = await asyncio.gather(*(time_to_merge(handle) for handle in handles))
-    return [seconds for seconds in times if seconds is not None]
+    return list(await asyncio.gather(*(outcome_of(handle) for handle in handles)))
 
 
 def _print(numbers: dict[str, Any]) -> None:
     rate = numbers["success_rate"]
-    print(f"Tasks        {numbers['total']} total, {numbers['active']} active, {numbers['completed']} completed")
+    print(f"Tasks        {numbers['total']} total, {numbers['active']} active "
+          f"({numbers['needs_attention']} need attention), {numbers['completed']} completed")
     for label, key in (("Outcomes", "by_outcome"), ("PR status", "by_pr_status"), ("Task types", "by_type"),
                        ("Executions", "by_execution_status")):
         counts = ", ".join(f"{name} {count}" for name, count in numbers[key].items() if count)
         print(f"{label:<12} {counts or '-'}")
     print(f"Success rate {'-' if rate is None else f'{rate}%'} (merged / completed)")
-    sample = numbers["time_to_merge_sample"]
-    if sample:
-        print(f"Time to merge {duration(numbers['average_time_to_merge_s'])} average over the latest {sample} merged "
-              f"task(s) (a sample of at most {MERGE_TIME_SAMPLE})")
-    else:
-        print("Time to merge - (no merged tasks yet)")
+    sample = numbers["outcome_sample"]
+    if not sample:
+        print("Time to merge - (no merged or closed tasks yet)")
+        return
+    merge_time = numbers["average_time_to_merge_s"]
+    print(f"Time to merge {'-' if merge_time is None else duration(merge_time)} average")
+    green = numbers["average_iterations_to_green"]
+    print(f"Follow-ups   {numbers['average_followups_per_task']} per task; {'-' if green is None else green} "
+          "iterations to green on average")
+    print(f"             (averages over the latest {sample} tasks whose PR merged or closed; at most {OUTCOME_SAMPLE})")

@@ -82,11 +82,14 @@ async def test_stats_count_outcomes_pr_statuses_and_types(client, starter, task_
     assert {kind: count for kind, count in numbers["by_type"].items() if count} == {"bug_fix": 1, "feature": 2, "security": 1}
     assert numbers["success_rate"] == 33.3
     outcome = await client.get_workflow_handle(merged, result_type=TaskOutcome).result()
-    assert numbers["time_to_merge_sample"] == 1
+    assert numbers["time_to_merge_sample"] == numbers["outcome_sample"] == 1
+    assert (numbers["needs_attention"], numbers["average_followups_per_task"]) == (0, 0)
+    # No checks ever reported on the merged PR: it never went green.
+    assert numbers["average_iterations_to_green"] is None
     assert numbers["average_time_to_merge_s"] == round(outcome.timings.time_to_merge_s, 1)
     human = await starter("stats")
     assert "Success rate 33.3% (merged / completed)" in human.stdout
-    assert "4 total, 1 active, 3 completed" in human.stdout
+    assert "4 total, 1 active (0 need attention), 3 completed" in human.stdout
     await client.get_workflow_handle(tracking).terminate("test done")
 
 
