@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -36,6 +37,35 @@ INSTANT_FAKE = {"FAKE_RUN_SECONDS": "0", "FAKE_CHECKS_SECONDS": "0", "FAKE_REVIE
 STARTUP_TIMEOUT_S = 30.0
 # Each child's output, kept for a post-mortem when a benchmark fails.
 LOG_DIR = Path(tempfile.gettempdir()) / "codegen-bench"
+
+
+# How each child process is recognised in its command line, and the part it plays.
+PARTS = {"start-dev": "server", "worker.py": "worker", "bench.baseline": "worker", "relay.py": "relay", "fakes": "fake"}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack (this process's children) and by this driver."""
+    totals = {part: 0.0 for part in (*PARTS.values(), "driver")}
+    processes = [(psutil.Process(), "driver")]
+    for child in psutil.Process().children(recursive=True):
+        try:
+            part = next((part for marker, part in PARTS.items() if marker in child.cmdline()), None)
+        except psutil.Error:
+            continue
+        if part:
+            processes.append((child, part))
+    for process, part in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        totals[part] += times.user + times.system
+    return totals
+
+
+def cpu_ms_per(count: int, before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU milliseconds each part spent per item between two `cpu_seconds()` readings."""
+    return {part: round(1000 * (after[part] - before.get(part, 0.0)) / count, 1) for part in after}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from bench.baseline import BASELINE_SIGNAL, BASELINE_WORKFLOW, BaselineInput
 from bench.results import record
-from bench.stack import full_stack, worker_process
+from bench.stack import cpu_ms_per, cpu_seconds, full_stack, worker_process
 from bench.tasks import ClosedRun, bounded, closed_runs, percentile, start_tasks, wait_for_count
 from workflows.codegen_task import WORKFLOW_NAME
 
@@ -78,13 +78,17 @@ async def run_baseline(client: Client, task_queue: str, count: int, shape: Basel
 async def measure(tasks: int) -> dict[str, Any]:
     """Run both halves on one stack; the figures under the issue's keys."""
     async with full_stack(fake_env=CHECKS_AFTER) as stack:
+        cpu_before = cpu_seconds()
         workflow_ids = await start_tasks(stack.client, stack.task_queue, tasks)
         runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, tasks)
+        task_cpu = cpu_ms_per(tasks, cpu_before, cpu_seconds())
         activities, signals = await messages_per_workflow(stack.client, workflow_ids[:HISTORY_SAMPLE])
         shape = BaselineInput(activities=activities, signals=signals)
         baseline_queue = f"{stack.task_queue}-baseline"
         async with worker_process(stack.client, baseline_queue, [sys.executable, "-m", "bench.baseline"], {}):
+            cpu_before = cpu_seconds()
             baseline_runs = await run_baseline(stack.client, baseline_queue, tasks, shape)
+            baseline_cpu = cpu_ms_per(tasks, cpu_before, cpu_seconds())
     task_rates, baseline_rates = rates(runs), rates(baseline_runs)
     return {
         "tasks": tasks,
@@ -98,6 +102,9 @@ async def measure(tasks: int) -> dict[str, Any]:
         "merged": sum(run.phase == "merged" for run in runs),
         "activities_per_task": activities,
         "signals_per_task": signals,
+        # Where the time goes: CPU per task (per baseline workflow) in each process.
+        "cpu_ms_per_task": task_cpu,
+        "baseline_cpu_ms_per_workflow": baseline_cpu,
     }
 
 
