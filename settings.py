@@ -60,6 +60,11 @@ class Settings(BaseModel):
     prompt_templates_dir: str | None = None
     temporal_ui_url: str = "http://localhost:8233"
 
+    # "kid1:base64key,kid2:base64key": payloads encrypted with the first, decrypted with any (codec/).
+    payload_encryption_keys: SecretStr | None = None
+    # Bearer token for the relay's /codec endpoint (the Web UI's codec server); none: no endpoint.
+    codec_auth_token: SecretStr | None = None
+
     @property
     def mock_mode(self) -> bool:
         """No Codegen key: the worker talks to the bundled fake Codegen and GitHub."""
@@ -95,4 +100,6 @@ class Settings(BaseModel):
             ignored_reviewers=_csv(env, "IGNORED_REVIEWERS"),
             prompt_templates_dir=_text(env, "PROMPT_TEMPLATES_DIR"),
             temporal_ui_url=_text(env, "TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/"),
+            payload_encryption_keys=_secret(env, "PAYLOAD_ENCRYPTION_KEYS"),
+            codec_auth_token=_secret(env, "CODEC_AUTH_TOKEN"),
         )

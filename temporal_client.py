@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+from codec.encryption import EncryptionCodec
 from settings import Settings
 
 
@@ -19,4 +23,12 @@ async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | 
     config = ClientConfig.load_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
-    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy, runtime=runtime)
+    return await Client.connect(**config, data_converter=data_converter(settings), lazy=lazy, runtime=runtime)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (the same keys in every process)."""
+    if settings.payload_encryption_keys is None:
+        return pydantic_data_converter
+    codec = EncryptionCodec.from_setting(settings.payload_encryption_keys.get_secret_value())
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)

@@ -13,9 +13,10 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
 
+from codec.endpoint import codec_mount
 from settings import Settings
 from webhooks import signature
 from webhooks.metrics import RelayMetrics
@@ -90,14 +91,16 @@ def create_app(
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    app = Starlette(
-        routes=[
-            Route("/webhooks/github", relay.receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/webhooks/github", relay.receive, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ]
+    codec = codec_mount(settings)
+    if codec is not None:
+        routes.append(codec)
+    app = Starlette(routes=routes)
     app.state.metrics = metrics
     return app
 
