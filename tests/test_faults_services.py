@@ -70,6 +70,8 @@ async def test_tasks_complete_while_codegen_and_github_fail_often(client: Client
     five_xx = ("500", "503")
     assert codegen.get("429", 0) > 0 and sum(codegen.get(s, 0) for s in five_xx) > 0, codegen
     assert sum(github.get(s, 0) for s in five_xx) > 0, github
+    faults = {service: sum(answers.get(s, 0) for s in ("429", *five_xx)) for service, answers in (("Codegen", codegen), ("GitHub", github))}
+    print(f"faults answered: {faults} of {sum(codegen.values())} Codegen and {sum(github.values())} GitHub requests")
 
 
 async def test_a_wrong_api_key_ends_the_task_with_auth_error_without_retrying(client: Client, task_queue: str, tmp_path: Path):
