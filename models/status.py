@@ -45,6 +45,8 @@ class Reason(StrEnum):
     PLAN_LIMIT = "plan_limit"
     INVALID_INPUT = "invalid_input"
     PROMPT_TOO_LARGE = "prompt_too_large"
+    TEMPLATE_ERROR = "template_error"
+    REPOSITORY_NOT_CONNECTED = "repository_not_connected"
     NOT_FOUND = "not_found"
     SERVICE_UNAVAILABLE = "service_unavailable"
     EXPIRED = "expired"

@@ -36,7 +36,7 @@ REPO = "acme/api"
 
 @dataclass
 class ScriptedServices:
-    """`attempts[n]` is what attempt n+1 does: "pr", "failed", "no_pr", "auth_error" or "hang"."""
+    """`attempts[n]` is what attempt n+1 does: "pr", "failed", "no_pr", "hang" or "error:<ApplicationError type>"."""
 
     attempts: list[str] = field(default_factory=lambda: ["pr"])
     prompts: list[PromptInput] = field(default_factory=list)
@@ -77,8 +77,9 @@ class ScriptedServices:
     @activity.defn(name="start_agent_run")
     async def start_agent_run(self, input: StartRunInput) -> AgentRun:
         self.created.append(input)
-        if self.attempts[input.attempt - 1] == "auth_error":
-            raise ApplicationError("Codegen rejected the API key (401)", type="AuthError", non_retryable=True)
+        behaviour = self.attempts[input.attempt - 1]
+        if behaviour.startswith("error:"):
+            raise ApplicationError(f"Codegen refused: {behaviour}", type=behaviour.removeprefix("error:"), non_retryable=True)
         return AgentRun(id=100 + input.attempt, status="ACTIVE", web_url=f"https://codegen.test/run/{100 + input.attempt}")
 
     @activity.defn(name="wait_for_agent_run")

@@ -127,13 +127,18 @@ async def test_retry_window_elapsing_fails_with_the_last_reason(time_env, task_q
     assert "no retry within 1 day" in outcome.message
 
 
-async def test_auth_error_stops_at_once(time_env, task_queue):
-    services = ScriptedServices(attempts=["auth_error", "pr"])
+@pytest.mark.parametrize(
+    ("error_type", "reason"),
+    [("AuthError", Reason.AUTH_ERROR), ("PlanLimit", Reason.PLAN_LIMIT), ("RepositoryNotConnected", Reason.REPOSITORY_NOT_CONNECTED)],
+)
+async def test_errors_no_retry_can_fix_stop_at_once(time_env, task_queue, error_type, reason):
+    services = ScriptedServices(attempts=[f"error:{error_type}", "pr"])
     async with AsyncExitStack() as stack:
         await run_workers(stack, services, time_env, task_queue)
-        handle = await start(time_env, task_queue, task_input("auth-1"))
+        handle = await start(time_env, task_queue, task_input("refused-1"))
         outcome = await handle.result()
-    assert (outcome.status, outcome.reason) == ("failed", Reason.AUTH_ERROR)
+    assert (outcome.status, outcome.reason) == ("failed", reason)
+    assert error_type in outcome.message
     assert len(services.created) == 1
 
 

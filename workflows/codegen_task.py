@@ -49,6 +49,8 @@ NON_RETRYABLE_REASONS = {
     "InvalidRequest": Reason.INVALID_INPUT,
     "NotFound": Reason.NOT_FOUND,
     "PromptTooLarge": Reason.PROMPT_TOO_LARGE,
+    "PromptTemplateError": Reason.TEMPLATE_ERROR,
+    "RepositoryNotConnected": Reason.REPOSITORY_NOT_CONNECTED,
 }
 EXTERNAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
