@@ -37,6 +37,9 @@ logger = logging.getLogger("worker")
 # `models` is plain pydantic data: imported once and shared, instead of re-imported by the sandbox
 # (every model class rebuilt) for each new workflow run, which made bursts of new tasks CPU-bound.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("models"))
+# A cached task workflow holds ~0.35 MB (its sandbox); tasks wait days between signals, so a larger
+# cache buys little and 1,000 (the SDK default) put the worker near 500 MB once 1,000 tasks were open.
+MAX_CACHED_WORKFLOWS = 500
 
 
 @asynccontextmanager
@@ -50,6 +53,7 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
                 task_queue=settings.task_queue,
                 workflows=[CodegenTaskWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
+                max_cached_workflows=MAX_CACHED_WORKFLOWS,
                 activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *clients.activities()],
                 graceful_shutdown_timeout=grace,
             ),
