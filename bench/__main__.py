@@ -1,7 +1,7 @@
 """`make bench` (`python -m bench`): every benchmark in turn, a table each, then the figures against their targets.
 
     python -m bench [--only throughput --only relay ...] [--tasks 500] [--deliveries 5000]
-                    [--concurrency 50] [--sequential 500] [--workflows 100] [--open 10000]
+                    [--concurrency 50] [--sequential 500] [--workflows 100] [--open 10000] [--window 400]
                     [--prompt-seconds 5]
 
 Each benchmark starts its own dev server, fake, relay and worker (see bench/stack.py) and stops
@@ -56,7 +56,7 @@ def run_prompts(args: argparse.Namespace) -> dict[str, Any]:
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "throughput": lambda args: asyncio.run(throughput.measure(args.tasks)),
     "relay": lambda args: asyncio.run(relay.measure(args.deliveries, args.concurrency, args.sequential, args.workflows)),
-    "scale": lambda args: asyncio.run(scale.measure(args.open, args.open_timeout, args.drain_timeout)),
+    "scale": lambda args: asyncio.run(scale.measure(args.open, args.open_timeout, args.drain_timeout, args.window)),
     "prompts": run_prompts,
 }
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", type=int, default=10_000, help="scale: tasks open at once")
     parser.add_argument("--open-timeout", type=float, default=1800, help="scale: seconds allowed to open them")
     parser.add_argument("--drain-timeout", type=float, default=900, help="scale: seconds allowed to merge them all")
+    parser.add_argument("--window", type=int, default=400, help="scale: tasks on their way to a PR at once")
     parser.add_argument("--prompt-seconds", type=float, default=5, help="prompts: seconds per case")
     args = parser.parse_args(argv)
 

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -83,33 +84,63 @@ async def merge_all(stack: Stack, tracking_query: str) -> int:
     return len(keys)
 
 
-async def measure(open_count: int, open_timeout: float, drain_timeout: float) -> dict[str, Any]:
+async def open_tasks(stack: Stack, settled_query: str, count: int, window: int, *, timeout: float) -> None:
+    """Start `count` tasks, keeping at most `window` of them still on their way to an open PR.
+
+    Teams submit tasks over time; starting 10,000 in one instant would only measure the worker's
+    cache thrashing (every task in flight at once, each evicted between its activities).
+    """
+    deadline = time.monotonic() + timeout
+    started = 0
+    while True:
+        settled = (await stack.client.count_workflows(settled_query)).count
+        if settled >= count:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {settled} of {count} tasks reached an open PR (or ended) within {timeout:.0f} s")
+        batch = min(window - (started - settled), count - started)
+        if batch > 0:
+            await start_tasks(
+                stack.client, stack.task_queue, batch,
+                scenario={"outcome": "leave_open"}, reconcile_interval=REAL_RECONCILE_INTERVAL_S,
+            )  # fmt: skip
+            started += batch
+        await asyncio.sleep(0.5)
+
+
+async def measure(open_count: int, open_timeout: float, drain_timeout: float, window: int = 400) -> dict[str, Any]:
     async with full_stack() as stack:
         in_queue = f"WorkflowType = 'CodegenTaskWorkflow' AND TaskQueue = '{stack.task_queue}'"
         tracking = f"{RUNNING_TASKS} AND TaskQueue = '{stack.task_queue}' AND TaskPhase = 'tracking_pr'"
+        settled = f"{in_queue} AND (TaskPhase = 'tracking_pr' OR ExecutionStatus != 'Running')"
+        problems: list[str] = []
+
+        async def waiting(step: Awaitable[Any]) -> None:
+            # A step that runs out of time is a finding to report with the rest, not a crash.
+            try:
+                await step
+            except TimeoutError as error:
+                problems.append(str(error))
+                print(f"scale: {error}", file=sys.stderr)
+
         with PeakRss(stack.worker.pid) as rss:
             began = time.perf_counter()
-            await start_tasks(
-                stack.client, stack.task_queue, open_count,
-                scenario={"outcome": "leave_open"}, reconcile_interval=REAL_RECONCILE_INTERVAL_S,
-            )  # fmt: skip
-            opened = await wait_for_count(stack.client, tracking, lambda n: n >= open_count, timeout=open_timeout, what="tasks tracking a PR")
+            await waiting(open_tasks(stack, settled, open_count, window, timeout=open_timeout))
             open_s = time.perf_counter() - began
+            opened = (await stack.client.count_workflows(tracking)).count
             # The new PRs' check webhooks are part of opening; merges should not queue behind them.
-            await settle_webhooks(stack.fake_url, timeout=open_timeout)
+            await waiting(settle_webhooks(stack.fake_url, timeout=open_timeout))
             stats_s = await asyncio.to_thread(time_stats_command, stack)
             rss_open_mb = rss.peak_mb
             began = time.perf_counter()
             merged_prs = await merge_all(stack, tracking)
-            try:
-                await wait_for_count(stack.client, f"{in_queue} AND ExecutionStatus = 'Running'", lambda n: n == 0, timeout=drain_timeout, what="tasks still open")
-            except TimeoutError as error:
-                print(f"scale: {error}", file=sys.stderr)
+            await waiting(wait_for_count(stack.client, f"{in_queue} AND ExecutionStatus = 'Running'", lambda n: n == 0, timeout=drain_timeout, what="tasks still open"))
             drain_s = time.perf_counter() - began
             merged = (await stack.client.count_workflows(f"{in_queue} AND TaskPhase = 'merged' AND ExecutionStatus = 'Completed'")).count
     return {
         "open": opened,
         "requested": open_count,
+        "starting_window": window,
         "open_s": round(open_s, 1),
         "worker_rss_mb": round(rss.peak_mb),
         "worker_rss_open_mb": round(rss_open_mb),
@@ -117,6 +148,7 @@ async def measure(open_count: int, open_timeout: float, drain_timeout: float) ->
         "merged_prs": merged_prs,
         "drain_s": round(drain_s, 1),
         "lost": open_count - merged,
+        "problems": problems,
     }
 
 
@@ -125,8 +157,9 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=10_000, help="tasks open at once")
     parser.add_argument("--open-timeout", type=float, default=1800)
     parser.add_argument("--drain-timeout", type=float, default=900)
+    parser.add_argument("--window", type=int, default=400, help="tasks on their way to a PR at once")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.open, args.open_timeout, args.drain_timeout))
+    figures = asyncio.run(measure(args.open, args.open_timeout, args.drain_timeout, args.window))
     print(figures)
     record("scale", figures)
 
