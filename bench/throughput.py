@@ -2,10 +2,11 @@
 
     python -m bench.throughput [--tasks 500]
 
-The fake answers at once (the run completes, checks pass and the PR merges, all as signed webhooks
-through the relay). The baseline runs on the same dev server in the same run, with a worker of
-the same settings, and makes as many activity calls and receives as many signals per workflow
-as the task workflows did (counted from a sample of their histories).
+The fake answers at once (the run completes at once; checks pass and the PR merges two seconds
+after it opens, each sent as a signed webhook through the relay). The baseline runs on the same
+dev server in the same run, with a worker of the same settings, and makes as many activity calls
+and receives as many signals per workflow as the task workflows did (counted from a sample of
+their histories).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from bench.tasks import ClosedRun, bounded, closed_runs, percentile, start_tasks
 from workflows.codegen_task import WORKFLOW_NAME
 
 HISTORY_SAMPLE = 20
-# At 0 the PR merges before the workflow's first GitHub read and no webhook matters; two seconds
-# later the check results and the merge reach the waiting workflow as webhooks, as in real life.
+# At 0 the PR merges before the workflow's first GitHub read and no webhook matters. Two seconds
+# let the checks and the merge reach a waiting workflow as webhooks; in a burst of hundreds the
+# first read may still find the PR merged. `signals_per_task` says what happened (the baseline
+# receives as many).
 CHECKS_AFTER = {"FAKE_CHECKS_SECONDS": "2"}
 FINISH_TIMEOUT_S = 900.0
 
