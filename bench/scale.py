@@ -5,8 +5,8 @@
 The fake leaves every PR open (`outcome: leave_open`), so each task reaches `tracking_pr` and
 waits. Then `starter.py stats` is timed with all of them open, and every PR is merged through the
 fake's admin endpoint, which sends GitHub's signed `pull_request` closed webhook to the relay.
-Drain time runs from the first merge to the last task closing; `lost` counts tasks that did not
-end merged. The worker's RSS (its own process, `python worker.py`) is sampled throughout.
+Drain time runs from the first merge to the last of those tasks closing; `lost` counts merged
+PRs whose task did not end merged. The worker's RSS (its own process, `python worker.py`) is sampled throughout.
 Tasks read GitHub every 10 minutes as with the real API (the mock-mode default of seconds
 would mean 10,000 reads every few seconds, which is not what a team with 10,000 PRs runs).
 """
@@ -134,7 +134,8 @@ async def measure(open_count: int, open_timeout: float, drain_timeout: float, wi
             rss_open_mb = rss.peak_mb
             began = time.perf_counter()
             merged_prs = await merge_all(stack, tracking)
-            await waiting(wait_for_count(stack.client, f"{in_queue} AND ExecutionStatus = 'Running'", lambda n: n == 0, timeout=drain_timeout, what="tasks still open"))
+            # Only the tasks whose PR was merged are waited on; any still on their way to a PR are not.
+            await waiting(wait_for_count(stack.client, tracking, lambda n: n == 0, timeout=drain_timeout, what="tasks still tracking"))
             drain_s = time.perf_counter() - began
             merged = (await stack.client.count_workflows(f"{in_queue} AND TaskPhase = 'merged' AND ExecutionStatus = 'Completed'")).count
     return {
@@ -147,7 +148,8 @@ async def measure(open_count: int, open_timeout: float, drain_timeout: float, wi
         "stats_s": round(stats_s, 2),
         "merged_prs": merged_prs,
         "drain_s": round(drain_s, 1),
-        "lost": open_count - merged,
+        # Tasks whose PR was merged but that did not end merged.
+        "lost": merged_prs - merged,
         "problems": problems,
     }
 
