@@ -96,7 +96,7 @@ async def test_watch_follows_progress_until_merged(client, starter, task_queue):
 
 
 async def test_watch_exits_1_when_the_task_fails(client, starter, task_queue):
-    services = ScriptedServices(attempts=["auth_error"])
+    services = ScriptedServices(attempts=["error:AuthError"])
     task_id = unique()
     async with running(services.workers(client, task_queue)):
         await start(client, task_queue, task_id)
