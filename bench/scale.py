@@ -134,10 +134,11 @@ async def measure(open_count: int, open_timeout: float, drain_timeout: float, wi
             rss_open_mb = rss.peak_mb
             began = time.perf_counter()
             merged_prs = await merge_all(stack, tracking)
-            # Only the tasks whose PR was merged are waited on; any still on their way to a PR are not.
-            await waiting(wait_for_count(stack.client, tracking, lambda n: n == 0, timeout=drain_timeout, what="tasks still tracking"))
+            # Only the tasks whose PR was merged are waited on; any that reached a PR later are not.
+            ended_merged = f"{in_queue} AND TaskPhase = 'merged' AND ExecutionStatus = 'Completed'"
+            await waiting(wait_for_count(stack.client, ended_merged, lambda n: n >= merged_prs, timeout=drain_timeout, what="tasks ended merged"))
             drain_s = time.perf_counter() - began
-            merged = (await stack.client.count_workflows(f"{in_queue} AND TaskPhase = 'merged' AND ExecutionStatus = 'Completed'")).count
+            merged = (await stack.client.count_workflows(ended_merged)).count
     return {
         "open": opened,
         "requested": open_count,
