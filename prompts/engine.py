@@ -14,6 +14,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 
 from models.followup import FollowupPromptInput
 from models.prompt import PromptInput, PromptMetadata, PromptResult
+from models.task import Task
 from prompts.assessment import estimated_complexity, validation_requirements
 from prompts.budget import Cut, OptionalSection, PromptTooLargeError, fit
 from prompts.followups import FOLLOWUP_CUT_ORDER, build_followup_view
@@ -106,18 +107,7 @@ class PromptGenerator:
         type_checks = self._validation[task.type.value]
         view = build_view(prompt, self._best_practices[task.type.value], type_checks)
         content, cuts = self._fit(template, view, prompt.options.max_context_size)
-        return PromptResult(
-            content=content,
-            metadata=self._metadata(
-                template,
-                content,
-                cuts,
-                task_id=task.id,
-                task_type=task.type.value,
-                complexity=estimated_complexity(task),
-                validation=validation_requirements(task, type_checks),
-            ),
-        )
+        return self._result(template, content, cuts, task)
 
     def generate_followup_prompt(self, followup: FollowupPromptInput) -> PromptResult:
         """Render the follow-up prompt (`fix_checks.md.j2` or `address_review.md.j2`) for a PR the agent opened.
@@ -128,18 +118,7 @@ class PromptGenerator:
         task = followup.task
         template = self._template(f"{followup.kind}.md.j2")
         content, cuts = self._fit(template, build_followup_view(followup), followup.max_context_size, FOLLOWUP_CUT_ORDER)
-        return PromptResult(
-            content=content,
-            metadata=self._metadata(
-                template,
-                content,
-                cuts,
-                task_id=task.id,
-                task_type=task.type.value,
-                complexity=estimated_complexity(task),
-                validation=validation_requirements(task, self._validation[task.type.value]),
-            ),
-        )
+        return self._result(template, content, cuts, task)
 
     def _fit(
         self, template: Template, view: dict[str, Any], budget: int, order: Sequence[OptionalSection] = CUT_ORDER
@@ -149,26 +128,20 @@ class PromptGenerator:
 
         return fit(render, view, order, budget)
 
-    def _metadata(
-        self,
-        template: Template,
-        content: str,
-        cuts: list[Cut],
-        *,
-        task_id: str | None,
-        task_type: str,
-        complexity: int,
-        validation: list[str],
-    ) -> PromptMetadata:
-        return PromptMetadata(
-            task_id=task_id,
-            task_type=task_type,
-            template=self._template_label(template),
-            generator_version=GENERATOR_VERSION,
-            generated_at=datetime.now(UTC),
-            size_chars=len(content),
-            estimated_tokens=_characters_to_tokens(len(content)),
-            truncated_sections=[cut.key for cut in cuts],
-            estimated_complexity=complexity,
-            validation_requirements=validation,
+    def _result(self, template: Template, content: str, cuts: list[Cut], task: Task) -> PromptResult:
+        """The rendered prompt with its metadata; complexity and checks come from the task, not the template."""
+        return PromptResult(
+            content=content,
+            metadata=PromptMetadata(
+                task_id=task.id,
+                task_type=task.type.value,
+                template=self._template_label(template),
+                generator_version=GENERATOR_VERSION,
+                generated_at=datetime.now(UTC),
+                size_chars=len(content),
+                estimated_tokens=_characters_to_tokens(len(content)),
+                truncated_sections=[cut.key for cut in cuts],
+                estimated_complexity=estimated_complexity(task),
+                validation_requirements=validation_requirements(task, self._validation[task.type.value]),
+            ),
         )

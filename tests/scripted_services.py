@@ -29,6 +29,7 @@ from models.codegen import (
 from models.followup import FollowupPromptInput
 from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
 from models.prompt import PromptInput, PromptMetadata, PromptResult
+from models.task import Task
 from workflows.codegen_task import CodegenTaskWorkflow
 
 REPO = "acme/api"
@@ -60,19 +61,7 @@ class ScriptedServices:
     async def generate_prompt(self, input: PromptInput) -> PromptResult:
         self.prompts.append(input)
         content = f"# {input.task.title}\n" + "".join(f"- before: {f}\n" for f in input.previous_failures)
-        return PromptResult(
-            content=content,
-            metadata=PromptMetadata(
-                task_id=input.task.id,
-                task_type=input.task.type.value,
-                template="scripted",
-                generator_version="test",
-                generated_at=datetime.now(UTC),
-                size_chars=len(content),
-                estimated_tokens=len(content) // 4,
-                estimated_complexity=1,
-            ),
-        )
+        return _prompt(content, input.task, "scripted")
 
     @activity.defn(name="start_agent_run")
     async def start_agent_run(self, input: StartRunInput) -> AgentRun:
@@ -103,19 +92,7 @@ class ScriptedServices:
     async def generate_followup_prompt(self, input: FollowupPromptInput) -> PromptResult:
         self.followup_prompts.append(input)
         content = f"{input.kind}: " + ", ".join(c.name for c in input.failing_checks) + (input.review_body or "")
-        return PromptResult(
-            content=content,
-            metadata=PromptMetadata(
-                task_id=input.task.id,
-                task_type=input.kind,
-                template=input.kind,
-                generator_version="test",
-                generated_at=datetime.now(UTC),
-                size_chars=len(content),
-                estimated_tokens=len(content) // 4,
-                estimated_complexity=1,
-            ),
-        )
+        return _prompt(content, input.task, input.kind)
 
     @activity.defn(name="resume_agent_run")
     async def resume_agent_run(self, input: ResumeRunInput) -> AgentRun:
@@ -161,6 +138,20 @@ class ScriptedServices:
             ),
             Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[self.start_agent_run, self.resume_agent_run]),
         ]
+
+
+def _prompt(content: str, task: Task, template: str) -> PromptResult:
+    metadata = PromptMetadata(
+        task_id=task.id,
+        task_type=task.type.value,
+        template=template,
+        generator_version="test",
+        generated_at=datetime.now(UTC),
+        size_chars=len(content),
+        estimated_tokens=len(content) // 4,
+        estimated_complexity=1,
+    )
+    return PromptResult(content=content, metadata=metadata)
 
 
 def task_input(task_id: str, **options: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ merge and close are final) are plain functions with plain tests.
 
 from __future__ import annotations
 
-from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, CheckRunsResult, PullRequestInfo
+from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, CheckRunInfo, CheckRunsResult, PullRequestInfo
 from models.signals import CheckResult, PrEvent, Review
 from models.status import CheckState, PullRequestState, ReviewState, Verdict
 
@@ -78,16 +78,7 @@ class PullRequestTracker:
         return None
 
     def apply_check(self, result: CheckResult) -> str | None:
-        incoming = CheckState(
-            name=result.name,
-            head_sha=result.head_sha,
-            status=result.status,
-            conclusion=result.conclusion,
-            completed_at=result.completed_at,
-            details_url=result.details_url,
-            summary=result.output_summary,
-        )
-        if not self._record_check(incoming):
+        if not self._record_check(_check_state(result, result.output_summary)):
             return None
         return f"check {result.name}: {result.conclusion or result.status} on {result.head_sha[:7]}"
 
@@ -114,16 +105,7 @@ class PullRequestTracker:
             self.pr = fresh
             self._prune_checks()
         for run in checks.checks if checks else []:
-            state = CheckState(
-                name=run.name,
-                head_sha=run.head_sha,
-                status=run.status,
-                conclusion=run.conclusion,
-                completed_at=run.completed_at,
-                details_url=run.details_url,
-                summary=run.output_summary,
-            )
-            if self._record_check(state):
+            if self._record_check(_check_state(run, run.output_summary)):
                 changes.append(f"reconcile: check {run.name}: {run.conclusion or run.status}")
         return changes
 
@@ -144,6 +126,19 @@ class PullRequestTracker:
             if check.head_sha not in recent and len(recent) < KEPT_SHAS:
                 recent.append(check.head_sha)
         self.checks = [c for c in self.checks if c.head_sha in recent]
+
+
+def _check_state(check: CheckResult | CheckRunInfo, summary: str | None) -> CheckState:
+    """A webhook's check result and a GitHub read share the fields that matter."""
+    return CheckState(
+        name=check.name,
+        head_sha=check.head_sha,
+        status=check.status,
+        conclusion=check.conclusion,
+        completed_at=check.completed_at,
+        details_url=check.details_url,
+        summary=summary,
+    )
 
 
 def _older(incoming: CheckState, known: CheckState) -> bool:
