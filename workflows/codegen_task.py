@@ -117,6 +117,9 @@ class CodegenTaskWorkflow:
         self._published: dict[str, str] = {}
         self._early_events: list[PrEvent | CheckResult | Review] = []
         self._status = self._initial_status()
+        if self._input and self._input.carried_state:
+            # Before any handler runs: signals in this run's first activation need the tracker.
+            self._resume_from(CarriedState.model_validate(self._input.carried_state))
 
     # ---- entry point -------------------------------------------------------------------------
 
@@ -129,9 +132,7 @@ class CodegenTaskWorkflow:
                 type="InvalidInput",
                 non_retryable=True,
             )
-        if self._input.carried_state:
-            self._resume_from(CarriedState.model_validate(self._input.carried_state))
-        else:
+        if not self._input.carried_state:
             self._note("submitted", self._input.task.title)
         try:
             if self._tracker is None:
