@@ -23,7 +23,7 @@ import devserver
 from fakes.server import free_port
 from models.status import Reason, TaskOutcome
 from models.task import workflow_id_for
-from tests.relay_probe import wait_until
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables a child must not inherit from whoever runs the tests: each test sets its own.

@@ -15,8 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
-from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.scripted_services import ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, run_workers, start, wait_for_phase
+from tests.waiting import wait_until
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -38,7 +39,7 @@ async def _merge_after_followup_and_review(handle, services: ScriptedServices) -
     async def followed_up() -> bool:
         return bool(services.resumes)
 
-    await eventually(followed_up, what="the follow-up")
+    await wait_until(followed_up, what="the follow-up")
     # The follow-up ran but no new commit came yet: the head it fixed still fails.
     await wait_for_phase(handle, TaskPhase.NEEDS_ATTENTION)
     await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))

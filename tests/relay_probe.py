@@ -11,7 +11,7 @@ import asyncio
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,8 +28,16 @@ from temporalio.common import SearchAttributePair
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from models import search_attributes
-from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
+from models.signals import (
+    SIGNAL_CHECK_RESULT,
+    SIGNAL_PR_EVENT,
+    SIGNAL_REVIEW,
+    CheckResult,
+    PrEvent,
+    Review,
+)
 from models.task import workflow_id_for
+from tests.waiting import wait_until
 from webhooks.signature import sign
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -204,23 +212,6 @@ async def probes(client: Client, task_queue: str) -> AsyncIterator[Probes]:
         client, task_queue=task_queue, workflows=[RelayProbeWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
     ):
         yield Probes(client, task_queue)
-
-
-async def wait_until(
-    check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy; fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def received(handle: WorkflowHandle[Any, Any], count: int) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ controls, so a test can say "attempt 1 fails, attempt 2 opens PR #7" and then dr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,15 +159,6 @@ def task_input(task_id: str, **options: Any) -> dict[str, Any]:
         "context": {"repository": REPO},
         "options": {"attempt_backoff": 5, **options},
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll `check` until it holds; fail with `what` after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def at(seconds: int) -> datetime:

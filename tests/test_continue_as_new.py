@@ -15,8 +15,9 @@ import devserver
 from models import search_attributes
 from models.signals import CheckResult, PrEvent
 from models.status import TaskOutcome, TaskPhase, TaskStatus
-from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.scripted_services import ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, wait_for_phase
+from tests.waiting import wait_until
 
 SUGGEST_AFTER_EVENTS = 60
 
@@ -59,7 +60,7 @@ async def test_a_long_history_continues_as_new_without_forgetting(eager_env: Wor
         async def continued() -> bool:
             return (await client.get_workflow_handle(handle.id, run_id=first_run).describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
 
-        await eventually(continued, what="the first run to continue as new")
+        await wait_until(continued, what="the first run to continue as new")
         latest = client.get_workflow_handle(handle.id, result_type=TaskOutcome)
         status = await latest.query("status", result_type=TaskStatus)
         assert status.phase is TaskPhase.TRACKING_PR and status.pr.ref.key == PR_KEY

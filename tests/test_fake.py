@@ -11,7 +11,8 @@ import pytest_asyncio
 
 from fakes import FakeConfig, create_app
 from fakes.server import run_fake_process, serve_app, serve_fake
-from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run, wait_until
+from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run
+from tests.waiting import wait_until
 from webhooks.payloads import parse_event
 
 SECRET = "fake-test-secret"

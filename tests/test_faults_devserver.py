@@ -27,7 +27,8 @@ from tests.fault_harness import (
     outcomes,
     start_tasks,
 )
-from tests.relay_probe import serving, wait_until
+from tests.relay_probe import serving
+from tests.waiting import wait_until
 from webhooks.app import create_app
 from worker import running_workers
 

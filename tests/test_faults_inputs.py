@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -24,7 +25,7 @@ from temporalio.worker import Worker
 
 from models.task import TASK_ID_PATTERN, Task, TaskType, WorkflowInput
 from tests.fault_harness import ROOT, clean_env
-from tests.relay_probe import wait_until
+from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
 
 pytestmark = pytest.mark.faults

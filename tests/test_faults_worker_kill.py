@@ -29,7 +29,8 @@ from tests.fault_harness import (
     start_tasks,
     worker_process,
 )
-from tests.relay_probe import serving, wait_until
+from tests.relay_probe import serving
+from tests.waiting import wait_until
 from webhooks.app import create_app
 
 pytestmark = pytest.mark.faults

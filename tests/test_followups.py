@@ -7,8 +7,9 @@ from contextlib import AsyncExitStack
 
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskPhase
-from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.scripted_services import ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from tests.waiting import wait_until
 
 
 def failing(delivery: str, sha: str, seconds: int = 10) -> CheckResult:
@@ -27,7 +28,7 @@ async def resumed(services: ScriptedServices, count: int) -> None:
     async def enough() -> bool:
         return len(services.resumes) >= count
 
-    await eventually(enough, what=f"{count} resume(s)")
+    await wait_until(enough, what=f"{count} resume(s)")
 
 
 async def test_failing_checks_pass_after_one_followup(time_env, task_queue):
@@ -46,7 +47,7 @@ async def test_failing_checks_pass_after_one_followup(time_env, task_queue):
 
         await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
         await handle.signal("check_result", passing("c2", "sha-2"))
-        await eventually(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="green on sha-2")
+        await wait_until(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="green on sha-2")
         await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
         outcome = await handle.result()
 
@@ -127,7 +128,7 @@ async def test_reviews_from_the_agent_or_ignored_bots_never_trigger_a_followup(t
         await handle.signal("review", Review(delivery_id="r1", state="changes_requested", reviewer="codegen-bot", body="self"))
         await handle.signal("review", Review(delivery_id="r2", state="changes_requested", reviewer="lint-bot[bot]", body="style"))
         await handle.signal("check_result", passing("c1", "sha-1"))
-        await eventually(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="check applied after the reviews")
+        await wait_until(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="check applied after the reviews")
         status = await status_of(handle)
         assert {r.reviewer for r in status.reviews} == {"codegen-bot", "lint-bot[bot]"}
         assert services.resumes == [] and status.error is None

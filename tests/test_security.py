@@ -26,7 +26,7 @@ from tests.fault_harness import (
     outcomes,
     worker_process,
 )
-from tests.relay_probe import wait_until
+from tests.waiting import wait_until
 
 # Real mode polls a run every 15 s: a run done at once, and checks a little later, keep the webhooks after the PR is known.
 SCENARIO = {"review": "approve", "delays": {"run_seconds": 0, "checks_seconds": 3}}

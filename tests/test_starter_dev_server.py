@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+from fakes.server import free_port
 from models import search_attributes as sa
-from tests.scripted_services import eventually
 from tests.starter_process import Starter
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.waiting import wait_until
 
 
 async def test_dev_server_persists_in_dot_temporal_and_registers_search_attributes(tmp_path):
@@ -40,7 +34,7 @@ async def serve_once(tmp_path) -> None:
                 return False
             return True
 
-        await eventually(up, timeout=60, what="the dev server to accept connections")
+        await wait_until(up, timeout=60, what="the dev server to accept connections")
         names = await clients[0].operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
         assert {key.name for key in sa.ALL} <= set(names.custom_attributes)
         assert (tmp_path / ".temporal" / "dev.db").exists()

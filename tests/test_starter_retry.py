@@ -8,8 +8,9 @@ from cli.task_workflows import start_task
 from models.status import TaskPhase, TaskStatus
 from models.task import WorkflowInput
 from settings import Settings
-from tests.scripted_services import ScriptedServices, eventually, task_input
+from tests.scripted_services import ScriptedServices, task_input
 from tests.starter_process import running, starter, unique  # noqa: F401 (starter is a fixture)
+from tests.waiting import wait_until
 
 
 async def start(client: Client, task_queue: str, task_id: str, **options) -> str:
@@ -22,7 +23,7 @@ async def phase_is(client: Client, workflow_id: str, phase: TaskPhase) -> None:
         status = await client.get_workflow_handle(workflow_id).query("status", result_type=TaskStatus)
         return status.phase is phase
 
-    await eventually(check, timeout=30, what=f"phase {phase.value}")
+    await wait_until(check, timeout=30, what=f"phase {phase.value}")
 
 
 async def test_retry_while_awaiting_retry_starts_a_fresh_attempt(client, starter, task_queue):

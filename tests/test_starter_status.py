@@ -10,8 +10,9 @@ from temporalio.client import Client
 from cli.task_workflows import start_task
 from models.task import WorkflowInput
 from settings import Settings
-from tests.scripted_services import ScriptedServices, eventually, task_input
+from tests.scripted_services import ScriptedServices, task_input
 from tests.starter_process import running, starter, unique  # noqa: F401 (starter is a fixture)
+from tests.waiting import wait_until
 
 
 async def start(client: Client, task_queue: str, task_id: str, **options) -> None:
@@ -41,7 +42,7 @@ async def test_status_of_a_running_task_and_then_of_its_outcome(client, starter,
             done = await starter("status", task_id, "--json")
             return done.returncode == 0 and (done.json()["status"] or {}).get("phase") == "processing"
 
-        await eventually(processing, timeout=30, what="phase processing")
+        await wait_until(processing, timeout=30, what="phase processing")
         human = await starter("status", f"codegen-task-{task_id}")
         assert human.returncode == 0
         assert "processing  attempt 1/2" in human.stdout and "submitted" in human.stdout

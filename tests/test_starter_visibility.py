@@ -9,8 +9,9 @@ from cli.task_workflows import start_task
 from models.status import TaskOutcome
 from models.task import WorkflowInput
 from settings import Settings
-from tests.scripted_services import ScriptedServices, eventually, task_input
+from tests.scripted_services import ScriptedServices, task_input
 from tests.starter_process import Finished, running, starter, unique  # noqa: F401 (starter is a fixture)
+from tests.waiting import wait_until
 
 
 async def start(client: Client, task_queue: str, task_id: str, type: str = "feature", repository: str = "acme/api", **options) -> str:
@@ -28,7 +29,7 @@ async def until(starter, *args: str, holds) -> Finished:
         last[:] = [await starter(*args, "--json")]
         return last[0].returncode == 0 and holds(last[0].json())
 
-    await eventually(check, timeout=30, what=f"{args} to hold")
+    await wait_until(check, timeout=30, what=f"{args} to hold")
     return last[0]
 
 
@@ -112,7 +113,7 @@ async def test_cleanup_deletes_only_closed_workflows_older_than_the_cutoff(clien
             return error.status is RPCStatusCode.NOT_FOUND
         return False
 
-    await eventually(gone, timeout=30, what="the closed workflow to be deleted")
+    await wait_until(gone, timeout=30, what="the closed workflow to be deleted")
     description = await client.get_workflow_handle(still_running).describe()
     assert description.status is WorkflowExecutionStatus.RUNNING
     await client.get_workflow_handle(still_running).terminate("test done")

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 import devserver
 from models.status import TaskPhase
-from tests.scripted_services import ScriptedServices, eventually
+from tests.scripted_services import ScriptedServices
+from tests.waiting import wait_until
 
 
 async def temporal(env: WorkflowEnvironment, *args: str) -> str:
@@ -50,13 +51,13 @@ async def test_start_query_and_list_from_the_cli(dev_env: WorkflowEnvironment, c
             answer = await temporal(dev_env, "workflow", "query", "--workflow-id", workflow_id, "--name", "status", "--output", "json")
             return json.loads(answer)["queryResult"][0]["phase"] == TaskPhase.TRACKING_PR
 
-        await eventually(tracking, what="the CLI query to report tracking_pr")
+        await wait_until(tracking, what="the CLI query to report tracking_pr")
 
         async def listed() -> bool:
             found = await temporal(dev_env, "workflow", "list", "--query", f"TaskType='bug_fix' AND TaskId='{task_id}'", "--output", "json")
             return workflow_id in found
 
-        await eventually(listed, what="the CLI list to find the task by TaskType")
+        await wait_until(listed, what="the CLI list to find the task by TaskType")
         await client.get_workflow_handle(workflow_id).terminate("test done")
 
 

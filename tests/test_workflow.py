@@ -6,14 +6,19 @@ import uuid
 from contextlib import AsyncExitStack
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from models.github import CheckRunInfo
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskOutcome, TaskPhase, TaskStatus
-from tests.scripted_services import ScriptedServices, at, eventually, task_input
+from tests.scripted_services import ScriptedServices, at, task_input
+from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
 
 PR_KEY = "acme/api#7"
@@ -40,7 +45,7 @@ async def wait_for_phase(handle: WorkflowHandle, phase: TaskPhase) -> TaskStatus
         latest[:] = [await status_of(handle)]
         return latest[0].phase is phase
 
-    await eventually(reached, what=f"phase {phase}")
+    await wait_until(reached, what=f"phase {phase}")
     return latest[0]
 
 
@@ -61,7 +66,7 @@ async def test_merged_after_passing_checks_with_duplicates_ignored(time_env, tas
         await handle.signal("check_result", passing)
         await handle.signal("check_result", passing)
         await handle.signal("review", Review(delivery_id="d2", state="approved", reviewer="alice"))
-        await eventually(lambda: _verdict_is(handle, "passing"), what="passing verdict")
+        await wait_until(lambda: _verdict_is(handle, "passing"), what="passing verdict")
         timeline = [entry.event for entry in (await status_of(handle)).timeline]
         assert timeline.count("check ci: success on sha-1") == 1
 
@@ -197,7 +202,7 @@ async def test_check_results_newest_wins_and_stale_shas_never_count(time_env, ta
             status = await status_of(handle)
             return any(e.event.endswith("on sha-2") for e in status.timeline)
 
-        await eventually(settled, what="sha-2 check applied")
+        await wait_until(settled, what="sha-2 check applied")
         status = await status_of(handle)
         assert status.pr.head_sha == "sha-2" and status.pr.status == "open"
         assert [(c.name, c.head_sha, c.conclusion) for c in status.checks] == [("ci", "sha-2", "success")]
