@@ -6,6 +6,7 @@ Run `python starter.py --help`. Every read command takes --json.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cli import cleanup, dev_server, health, listing, retry, stats, status, submit, watch
@@ -28,4 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: the SDK's native runtime can hang or abort while it is torn down
+    # after an interrupted long poll (sdk-python #300). Every command has finished its work here.
+    os._exit(code)
