@@ -58,6 +58,6 @@ async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env
             returncode = await asyncio.wait_for(process.wait(), timeout=30)
 
     output = log.read_text()
-    assert returncode == 0, output
+    assert returncode == 0, f"worker.py exited {returncode} after SIGTERM:\n{output}"
     assert "MOCK MODE" in output and "stopping" in output
     assert secret_token not in output
