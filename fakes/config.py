@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+# The statuses random faults answer with, each with its own rate.
+FaultStatus = Literal[429, 500, 503]
 
 DEFAULT_REPOSITORIES = ("acme/widgets", "acme/webapp", "acme/api", "example/demo", "octo-org/octo-repo")
 
@@ -31,6 +35,13 @@ class FakeConfig(BaseModel):
     rate_429: float = Field(default=0.0, ge=0, le=1)
     rate_500: float = Field(default=0.0, ge=0, le=1)
     rate_503: float = Field(default=0.0, ge=0, le=1)
+    # Per-API overrides of those fractions, to fail one API more than the other; None keeps the shared rate.
+    codegen_rate_429: float | None = Field(default=None, ge=0, le=1)
+    codegen_rate_500: float | None = Field(default=None, ge=0, le=1)
+    codegen_rate_503: float | None = Field(default=None, ge=0, le=1)
+    github_rate_429: float | None = Field(default=None, ge=0, le=1)
+    github_rate_500: float | None = Field(default=None, ge=0, le=1)
+    github_rate_503: float | None = Field(default=None, ge=0, le=1)
     retry_after_seconds: int = 1
 
     # Lifecycle delays, overridable per task by the scenario's `delays`.
@@ -53,6 +64,11 @@ class FakeConfig(BaseModel):
     @property
     def webhooks_enabled(self) -> bool:
         return bool(self.webhook_secret and self.relay_url)
+
+    def fault_rate(self, status: FaultStatus, *, github: bool) -> float:
+        """The fraction of GitHub's or Codegen's API requests answered with `status`: the API's own, else the shared."""
+        own = getattr(self, f"{'github' if github else 'codegen'}_rate_{status}")
+        return getattr(self, f"rate_{status}") if own is None else own
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FakeConfig:
@@ -82,6 +98,12 @@ _ENV_NAMES = {
     "rate_429": "FAKE_RATE_429",
     "rate_500": "FAKE_RATE_500",
     "rate_503": "FAKE_RATE_503",
+    "codegen_rate_429": "FAKE_CODEGEN_RATE_429",
+    "codegen_rate_500": "FAKE_CODEGEN_RATE_500",
+    "codegen_rate_503": "FAKE_CODEGEN_RATE_503",
+    "github_rate_429": "FAKE_GITHUB_RATE_429",
+    "github_rate_500": "FAKE_GITHUB_RATE_500",
+    "github_rate_503": "FAKE_GITHUB_RATE_503",
     "retry_after_seconds": "FAKE_RETRY_AFTER_SECONDS",
     "run_seconds": "FAKE_RUN_SECONDS",
     "checks_seconds": "FAKE_CHECKS_SECONDS",

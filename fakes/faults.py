@@ -122,10 +122,10 @@ class FaultsAndCounters:
 
     def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
         retry_after = {"Retry-After": str(config.retry_after_seconds)}
-        if self.world.chance(config.rate_429):
+        if self.world.chance(config.fault_rate(429, github=github)):
             return api_error(429, "Rate limit exceeded. Please try again later.", github, retry_after)
-        if self.world.chance(config.rate_503):
+        if self.world.chance(config.fault_rate(503, github=github)):
             return api_error(503, "Service temporarily unavailable.", github, retry_after)
-        if self.world.chance(config.rate_500):
+        if self.world.chance(config.fault_rate(500, github=github)):
             return api_error(500, "Internal Server Error", github)
         return None

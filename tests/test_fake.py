@@ -256,6 +256,28 @@ async def test_random_faults_come_from_config_and_spare_admin_routes():
     await app.state.world.aclose()
 
 
+async def _statuses(http: httpx.AsyncClient, times: int = 5) -> tuple[set[int], set[int]]:
+    """The statuses Codegen and GitHub answered `times` requests each with."""
+    codegen = {(await http.get("/v1/organizations/1/agent/runs", headers=AUTH)).status_code for _ in range(times)}
+    github = {(await http.get("/rate_limit")).status_code for _ in range(times)}
+    return codegen, github
+
+
+async def test_per_api_fault_rates_apply_to_their_api_only_and_fall_back_to_the_shared_rate():
+    app = create_app(FakeConfig.from_env({"FAKE_CODEGEN_RATE_500": "1", "FAKE_GITHUB_RATE_500": "0"}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fake") as http:
+        assert await _statuses(http) == ({500}, {200})
+
+        patched = await http.patch("/_admin/config", json={"codegen_rate_500": 0, "github_rate_503": 1})
+        assert (patched.json()["codegen_rate_500"], patched.json()["github_rate_503"]) == (0, 1)
+        assert await _statuses(http) == ({200}, {503})
+
+        # Unset (null) falls back to the shared rate; GitHub's own 0 still beats it.
+        await http.patch("/_admin/config", json={"rate_500": 1, "codegen_rate_500": None, "github_rate_503": None})
+        assert await _statuses(http) == ({500}, {200})
+    await app.state.world.aclose()
+
+
 async def _run_with_webhook_faults(receiver_url: str, **faults: float) -> tuple[list[str], dict]:
     """Drive one PR by hand (deterministic events) through a fake with the given webhook faults."""
     config = FakeConfig(**FAST, relay_url=receiver_url, webhook_secret=SECRET, seed=7, **faults)
