@@ -58,12 +58,14 @@ async def test_a_remembered_run_that_closed_is_looked_up_again(relay, probes: Pr
     assert [s["delivery_id"] for s in await received(second, 1)] == ["to-second"]
 
 
-async def test_a_closed_run_with_no_successor_leaves_the_delivery_untracked(relay, probes: Probes) -> None:
+async def test_a_closed_run_with_no_successor_answers_that_the_task_finished(relay, probes: Probes) -> None:
     identity = PullRequestIdentity.fresh()
     handle = await probes.start(identity)
     assert (await deliver_check(relay, identity, "while-open")).status_code == 202
     await handle.signal("finish")
     await handle.result()
 
+    # The remembered run refuses the signal; looking again finds only that closed workflow.
     response = await deliver_check(relay, identity, "after-close")
-    assert response.status_code == 200 and response.json()["ignored"].startswith("untracked")
+    assert response.status_code == 200
+    assert response.json() == {"ignored": f"finished: workflow {handle.id} for {identity.pr_key} has closed"}

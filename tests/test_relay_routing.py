@@ -128,7 +128,7 @@ async def test_only_running_workflows_are_signalled(relay, probes: Probes, ident
     assert await handle.result() == []
     response = await post(relay, "pull_request", identity.payload("pull_request.closed.merged"))
     assert response.status_code == 200
-    assert response.json() == {"ignored": f"untracked: no running workflow for {identity.pr_key}"}
+    assert response.json() == {"ignored": f"finished: workflow {handle.id} for {identity.pr_key} has closed"}
 
 
 async def test_untracked_pr_is_answered_200_after_brief_patience(relay, identity) -> None:

@@ -61,7 +61,8 @@ def create_app(
     """The relay app. `settings.webhook_secret` is required; `webhook_secret_previous` is accepted too.
 
     `lookup_patience` bounds how long a delivery waits for its workflow to show up in visibility
-    before it is answered "untracked"; `answer_within` bounds every webhook request.
+    before it is answered "untracked"; a delivery whose workflows have all closed is answered
+    "finished" without waiting. `answer_within` bounds every webhook request.
     """
     if settings.webhook_secret is None:
         raise ValueError("WEBHOOK_SECRET is required: without it anyone could forge GitHub deliveries")
@@ -170,17 +171,20 @@ class _Relay:
         if isinstance(decision, Ignored):
             return _Answer(200, {"ignored": decision.reason}, "ignored")
         try:
-            signalled = await self._router.deliver(decision)
+            routed = await self._router.deliver(decision)
         except TemporalUnavailable as error:
             logger.warning("delivery %s not relayed: %s", delivery.delivery_id, error)
             return _Answer(503, {"error": "Temporal is unavailable; redeliver later"}, "unavailable")
-        if not signalled:
+        if routed.closed:
+            reason = f"finished: {_closed(routed.closed, decision.target)}"
+            return _Answer(200, {"ignored": reason}, "finished")
+        if not routed.signalled:
             reason = f"untracked: no running workflow for {_describe(decision.target)}"
             return _Answer(200, {"ignored": reason}, "untracked")
-        self._metrics.signals.labels(signal=decision.signal).inc(len(signalled))
+        self._metrics.signals.labels(signal=decision.signal).inc(len(routed.signalled))
         return _Answer(
             202,
-            {"signalled": signalled, "signal": decision.signal, "delivery": delivery.delivery_id},
+            {"signalled": routed.signalled, "signal": decision.signal, "delivery": delivery.delivery_id},
             "signalled",
         )
 
@@ -197,6 +201,12 @@ class _Relay:
                 return None
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _closed(workflow_ids: list[str], target: Target) -> str:
+    if len(workflow_ids) == 1:
+        return f"workflow {workflow_ids[0]} for {_describe(target)} has closed"
+    return f"workflows {', '.join(workflow_ids)} for {_describe(target)} have closed"
 
 
 def _describe(target: Target) -> str:

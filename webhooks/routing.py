@@ -1,4 +1,4 @@
-"""Finding the running task workflows a delivery is for, and signalling them."""
+"""Finding the task workflows a delivery is for, and signalling the running ones."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -19,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 # Values that go into a visibility query: repository names, PR keys and SHAs never need more.
 _QUERY_SAFE = re.compile(r"^[A-Za-z0-9_.\-/#]+$")
-_RUNNING = "ExecutionStatus = 'Running'"
+# Visibility lists open runs before closed ones (an unset close time sorts as the latest), so the
+# closed runs of a PR never crowd its running ones out of this many matches.
 _MAX_MATCHES = 10
 # PR keys whose one running workflow is remembered; a PR gets several deliveries (checks, reviews, merge).
 _REMEMBERED_PRS = 10_000
@@ -29,11 +31,31 @@ class TemporalUnavailable(Exception):
     """Temporal could not answer; the delivery should fail so GitHub can redeliver it."""
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What visibility shows for a target: its running workflows, or else those that have closed."""
+
+    running: list[str] = field(default_factory=list)
+    # Workflows that had the target but whose runs have all ended; only filled when none is running.
+    closed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Where a delivery went: the workflows signalled, or the closed workflows it was for."""
+
+    signalled: list[str] = field(default_factory=list)
+    # Set when nothing was signalled because the target's workflows have closed: the task is finished.
+    closed: list[str] = field(default_factory=list)
+
+
 class WorkflowRouter:
-    """Looks workflows up by PR key, then head SHA, then the PR body's Task-ID, and signals them.
+    """Looks workflows up by PR key, then head SHA, then the PR body's Task-ID, and signals the running ones.
 
     Visibility is eventually consistent: a workflow that has just published its PR may not be
-    found for a moment, so an empty lookup is repeated with backoff for up to `lookup_patience`.
+    found for a moment, so a lookup that finds no workflow at all is repeated with backoff for up
+    to `lookup_patience`. A lookup that finds only closed workflows for the PR or head SHA is final
+    at once: the task has finished, and waiting would only repeat the same answer.
 
     A PR key that visibility matched to exactly one running workflow is remembered with that run's id,
     so the PR's later deliveries signal that run without a visibility query. Once the run has
@@ -52,50 +74,61 @@ class WorkflowRouter:
         self._rpc_timeout = rpc_timeout
         self._runs_by_pr_keys: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
 
-    async def deliver(self, order: SignalOrder) -> list[str]:
-        """Signal every running workflow the order's target names; returns the workflow ids signalled."""
+    async def deliver(self, order: SignalOrder) -> Routed:
+        """Signal every running workflow the order's target names; say which were signalled, or which had closed."""
         remembered = self._runs_by_pr_keys.get(order.target.pr_keys)
         if remembered is not None:
             workflow_id, run_id = remembered
             if await self._signal(workflow_id, order, run_id=run_id):
                 self._runs_by_pr_keys.move_to_end(order.target.pr_keys)
-                return [workflow_id]
+                return Routed(signalled=[workflow_id])
             self._runs_by_pr_keys.pop(order.target.pr_keys, None)
-        workflow_ids = await self.find(order.target)
-        results = await asyncio.gather(*(self._signal(workflow_id, order) for workflow_id in workflow_ids))
-        return [workflow_id for workflow_id, sent in zip(workflow_ids, results) if sent]
+        lookup = await self.find(order.target)
+        results = await asyncio.gather(*(self._signal(workflow_id, order) for workflow_id in lookup.running))
+        signalled = [workflow_id for workflow_id, sent in zip(lookup.running, results) if sent]
+        if signalled:
+            return Routed(signalled=signalled)
+        # Nothing took the signal: the workflows found had closed, or closed since (refused as not found).
+        return Routed(closed=lookup.closed or lookup.running)
 
-    async def find(self, target: Target) -> list[str]:
-        """Ids of the running workflows for `target`, waiting up to `lookup_patience` for visibility."""
+    async def find(self, target: Target) -> Lookup:
+        """The workflows for `target`, waiting up to `lookup_patience` while visibility shows none at all."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._patience
         delay = 0.1
         while True:
             found = await self._find_once(target)
-            if found or loop.time() + delay > deadline:
+            if found.running or found.closed or loop.time() + delay > deadline:
                 return found
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    async def _find_once(self, target: Target) -> list[str]:
+    async def _find_once(self, target: Target) -> Lookup:
+        closed: list[str] = []
         keys = [key for key in target.pr_keys if _QUERY_SAFE.match(key)]
         if keys:
             by_key = " OR ".join(f"{search_attributes.PR_KEY.name} = '{key}'" for key in keys)
-            runs = await self._list_runs(f"({by_key}) AND {_RUNNING}")
-            if len(runs) == 1:
-                self._remember(target.pr_keys, runs[0])
-            if runs:
-                return [workflow_id for workflow_id, _ in runs]
+            runs = await self._list_runs(by_key)
+            running = [run for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
+            if len(running) == 1:
+                self._remember(target.pr_keys, (running[0].id, running[0].run_id))
+            if running:
+                return Lookup(running=[run.id for run in running])
+            closed += [run.id for run in runs if _has_ended(run)]
         if target.head_sha and _QUERY_SAFE.match(target.head_sha) and _QUERY_SAFE.match(target.repository):
-            found = await self._list(
+            runs = await self._list_runs(
                 f"{search_attributes.PR_HEAD_SHA.name} = '{target.head_sha}'"
-                f" AND {search_attributes.REPOSITORY.name} = '{target.repository}' AND {_RUNNING}"
+                f" AND {search_attributes.REPOSITORY.name} = '{target.repository}'"
             )
-            if found:
-                return found
+            running = [run.id for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
+            if running:
+                return Lookup(running=running)
+            closed += [run.id for run in runs if _has_ended(run)]
         if target.task_id:
-            return await self._by_task_id(target)
-        return []
+            owner = await self._by_task_id(target)
+            if owner:
+                return Lookup(running=owner)
+        return Lookup(closed=list(dict.fromkeys(closed)))
 
     def _remember(self, pr_keys: tuple[str, ...], run: tuple[str, str]) -> None:
         self._runs_by_pr_keys[pr_keys] = run
@@ -103,14 +136,11 @@ class WorkflowRouter:
         while len(self._runs_by_pr_keys) > _REMEMBERED_PRS:
             self._runs_by_pr_keys.popitem(last=False)
 
-    async def _list(self, query: str) -> list[str]:
-        return [workflow_id for workflow_id, _ in await self._list_runs(query)]
-
-    async def _list_runs(self, query: str) -> list[tuple[str, str]]:
-        """(workflow id, run id) of each match."""
+    async def _list_runs(self, query: str) -> list[WorkflowExecution]:
+        """The runs `query` matches, running or closed, running ones first."""
         try:
             return [
-                (execution.id, execution.run_id)
+                execution
                 async for execution in self._client.list_workflows(
                     query, limit=_MAX_MATCHES, rpc_timeout=self._rpc_timeout
                 )
@@ -157,6 +187,11 @@ def _may_own(execution: WorkflowExecution, target: Target) -> bool:
     if known_key is not None and known_key not in target.pr_keys:
         return False
     return known_repository is None or known_repository.lower() == target.repository.lower()
+
+
+def _has_ended(execution: WorkflowExecution) -> bool:
+    """Closed for good: a run that continued as new has a successor, which may not be visible yet."""
+    return execution.status not in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW)
 
 
 def _unavailable(error: Exception) -> TemporalUnavailable:
