@@ -35,9 +35,12 @@ from workflows.codegen_task import CodegenTaskWorkflow
 
 logger = logging.getLogger("worker")
 
-# `models` is plain pydantic data: imported once and shared, instead of re-imported by the sandbox
-# (every model class rebuilt) for each new workflow run, which made bursts of new tasks CPU-bound.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("models"))
+# `models` is plain pydantic data and `workflows.pr_tracking` pure functions of it: imported once and
+# shared, instead of re-imported by the sandbox (every model class rebuilt) for each new workflow run,
+# which made bursts of new tasks CPU-bound.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("models", "workflows.pr_tracking")
+)
 # A cached task workflow holds ~0.35 MB (its sandbox); tasks wait days between signals, so a larger
 # cache buys little and 1,000 (the SDK default) put the worker near 500 MB once 1,000 tasks were open.
 MAX_CACHED_WORKFLOWS = 500

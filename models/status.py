@@ -163,3 +163,22 @@ class TaskOutcome(BaseModel):
     iterations_to_green: int | None = None
     timings: Timings = Field(default_factory=Timings)
     mock_mode: bool = False
+
+
+class CarriedState(BaseModel):
+    """Everything continue-as-new hands to the workflow's next run, so nothing is forgotten.
+
+    Defined here, not in the workflow module: the sandbox re-imports that module for every workflow
+    run, and building a pydantic model class each time was a third of the cost of starting one.
+    """
+
+    status: TaskStatus
+    all_checks: list[CheckState] = Field(default_factory=list)
+    seen_deliveries: list[str] = Field(default_factory=list)
+    pr_opened_at: datetime | None = None
+    prompt_s: float = 0.0
+    agent_s: float = 0.0
+    pr_run_id: int | None = None
+    followed_shas: list[str] = Field(default_factory=list)
+    handled_reviews: list[str] = Field(default_factory=list)
+    followup_history: list[str] = Field(default_factory=list)

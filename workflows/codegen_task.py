@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
@@ -24,10 +24,9 @@ from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullReq
 from models.prompt import PromptInput, PromptOptions, PromptResult
 from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
 from models.status import (
-    TERMINAL_PHASES,
     AgentRunRecord,
     AttemptRecord,
-    CheckState,
+    CarriedState,
     ErrorInfo,
     Reason,
     ReviewState,
@@ -68,21 +67,6 @@ SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 
 
-class CarriedState(BaseModel):
-    """Everything continue-as-new hands to the next run, so nothing is forgotten."""
-
-    status: TaskStatus
-    all_checks: list[CheckState] = Field(default_factory=list)
-    seen_deliveries: list[str] = Field(default_factory=list)
-    pr_opened_at: datetime | None = None
-    prompt_s: float = 0.0
-    agent_s: float = 0.0
-    pr_run_id: int | None = None
-    followed_shas: list[str] = Field(default_factory=list)
-    handled_reviews: list[str] = Field(default_factory=list)
-    followup_history: list[str] = Field(default_factory=list)
-
-
 class TaskFinished(Exception):
     """Raised inside the workflow to stop with an outcome that is not a merge or close."""
 
@@ -114,7 +98,8 @@ class CodegenTaskWorkflow:
         self._handled_reviews: list[str] = []
         self._followup_history: list[str] = []
         self._followup_ended_at: datetime | None = None
-        self._published: dict[str, str] = {}
+        # What visibility already holds (the starter sets the task's attributes when it starts the workflow).
+        self._published = {pair.key.name: pair.value for pair in workflow.info().typed_search_attributes}
         self._early_events: list[PrEvent | CheckResult | Review] = []
         self._status = self._initial_status()
         if self._input and self._input.carried_state:
@@ -237,8 +222,8 @@ class CodegenTaskWorkflow:
     async def _attempt_steps(self, record: AttemptRecord) -> TaskFinished | None:
         task, options = self._input.task, self._input.options
         number = record.number
+        # Not published: rendering takes milliseconds, and each upsert is a visibility write.
         self._set_phase(TaskPhase.GENERATING_PROMPT, codegen_status="pending")
-        self._publish()
         began = workflow.now()
         prompt = await self._call(
             "generate_prompt",
@@ -373,7 +358,6 @@ class CodegenTaskWorkflow:
             if workflow.now() >= deadline:
                 continue
             interval = base if await self._reconcile() else min(interval * 2, ceiling)
-        self._publish()
 
     # ---- follow-ups --------------------------------------------------------------------------
 
