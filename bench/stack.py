@@ -63,11 +63,6 @@ def cpu_seconds() -> dict[str, float]:
     return totals
 
 
-def cpu_ms_per(count: int, before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """CPU milliseconds each part spent per item between two `cpu_seconds()` readings."""
-    return {part: round(1000 * (after[part] - before.get(part, 0.0)) / count, 1) for part in after}
-
-
 @dataclass
 class Stack:
     """Handles on a running stack: the driver's Temporal client and where each part listens."""

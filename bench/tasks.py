@@ -13,8 +13,10 @@ from typing import Any
 
 from temporalio.client import Client
 
+from cli.task_workflows import start_task
 from models import search_attributes
-from models.task import workflow_id_for
+from models.task import WorkflowInput
+from settings import Settings
 from workflows.codegen_task import WORKFLOW_NAME
 
 RUNNING_TASKS = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
@@ -49,15 +51,13 @@ async def start_tasks(
     """Start `count` CodegenTaskWorkflows; returns their workflow ids."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
 
+    settings = Settings(task_queue=task_queue)
+
     async def start(index: int) -> str:
         task_id = f"{prefix}-{index}"
-        await client.start_workflow(
-            WORKFLOW_NAME,
-            task_input(task_id, scenario=scenario, reconcile_interval=reconcile_interval),
-            id=workflow_id_for(task_id),
-            task_queue=task_queue,
-        )
-        return workflow_id_for(task_id)
+        input = WorkflowInput.model_validate(task_input(task_id, scenario=scenario, reconcile_interval=reconcile_interval))
+        # As `starter.py submit` starts a task: with its search attributes and Web UI summary.
+        return (await start_task(client, settings, input)).id
 
     return await bounded(count, START_CONCURRENCY, start)
 

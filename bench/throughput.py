@@ -6,7 +6,8 @@ The fake answers at once (the run completes at once; checks pass and the PR merg
 after it opens, each sent as a signed webhook through the relay). The baseline runs on the same
 dev server in the same run, with a worker of the same settings, and makes as many activity calls
 and receives as many signals per workflow as the task workflows did (counted from a sample of
-their histories).
+their histories). The halves alternate (tasks, baseline, baseline, tasks, N/2 each), so a shared
+machine that speeds up or slows down during the run weighs on both alike.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import sys
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -22,8 +24,15 @@ from temporalio.client import Client
 
 from bench.baseline import BASELINE_SIGNAL, BASELINE_WORKFLOW, BaselineInput
 from bench.results import record
-from bench.stack import cpu_ms_per, cpu_seconds, full_stack, worker_process
-from bench.tasks import ClosedRun, bounded, closed_runs, percentile, start_tasks, wait_for_count
+from bench.stack import cpu_seconds, full_stack, settle_webhooks, worker_process
+from bench.tasks import (
+    ClosedRun,
+    bounded,
+    closed_runs,
+    percentile,
+    start_tasks,
+    wait_for_count,
+)
 from workflows.codegen_task import WORKFLOW_NAME
 
 HISTORY_SAMPLE = 20
@@ -45,69 +54,97 @@ async def messages_per_workflow(client: Client, workflow_ids: list[str]) -> tupl
     return round(activities / len(workflow_ids)), round(signals / len(workflow_ids))
 
 
-async def finished(client: Client, workflow_type: str, task_queue: str, count: int) -> list[ClosedRun]:
-    """Wait until `count` workflows of the type on the queue have closed; their runs."""
+async def finished(client: Client, workflow_type: str, task_queue: str, workflow_ids: list[str]) -> list[ClosedRun]:
+    """Wait until all of `workflow_ids` (of the type, on the queue) have closed; their runs."""
     query = f"WorkflowType = '{workflow_type}' AND TaskQueue = '{task_queue}'"
+    wanted = set(workflow_ids)
     await wait_for_count(
-        client, f"{query} AND ExecutionStatus != 'Running'", lambda closed: closed >= count,
-        timeout=FINISH_TIMEOUT_S, what=f"{workflow_type} closed",
+        client, f"{query} AND ExecutionStatus = 'Running'", lambda running: running == 0,
+        timeout=FINISH_TIMEOUT_S, what=f"{workflow_type} still running",
     )  # fmt: skip
-    return await closed_runs(client, query)
+    runs = [run for run in await closed_runs(client, query) if run.workflow_id in wanted]
+    if len(runs) != len(wanted):
+        raise RuntimeError(f"{len(wanted) - len(runs)} of {len(wanted)} {workflow_type} runs not found closed")
+    return runs
 
 
-def rates(runs: list[ClosedRun]) -> dict[str, float]:
-    """Workflows per second from the first start to the last close, and start-to-close percentiles."""
-    span = (max(run.close for run in runs) - min(run.start for run in runs)).total_seconds()
-    latencies = [run.seconds for run in runs]
-    return {
-        "per_s": round(len(runs) / span, 1),
-        "p50_s": round(percentile(latencies, 0.5), 2),
-        "p95_s": round(percentile(latencies, 0.95), 2),
-    }
+@dataclass
+class Half:
+    """One side of the comparison, measured over several rounds: its runs, spans and CPU."""
+
+    runs: list[ClosedRun] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def add(self, runs: list[ClosedRun], cpu_before: dict[str, float], cpu_after: dict[str, float]) -> None:
+        self.runs += runs
+        self.seconds += (max(run.close for run in runs) - min(run.start for run in runs)).total_seconds()
+        for part, seconds in cpu_after.items():
+            self.cpu[part] = self.cpu.get(part, 0.0) + seconds - cpu_before.get(part, 0.0)
+
+    def figures(self) -> dict[str, Any]:
+        """Workflows per second over the rounds' first-start-to-last-close spans, latency percentiles, CPU per workflow."""
+        latencies = [run.seconds for run in self.runs]
+        return {
+            "per_s": round(len(self.runs) / self.seconds, 1),
+            "p50_s": round(percentile(latencies, 0.5), 2),
+            "p95_s": round(percentile(latencies, 0.95), 2),
+            "cpu_ms": {part: round(1000 * seconds / len(self.runs), 1) for part, seconds in self.cpu.items()},
+        }
 
 
-async def run_baseline(client: Client, task_queue: str, count: int, shape: BaselineInput) -> list[ClosedRun]:
+async def run_baseline(client: Client, task_queue: str, count: int, shape: BaselineInput) -> list[str]:
     prefix = f"baseline-{uuid.uuid4().hex[:6]}"
 
-    async def start_and_signal(index: int) -> None:
+    async def start_and_signal(index: int) -> str:
         handle = await client.start_workflow(BASELINE_WORKFLOW, shape, id=f"{prefix}-{index}", task_queue=task_queue)
         for _ in range(shape.signals):
             await handle.signal(BASELINE_SIGNAL)
+        return handle.id
 
-    await bounded(count, 50, start_and_signal)
-    return await finished(client, BASELINE_WORKFLOW, task_queue, count)
+    return await bounded(count, 50, start_and_signal)
 
 
 async def measure(tasks: int) -> dict[str, Any]:
-    """Run both halves on one stack; the figures under the issue's keys."""
+    """Both halves on one stack in rounds task, baseline, baseline, task, so drift in a shared
+    machine's speed weighs on both alike; the figures under the issue's keys."""
+    task_half, baseline_half = Half(), Half()
     async with full_stack(fake_env=CHECKS_AFTER) as stack:
-        cpu_before = cpu_seconds()
-        workflow_ids = await start_tasks(stack.client, stack.task_queue, tasks)
-        runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, tasks)
-        task_cpu = cpu_ms_per(tasks, cpu_before, cpu_seconds())
-        activities, signals = await messages_per_workflow(stack.client, workflow_ids[:HISTORY_SAMPLE])
-        shape = BaselineInput(activities=activities, signals=signals)
         baseline_queue = f"{stack.task_queue}-baseline"
         async with worker_process(stack.client, baseline_queue, [sys.executable, "-m", "bench.baseline"], {}):
-            cpu_before = cpu_seconds()
-            baseline_runs = await run_baseline(stack.client, baseline_queue, tasks, shape)
-            baseline_cpu = cpu_ms_per(tasks, cpu_before, cpu_seconds())
-    task_rates, baseline_rates = rates(runs), rates(baseline_runs)
+            shape: BaselineInput | None = None
+            for kind, count in (("tasks", tasks // 2), ("baseline", tasks // 2), ("baseline", tasks - tasks // 2), ("tasks", tasks - tasks // 2)):
+                before = cpu_seconds()
+                if kind == "tasks":
+                    ids = await start_tasks(stack.client, stack.task_queue, count)
+                    runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, ids)
+                    # Webhooks still on their way would otherwise land in the next round.
+                    await settle_webhooks(stack.fake_url, timeout=FINISH_TIMEOUT_S)
+                    task_half.add(runs, before, cpu_seconds())
+                    if shape is None:
+                        activities, signals = await messages_per_workflow(stack.client, ids[:HISTORY_SAMPLE])
+                        shape = BaselineInput(activities=activities, signals=signals)
+                else:
+                    assert shape is not None
+                    ids = await run_baseline(stack.client, baseline_queue, count, shape)
+                    baseline_half.add(await finished(stack.client, BASELINE_WORKFLOW, baseline_queue, ids), before, cpu_seconds())
+    task_figures, baseline_figures = task_half.figures(), baseline_half.figures()
     return {
         "tasks": tasks,
-        "tasks_per_s": task_rates["per_s"],
-        "baseline_per_s": baseline_rates["per_s"],
-        "ratio": round(task_rates["per_s"] / baseline_rates["per_s"], 2),
-        "p50_s": task_rates["p50_s"],
-        "p95_s": task_rates["p95_s"],
-        "baseline_p50_s": baseline_rates["p50_s"],
-        "baseline_p95_s": baseline_rates["p95_s"],
-        "merged": sum(run.phase == "merged" for run in runs),
-        "activities_per_task": activities,
-        "signals_per_task": signals,
-        # Where the time goes: CPU per task (per baseline workflow) in each process.
-        "cpu_ms_per_task": task_cpu,
-        "baseline_cpu_ms_per_workflow": baseline_cpu,
+        "tasks_per_s": task_figures["per_s"],
+        "baseline_per_s": baseline_figures["per_s"],
+        "ratio": round(task_figures["per_s"] / baseline_figures["per_s"], 2),
+        "p50_s": task_figures["p50_s"],
+        "p95_s": task_figures["p95_s"],
+        "baseline_p50_s": baseline_figures["p50_s"],
+        "baseline_p95_s": baseline_figures["p95_s"],
+        "merged": sum(run.phase == "merged" for run in task_half.runs),
+        "rounds": "tasks, baseline, baseline, tasks",
+        "activities_per_task": shape.activities,
+        "signals_per_task": shape.signals,
+        # Where the time goes: CPU per task (per baseline workflow) in each process, webhook settling included.
+        "cpu_ms_per_task": task_figures["cpu_ms"],
+        "baseline_cpu_ms_per_workflow": baseline_figures["cpu_ms"],
     }
 
 
