@@ -6,11 +6,11 @@ GitHub records them as failed and they can be redelivered) and /readyz 503 until
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
 import uvicorn
+import uvloop
 
 import temporal_client
 from cli import exit_codes
@@ -45,7 +45,8 @@ def main() -> int:
         )
         return exit_codes.INVALID_INPUT
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    # uvloop: the relay is event-loop bound (parse, verify, signal), and it halves the loop's share.
+    uvloop.run(serve(settings))
     return exit_codes.OK
 
 
