@@ -136,3 +136,31 @@ async def test_a_task_restarted_after_its_run_closed_gets_the_delivery(client: C
     assert response.json()["signalled"] == [first.id]
     [got] = await received(restarted, 1)
     assert (got["signal"], got["action"]) == ("pr_event", "synchronize")
+
+
+@pytest.mark.parametrize("memory", [timedelta(seconds=60), timedelta(0)])
+async def test_a_finished_pr_is_remembered_for_its_burst_of_deliveries(client: Client, probes: Probes, memory) -> None:
+    # The first delivery finds the PR's workflow closed; then a workflow shows up running with the
+    # same PR (as a restarted task could). Within the memory the relay answers from what it learnt,
+    # asking visibility nothing; with no memory it looks again and signals the running one.
+    identity = PullRequestIdentity.fresh()
+    first = await probes.start(identity)
+    await first.signal("finish")
+    await first.result()
+    await wait_visible(client, identity.pr_key, running=False)
+
+    app = create_app(Settings(webhook_secret=SECRET), client, lookup_patience=PATIENCE, finished_memory=memory)
+    async with relay_client(app) as http:
+        response, _ = await timed_post(http, "check_run", identity.payload("check_run.completed"))
+        assert response.json() == {"ignored": f"finished: workflow {first.id} for {identity.pr_key} has closed"}
+
+        restarted = await probes.start(identity, workflow_id=first.id)
+        await wait_visible(client, identity.pr_key, running=True)
+        response, _ = await timed_post(http, "check_suite", identity.payload("check_suite.completed"))
+
+    if memory:
+        assert response.status_code == 200
+        assert response.json() == {"ignored": f"finished: workflow {first.id} for {identity.pr_key} has closed"}
+    else:
+        assert response.status_code == 202, response.text
+        assert [s["signal"] for s in await received(restarted, 1)] == ["check_result"]

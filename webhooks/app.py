@@ -21,7 +21,7 @@ from settings import Settings
 from webhooks import signature
 from webhooks.metrics import RelayMetrics
 from webhooks.payloads import MalformedDelivery, decode_body, parse_event
-from webhooks.routing import TemporalUnavailable, WorkflowRouter
+from webhooks.routing import FINISHED_MEMORY, TemporalUnavailable, WorkflowRouter
 from webhooks.translate import Filters, Ignored, Target, translate
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def create_app(
     client: Client,
     *,
     lookup_patience: timedelta = timedelta(seconds=5),
+    finished_memory: timedelta = FINISHED_MEMORY,
     answer_within: timedelta = ANSWER_WITHIN,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -62,7 +63,8 @@ def create_app(
 
     `lookup_patience` bounds how long a delivery waits for its workflow to show up in visibility
     before it is answered "untracked"; a delivery whose workflows have all closed is answered
-    "finished" without waiting. `answer_within` bounds every webhook request.
+    "finished" without waiting, and the PR's further deliveries for `finished_memory` from memory.
+    `answer_within` bounds every webhook request.
     """
     if settings.webhook_secret is None:
         raise ValueError("WEBHOOK_SECRET is required: without it anyone could forge GitHub deliveries")
@@ -70,7 +72,7 @@ def create_app(
     relay = _Relay(
         secrets=(settings.webhook_secret, settings.webhook_secret_previous),
         filters=Filters(settings.allowed_repositories, settings.ignored_reviewers),
-        router=WorkflowRouter(client, lookup_patience=lookup_patience),
+        router=WorkflowRouter(client, lookup_patience=lookup_patience, finished_memory=finished_memory),
         metrics=metrics,
         answer_within=answer_within.total_seconds(),
         max_body_bytes=max_body_bytes,

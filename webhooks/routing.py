@@ -25,6 +25,9 @@ _QUERY_SAFE = re.compile(r"^[A-Za-z0-9_.\-/#]+$")
 _MAX_MATCHES = 10
 # PR keys whose one running workflow is remembered; a PR gets several deliveries (checks, reviews, merge).
 _REMEMBERED_PRS = 10_000
+# How long a PR whose workflows have all closed is answered "finished" from memory: its checks, check
+# suite and closed event come in a burst, often after the workflow saw the merge by reading GitHub.
+FINISHED_MEMORY = timedelta(seconds=60)
 
 
 class TemporalUnavailable(Exception):
@@ -60,6 +63,8 @@ class WorkflowRouter:
     A PR key that visibility matched to exactly one running workflow is remembered with that run's id,
     so the PR's later deliveries signal that run without a visibility query. Once the run has
     closed (or continued as new) the signal is refused as not found, and the key is looked up again.
+    A PR key found with closed workflows only is remembered as finished for `finished_memory`, so
+    the rest of its burst of deliveries is answered without asking visibility again.
     """
 
     def __init__(
@@ -67,15 +72,22 @@ class WorkflowRouter:
         client: Client,
         *,
         lookup_patience: timedelta = timedelta(seconds=5),
+        finished_memory: timedelta = FINISHED_MEMORY,
         rpc_timeout: timedelta = timedelta(seconds=2),
     ) -> None:
         self._client = client
         self._patience = lookup_patience.total_seconds()
+        self._finished_memory = finished_memory.total_seconds()
         self._rpc_timeout = rpc_timeout
         self._runs_by_pr_keys: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
+        # PR keys -> (until when, on the loop's clock; the closed workflow ids).
+        self._finished_pr_keys: OrderedDict[tuple[str, ...], tuple[float, list[str]]] = OrderedDict()
 
     async def deliver(self, order: SignalOrder) -> Routed:
         """Signal every running workflow the order's target names; say which were signalled, or which had closed."""
+        finished = self._recently_finished(order.target.pr_keys)
+        if finished:
+            return Routed(closed=finished)
         remembered = self._runs_by_pr_keys.get(order.target.pr_keys)
         if remembered is not None:
             workflow_id, run_id = remembered
@@ -89,7 +101,10 @@ class WorkflowRouter:
         if signalled:
             return Routed(signalled=signalled)
         # Nothing took the signal: the workflows found had closed, or closed since (refused as not found).
-        return Routed(closed=lookup.closed or lookup.running)
+        closed = lookup.closed or lookup.running
+        if closed and order.target.pr_keys:
+            self._remember_finished(order.target.pr_keys, closed)
+        return Routed(closed=closed)
 
     async def find(self, target: Target) -> Lookup:
         """The workflows for `target`, waiting up to `lookup_patience` while visibility shows none at all."""
@@ -129,6 +144,25 @@ class WorkflowRouter:
             if owner:
                 return Lookup(running=owner)
         return Lookup(closed=list(dict.fromkeys(closed)))
+
+    def _recently_finished(self, pr_keys: tuple[str, ...]) -> list[str]:
+        """The closed workflows remembered for these PR keys, if that memory has not run out."""
+        remembered = self._finished_pr_keys.get(pr_keys)
+        if remembered is None:
+            return []
+        until, closed = remembered
+        if asyncio.get_running_loop().time() < until:
+            return closed
+        del self._finished_pr_keys[pr_keys]
+        return []
+
+    def _remember_finished(self, pr_keys: tuple[str, ...], closed: list[str]) -> None:
+        if self._finished_memory <= 0:
+            return
+        self._finished_pr_keys[pr_keys] = (asyncio.get_running_loop().time() + self._finished_memory, closed)
+        self._finished_pr_keys.move_to_end(pr_keys)
+        while len(self._finished_pr_keys) > _REMEMBERED_PRS:
+            self._finished_pr_keys.popitem(last=False)
 
     def _remember(self, pr_keys: tuple[str, ...], run: tuple[str, str]) -> None:
         self._runs_by_pr_keys[pr_keys] = run
