@@ -326,6 +326,7 @@ class CodegenTaskWorkflow:
         settle = options.followup_settle or (MOCK_FOLLOWUP_SETTLE if mock_defaults else REAL_FOLLOWUP_SETTLE)
         deadline = self._pr_opened_at + options.pr_timeout
         interval = base
+        next_read: asyncio.Future[None] | None = None
         await self._reconcile()
         while not self._tracker.finished:
             if self._status.iterations_to_green is None and self._tracker.verdict() == "passing":
@@ -352,9 +353,15 @@ class CodegenTaskWorkflow:
             if due == "address_review":
                 await self._follow_up(due)
                 continue
-            if await self._wait(lambda: self._changed, min(interval, remaining)):
+            if next_read is None:
+                # One timer per read, kept while signals come and go (restarting it on each signal
+                # cost two timer commands per webhook): webhooks flowing make reads less needed, not more.
+                next_read = asyncio.ensure_future(workflow.sleep(min(interval, remaining)))
+            await workflow.wait_condition(lambda: self._changed or next_read.done())
+            if self._changed:
                 interval = base
                 continue
+            next_read = None
             if workflow.now() >= deadline:
                 continue
             interval = base if await self._reconcile() else min(interval * 2, ceiling)
