@@ -22,6 +22,7 @@ from models.github import (
     CommitPullRequestsInput,
     CommitPullRequestsResult,
     PullRequestInfo,
+    PullRequestRead,
 )
 
 SERVICE = "GitHub"
@@ -149,12 +150,14 @@ class GitHubActivities:
         self.client = client
 
     def all(self) -> list[Any]:
-        return [self.get_pull_request, self.list_check_runs, self.find_pull_requests_for_commit]
+        return [self.read_pull_request, self.list_check_runs, self.find_pull_requests_for_commit]
 
-    @activity.defn(name="get_pull_request")
-    async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
-        """State, merge status, head and base of one PR."""
-        return await self.client.get_pull_request(ref)
+    @activity.defn(name="read_pull_request")
+    async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
+        """One PR's state, merge status, head and base, with the checks on its head: one activity per
+        read, as a reconcile needs both, instead of two (each is a workflow task and history events)."""
+        pr = await self.client.get_pull_request(ref)
+        return PullRequestRead(pr=pr, checks=await self.client.list_check_runs(ref, pr.head_sha))
 
     @activity.defn(name="list_check_runs")
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:

@@ -64,6 +64,13 @@ class CheckRunsResult(BaseModel):
     checks: list[CheckRunInfo] = Field(default_factory=list)
 
 
+class PullRequestRead(BaseModel):
+    """GitHub's view of a PR at one moment: the PR, and the latest check run per name on its head."""
+
+    pr: PullRequestInfo
+    checks: list[CheckRunInfo] = Field(default_factory=list)
+
+
 class CommitPullRequestsInput(BaseModel):
     """Which PRs contain a commit: for check events whose `pull_requests` list is empty."""
 

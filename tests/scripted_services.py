@@ -26,7 +26,7 @@ from models.codegen import (
     codegen_api_task_queue,
 )
 from models.followup import FollowupPromptInput
-from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
+from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo, PullRequestRead
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.task import Task
 from workflows.codegen_task import CodegenTaskWorkflow
@@ -98,9 +98,12 @@ class ScriptedServices:
         self.resumes.append(input)
         return AgentRun(id=input.run_id, status="ACTIVE")
 
-    @activity.defn(name="get_pull_request")
-    async def get_pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
+    @activity.defn(name="read_pull_request")
+    async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
         self.github_reads += 1
+        return PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha))
+
+    def _pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
         return PullRequestInfo(
             ref=ref,
             html_url=f"https://github.com/{ref.repository}/pull/{ref.number}",
@@ -116,14 +119,17 @@ class ScriptedServices:
 
     @activity.defn(name="list_check_runs")
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
-        return CheckRunsResult(sha=input.sha, checks=[c for c in self.checks if c.head_sha == input.sha])
+        return CheckRunsResult(sha=input.sha, checks=self._checks_on(input.sha))
+
+    def _checks_on(self, sha: str) -> list[CheckRunInfo]:
+        return [c for c in self.checks if c.head_sha == sha]
 
     def workers(self, client: Client, task_queue: str) -> list[Worker]:
         tracked = [
             self.generate_prompt,
             self.generate_followup_prompt,
             self.wait_for_agent_run,
-            self.get_pull_request,
+            self.read_pull_request,
             self.list_check_runs,
         ]
         return [

@@ -99,20 +99,22 @@ async def test_requests_carry_githubs_headers_and_the_token_only_when_set(caplog
     assert any("GITHUB_TOKEN is not set" in record.message for record in caplog.records)
 
 
-async def test_get_pull_request_activity_and_etag_revalidation(clients, fake):
+async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
     ref = await open_pr(fake, "GH-PR")
     env = ActivityEnvironment()
     activities = GitHubActivities(clients.github)
-    first = await env.run(activities.get_pull_request, ref)
-    second = await env.run(activities.get_pull_request, ref)
+    first = await env.run(activities.read_pull_request, ref)
+    second = await env.run(activities.read_pull_request, ref)
     assert first == second
-    assert first.state == "open" and not first.merged and first.base_ref == "main"
-    assert "Task-ID: GH-PR" in (first.body or "") and first.html_url.endswith(f"/pull/{ref.number}")
+    assert first.pr.state == "open" and not first.pr.merged and first.pr.base_ref == "main"
+    assert "Task-ID: GH-PR" in (first.pr.body or "") and first.pr.html_url.endswith(f"/pull/{ref.number}")
+    # The checks come from the PR's head commit, in the same read.
+    assert first.checks and {check.head_sha for check in first.checks} == {first.pr.head_sha}
     counters = (await fake.get("/_admin/counters")).json()
     assert requests_to(counters, "GET /repos/{owner}/{repo}/pulls/{number}").get("304", 0) >= 1
 
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
-    merged = await env.run(activities.get_pull_request, ref)
+    merged = (await env.run(activities.read_pull_request, ref)).pr
     assert merged.merged and merged.merged_at is not None and merged.status == "merged"
 
 

@@ -17,10 +17,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
 
 from models import search_attributes as sa
-from models.codegen import AgentRun, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
+from models.codegen import AgentRun, PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
 from models.errors import describe_validation_error
 from models.followup import FailingCheck, FollowupPromptInput
-from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo
+from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestRead
 from models.prompt import PromptInput, PromptOptions, PromptResult
 from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
 from models.status import (
@@ -281,12 +281,15 @@ class CodegenTaskWorkflow:
             return self._attempt_failed(record, "no_pr", Reason.NO_PR, f"agent run {run.id} completed without opening a pull request")
 
         record.outcome, record.finished_at = "pr_opened", workflow.now()
-        self._set_phase(TaskPhase.TRACKING_PR, codegen_status="completed")
-        info = await self._call("get_pull_request", opened, PullRequestInfo, start_to_close_timeout=timedelta(seconds=30))
+        read = await self._read_pull_request(opened)
         self._pr_opened_at = workflow.now()
         self._pr_run_id = run.id
-        self._tracker = PullRequestTracker(pr_state_from(info), [], [])
-        self._note("pull request opened", info.html_url)
+        self._tracker = PullRequestTracker(pr_state_from(read.pr), [], [])
+        # Only now: a status that says tracking_pr always has its PR.
+        self._set_phase(TaskPhase.TRACKING_PR, codegen_status="completed")
+        self._note("pull request opened", read.pr.html_url)
+        for change in self._tracker.apply_github_read(read):
+            self._record(change)
         for event in self._early_events:
             self._apply(event)
         self._early_events = []
@@ -327,7 +330,6 @@ class CodegenTaskWorkflow:
         deadline = self._pr_opened_at + options.pr_timeout
         interval = base
         next_read: asyncio.Future[None] | None = None
-        await self._reconcile()
         while not self._tracker.finished:
             if self._status.iterations_to_green is None and self._tracker.verdict() == "passing":
                 self._status.iterations_to_green = self._status.followups
@@ -357,7 +359,7 @@ class CodegenTaskWorkflow:
                 # One timer per read, kept while signals come and go (restarting it on each signal
                 # cost two timer commands per webhook): webhooks flowing make reads less needed, not more.
                 next_read = asyncio.ensure_future(workflow.sleep(min(interval, remaining)))
-            await workflow.wait_condition(lambda: self._changed or next_read.done())
+            await workflow.wait_condition(lambda timer=next_read: self._changed or timer.done())
             if self._changed:
                 interval = base
                 continue
@@ -483,25 +485,21 @@ class CodegenTaskWorkflow:
 
     async def _reconcile(self) -> bool:
         """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""
-        ref = self._tracker.pr.ref
         try:
-            info = await self._call("get_pull_request", ref, PullRequestInfo, start_to_close_timeout=timedelta(seconds=30))
-            checks = await self._call(
-                "list_check_runs",
-                CheckRunsInput(ref=ref, sha=info.head_sha),
-                CheckRunsResult,
-                start_to_close_timeout=timedelta(seconds=30),
-            )
+            read = await self._read_pull_request(self._tracker.pr.ref)
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
             # GitHub unreachable for a while: webhooks may still arrive; try again next round.
             self._note("reconcile failed", str(error.cause or error))
             return False
-        changes = self._tracker.apply_github_read(info, checks)
+        changes = self._tracker.apply_github_read(read)
         for change in changes:
             self._record(change)
         return bool(changes)
+
+    async def _read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
+        return await self._call("read_pull_request", ref, PullRequestRead, start_to_close_timeout=timedelta(seconds=30))
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)

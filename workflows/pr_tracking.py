@@ -6,7 +6,7 @@ merge and close are final) are plain functions with plain tests.
 
 from __future__ import annotations
 
-from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, CheckRunInfo, CheckRunsResult, PullRequestInfo
+from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, CheckRunInfo, PullRequestInfo, PullRequestRead
 from models.signals import CheckResult, PrEvent, Review
 from models.status import CheckState, PullRequestState, ReviewState, Verdict
 
@@ -91,10 +91,10 @@ class PullRequestTracker:
         )
         return f"review by {review.reviewer}: {review.state.replace('_', ' ')}"
 
-    def apply_github_read(self, info: PullRequestInfo, checks: CheckRunsResult | None) -> list[str]:
+    def apply_github_read(self, read: PullRequestRead) -> list[str]:
         """A reconcile: GitHub's own view wins for the PR; its checks merge like webhook results."""
         changes = []
-        fresh = pr_state_from(info)
+        fresh = pr_state_from(read.pr)
         if not self.finished and (fresh.status, fresh.head_sha) != (self.pr.status, self.pr.head_sha):
             if fresh.head_sha != self.pr.head_sha:
                 changes.append(f"reconcile: head moved to {fresh.head_sha[:7]}")
@@ -104,7 +104,7 @@ class PullRequestTracker:
             fresh.author = fresh.author or self.pr.author
             self.pr = fresh
             self._prune_checks()
-        for run in checks.checks if checks else []:
+        for run in read.checks:
             if self._record_check(_check_state(run, run.output_summary)):
                 changes.append(f"reconcile: check {run.name}: {run.conclusion or run.status}")
         return changes
