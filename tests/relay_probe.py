@@ -161,6 +161,11 @@ def github_headers(event: str, body: bytes, *, delivery: str | None = None, secr
     }
 
 
+async def deliver(http: httpx.AsyncClient, event: str, body: bytes, *, delivery: str | None = None) -> httpx.Response:
+    """POST `body` to the relay's webhook endpoint as GitHub would, signed with the test secret."""
+    return await http.post("/webhooks/github", content=body, headers=github_headers(event, body, delivery=delivery))
+
+
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document).encode()
 

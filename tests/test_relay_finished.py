@@ -18,7 +18,7 @@ from tests.relay_probe import (
     SECRET,
     Probes,
     PullRequestIdentity,
-    github_headers,
+    deliver,
     probes,  # noqa: F401  (fixture)
     received,
     relay_client,
@@ -33,7 +33,7 @@ async def timed_post(http, event: str, body: bytes):
     """The response and how long the relay took to give it."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    response = await http.post("/webhooks/github", content=body, headers=github_headers(event, body))
+    response = await deliver(http, event, body)
     return response, loop.time() - started
 
 

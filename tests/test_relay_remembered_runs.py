@@ -15,7 +15,7 @@ from tests.relay_probe import (
     SECRET,
     Probes,
     PullRequestIdentity,
-    github_headers,
+    deliver,
     probes,  # noqa: F401  (fixture)
     received,
     relay_client,
@@ -32,7 +32,7 @@ async def relay(client: Client):
 
 async def deliver_check(relay, identity: PullRequestIdentity, delivery: str):
     body = identity.payload("check_run.completed")
-    return await relay.post("/webhooks/github", content=body, headers=github_headers("check_run", body, delivery=delivery))
+    return await deliver(relay, "check_run", body, delivery=delivery)
 
 
 async def test_later_deliveries_for_a_pr_reach_the_same_run(relay, probes: Probes) -> None:

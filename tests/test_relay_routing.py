@@ -20,8 +20,8 @@ from tests.relay_probe import (
     SECRET,
     Probes,
     PullRequestIdentity,
+    deliver,
     encode,
-    github_headers,
     probes,  # noqa: F401  (fixture)
     received,
     relay_client,
@@ -46,10 +46,6 @@ def identity() -> PullRequestIdentity:
     return PullRequestIdentity.fresh()
 
 
-async def post(http, event: str, body: bytes, delivery: str | None = None):
-    return await http.post("/webhooks/github", content=body, headers=github_headers(event, body, delivery=delivery))
-
-
 @pytest.mark.parametrize(
     ("name", "event", "signal", "expected"),
     [
@@ -69,7 +65,7 @@ async def test_every_handled_event_reaches_its_workflow_by_pr_key(
     relay, probes: Probes, identity, name, event, signal, expected
 ) -> None:
     handle = await probes.start(identity)
-    response = await post(relay, event, identity.payload(name), delivery=f"d-{name}")
+    response = await deliver(relay, event, identity.payload(name), delivery=f"d-{name}")
     assert response.status_code == 202, response.text
     assert response.json() == {"signalled": [handle.id], "signal": signal, "delivery": f"d-{name}"}
     [got] = await received(handle, 1)
@@ -87,7 +83,7 @@ async def test_every_handled_event_reaches_its_workflow_by_pr_key(
 )
 async def test_checks_without_pull_requests_are_found_by_head_sha(relay, probes: Probes, identity, name, event) -> None:
     handle = await probes.start(identity)
-    response = await post(relay, event, identity.payload(name))
+    response = await deliver(relay, event, identity.payload(name))
     assert response.status_code == 202, response.text
     assert response.json()["signalled"] == [handle.id]
     [got] = await received(handle, 1)
@@ -99,14 +95,14 @@ async def test_head_sha_of_another_repository_does_not_match(relay, probes: Prob
     await probes.start(identity)
     other = PullRequestIdentity.fresh()
     body = other.payload("status.success").replace(other.head_sha.encode(), identity.head_sha.encode())
-    response = await post(relay, "status", body)
+    response = await deliver(relay, "status", body)
     assert response.status_code == 200
     assert response.json()["ignored"].startswith("untracked")
 
 
 async def test_task_id_line_finds_a_workflow_that_has_not_published_its_pr(relay, probes: Probes, identity) -> None:
     handle = await probes.start_for_task(identity)
-    response = await post(relay, "pull_request", identity.payload("pull_request.closed.merged"))
+    response = await deliver(relay, "pull_request", identity.payload("pull_request.closed.merged"))
     assert response.status_code == 202, response.text
     assert response.json()["signalled"] == [handle.id]
     [got] = await received(handle, 1)
@@ -117,7 +113,7 @@ async def test_task_id_line_cannot_redirect_a_workflow_that_owns_another_pr(rela
     # Anyone can write "Task-ID: ..." into a PR body; a workflow with its own PR is not theirs to signal.
     owner = PullRequestIdentity.fresh()
     await probes.start(owner, workflow_id=f"codegen-task-{identity.task_id}")
-    response = await post(relay, "pull_request", identity.payload("pull_request.closed.merged"))
+    response = await deliver(relay, "pull_request", identity.payload("pull_request.closed.merged"))
     assert response.status_code == 200
     assert response.json()["ignored"].startswith("untracked")
 
@@ -126,7 +122,7 @@ async def test_only_running_workflows_are_signalled(relay, probes: Probes, ident
     handle = await probes.start(identity)
     await handle.signal("finish")
     assert await handle.result() == []
-    response = await post(relay, "pull_request", identity.payload("pull_request.closed.merged"))
+    response = await deliver(relay, "pull_request", identity.payload("pull_request.closed.merged"))
     assert response.status_code == 200
     assert response.json() == {"ignored": f"finished: workflow {handle.id} for {identity.pr_key} has closed"}
 
@@ -134,7 +130,7 @@ async def test_only_running_workflows_are_signalled(relay, probes: Probes, ident
 async def test_untracked_pr_is_answered_200_after_brief_patience(relay, identity) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    response = await post(relay, "check_run", identity.payload("check_run.completed"))
+    response = await deliver(relay, "check_run", identity.payload("check_run.completed"))
     assert response.status_code == 200
     assert response.json()["ignored"].startswith("untracked")
     assert loop.time() - started < 5
@@ -144,7 +140,7 @@ async def test_delivery_waits_for_a_workflow_that_is_being_indexed(client: Clien
     app = create_app(relay_settings(), client, lookup_patience=timedelta(seconds=5))
     async with relay_client(app) as http:
         # The delivery is already waiting when the workflow starts and publishes its PR.
-        delivery = asyncio.create_task(post(http, "pull_request", identity.payload("pull_request.closed.merged")))
+        delivery = asyncio.create_task(deliver(http, "pull_request", identity.payload("pull_request.closed.merged")))
         await asyncio.sleep(0)
         handle = await probes.start(identity)
         response = await delivery
@@ -155,11 +151,11 @@ async def test_delivery_waits_for_a_workflow_that_is_being_indexed(client: Clien
 async def test_the_same_delivery_twice_changes_state_once(relay, probes: Probes, identity) -> None:
     handle = await probes.start(identity)
     body = identity.payload("pull_request_review.submitted.changes_requested")
-    first = await post(relay, "pull_request_review", body, delivery="redelivered-1")
-    second = await post(relay, "pull_request_review", body, delivery="redelivered-1")
+    first = await deliver(relay, "pull_request_review", body, delivery="redelivered-1")
+    second = await deliver(relay, "pull_request_review", body, delivery="redelivered-1")
     assert first.status_code == second.status_code == 202
     # A later, different delivery proves both earlier signals were processed before we look.
-    await post(relay, "pull_request_review", identity.payload("pull_request_review.submitted.approved"))
+    await deliver(relay, "pull_request_review", identity.payload("pull_request_review.submitted.approved"))
     signals = await received(handle, 2)
     assert [s["state"] for s in signals] == ["changes_requested", "approved"]
     assert [s["delivery_id"] for s in signals][0] == "redelivered-1"
@@ -172,8 +168,8 @@ async def test_check_results_out_of_order_are_all_delivered_with_their_times(rel
     newer["check_run"].update(conclusion="success", completed_at="2026-11-24T10:09:00Z")
     older = identity.document("check_run.completed")
     older["check_run"].update(conclusion="failure", completed_at="2026-11-24T10:04:30Z")
-    assert (await post(relay, "check_run", encode(newer))).status_code == 202
-    assert (await post(relay, "check_run", encode(older))).status_code == 202
+    assert (await deliver(relay, "check_run", encode(newer))).status_code == 202
+    assert (await deliver(relay, "check_run", encode(older))).status_code == 202
     signals = await received(handle, 2)
     assert [(s["conclusion"], s["completed_at"]) for s in signals] == [
         ("success", "2026-11-24T10:09:00Z"),
@@ -193,7 +189,7 @@ async def test_check_results_out_of_order_are_all_delivered_with_their_times(rel
 )
 async def test_ignored_deliveries_send_no_signal(relay, probes: Probes, identity, name, event, reason) -> None:
     handle = await probes.start(identity)
-    response = await post(relay, event, identity.payload(name))
+    response = await deliver(relay, event, identity.payload(name))
     assert response.status_code == 200
     assert reason in response.json()["ignored"]
     await assert_only_control_signal(relay, handle, identity)
@@ -207,7 +203,7 @@ async def test_repositories_outside_the_allow_list_send_no_signal(probes: Probes
     handle = await probes.start(identity)
     app = create_app(relay_settings(), client, lookup_patience=timedelta(milliseconds=300))
     async with relay_client(app) as http:
-        response = await post(http, "pull_request", identity.payload("pull_request.closed.merged"))
+        response = await deliver(http, "pull_request", identity.payload("pull_request.closed.merged"))
         assert response.status_code == 200
         assert "ALLOWED_REPOSITORIES" in response.json()["ignored"]
         app_all = create_app(Settings(webhook_secret=SECRET), client)
@@ -217,7 +213,7 @@ async def test_repositories_outside_the_allow_list_send_no_signal(probes: Probes
 
 async def assert_only_control_signal(http, handle, identity: PullRequestIdentity) -> None:
     """Send a valid delivery and wait for it: had an earlier request signalled, it would come first."""
-    control = await post(http, "pull_request", identity.payload("pull_request.reopened"), delivery="control")
+    control = await deliver(http, "pull_request", identity.payload("pull_request.reopened"), delivery="control")
     assert control.status_code == 202, control.text
     signals = await received(handle, 1)
     assert [s["delivery_id"] for s in signals] == ["control"], json.dumps(signals)
