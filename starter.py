@@ -6,10 +6,8 @@ Run `python starter.py --help`. Every read command takes --json.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-from cli import cleanup, dev_server, health, listing, retry, stats, status, submit, watch
+from cli import cleanup, dev_server, exit_codes, health, listing, retry, stats, status, submit, watch
 from cli import prompt as prompt_command
 
 COMMANDS = (submit, status, watch, listing, retry, stats, cleanup, health, prompt_command, dev_server)
@@ -29,9 +27,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter finalization: the SDK's native runtime can hang or abort while it is torn down
-    # after an interrupted long poll (sdk-python #300). Every command has finished its work here.
-    os._exit(code)
+    exit_codes.leave(main())

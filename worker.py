@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.prompts import PromptActivities
 from activities.service_clients import ServiceClients, build_service_clients
+from cli import exit_codes
 from models import search_attributes
 from models.codegen import codegen_api_task_queue
 from settings import Settings
@@ -140,15 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(settings, args.metrics_port, timedelta(seconds=args.grace_seconds)))
     except (RuntimeError, ValueError) as error:
         logger.error("%s", error)
-        return 3 if isinstance(error, RuntimeError) else 2
-    return 0
+        return exit_codes.UNAVAILABLE if isinstance(error, RuntimeError) else exit_codes.INVALID_INPUT
+    return exit_codes.OK
 
 
 if __name__ == "__main__":
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter finalization, as starter.py does: the workers have shut down and the HTTP
-    # clients are closed, but the SDK's native runtime can hang or abort while it is torn down.
-    os._exit(code)
+    # After a graceful stop the workers are shut down and the HTTP clients closed.
+    exit_codes.leave(main())
