@@ -8,6 +8,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,6 +18,9 @@ from models.task import workflow_id_for
 from webhooks.translate import SignalOrder, Target
 
 logger = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # Values that go into a visibility query: repository names, PR keys and SHAs never need more.
 _QUERY_SAFE = re.compile(r"^[A-Za-z0-9_.\-/#]+$")
@@ -159,16 +163,10 @@ class WorkflowRouter:
     def _remember_finished(self, pr_keys: tuple[str, ...], closed: list[str]) -> None:
         if self._finished_memory <= 0:
             return
-        self._finished_pr_keys[pr_keys] = (asyncio.get_running_loop().time() + self._finished_memory, closed)
-        self._finished_pr_keys.move_to_end(pr_keys)
-        while len(self._finished_pr_keys) > _REMEMBERED_PRS:
-            self._finished_pr_keys.popitem(last=False)
+        _keep_recent(self._finished_pr_keys, pr_keys, (asyncio.get_running_loop().time() + self._finished_memory, closed))
 
     def _remember(self, pr_keys: tuple[str, ...], run: tuple[str, str]) -> None:
-        self._runs_by_pr_keys[pr_keys] = run
-        self._runs_by_pr_keys.move_to_end(pr_keys)
-        while len(self._runs_by_pr_keys) > _REMEMBERED_PRS:
-            self._runs_by_pr_keys.popitem(last=False)
+        _keep_recent(self._runs_by_pr_keys, pr_keys, run)
 
     async def _list_runs(self, query: str) -> list[WorkflowExecution]:
         """The runs `query` matches, running or closed, running ones first."""
@@ -208,6 +206,14 @@ class WorkflowRouter:
         except RuntimeError as error:
             raise _unavailable(error) from error
         return True
+
+
+def _keep_recent(memory: OrderedDict[K, V], key: K, value: V) -> None:
+    """Store `key` as the most recent entry, forgetting the oldest beyond `_REMEMBERED_PRS`."""
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > _REMEMBERED_PRS:
+        memory.popitem(last=False)
 
 
 def _may_own(execution: WorkflowExecution, target: Target) -> bool:
