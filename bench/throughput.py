@@ -5,6 +5,7 @@
 The fake answers at once (the run completes at once; checks pass and the PR merges two seconds
 after it opens, each sent as a signed webhook through the relay). The baseline runs on the same
 dev server in the same run, with a worker of the same settings, and makes as many activity calls
+(ordinary ones, where the task runs its prompt renders and GitHub reads as local activities)
 and receives as many signals per workflow as the task workflows did (counted from a sample of
 their histories). The halves alternate (tasks, baseline, baseline, tasks, N/2 each), so a shared
 machine that speeds up or slows down during the run weighs on both alike.
@@ -36,6 +37,7 @@ from bench.tasks import (
 from workflows.codegen_task import WORKFLOW_NAME
 
 HISTORY_SAMPLE = 20
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # At 0 the PR merges before the workflow's first GitHub read and no webhook matters. Two seconds
 # let the checks and the merge reach a waiting workflow as webhooks; in a burst of hundreds the
 # first read may still find the PR merged. `signals_per_task` says what happened (the baseline
@@ -44,14 +46,25 @@ CHECKS_AFTER = {"FAKE_CHECKS_SECONDS": "2"}
 FINISH_TIMEOUT_S = 900.0
 
 
-async def messages_per_workflow(client: Client, workflow_ids: list[str]) -> tuple[int, int]:
-    """Mean activity calls and signals per workflow over `workflow_ids`, rounded."""
-    activities = signals = 0
+@dataclass(frozen=True)
+class Shape:
+    """What a task workflow asked of Temporal, per workflow (mean over a sample, rounded)."""
+
+    activities: int
+    local_activities: int
+    signals: int
+    events: int
+
+
+async def task_shape(client: Client, workflow_ids: list[str]) -> Shape:
+    counts = {"activities": 0, "local_activities": 0, "signals": 0, "events": 0}
     for workflow_id in workflow_ids:
         async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-            activities += event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            signals += event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    return round(activities / len(workflow_ids)), round(signals / len(workflow_ids))
+            counts["events"] += 1
+            counts["activities"] += event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            counts["local_activities"] += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+            counts["signals"] += event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    return Shape(**{name: round(total / len(workflow_ids)) for name, total in counts.items()})
 
 
 async def finished(client: Client, workflow_type: str, task_queue: str, workflow_ids: list[str]) -> list[ClosedRun]:
@@ -112,7 +125,7 @@ async def measure(tasks: int) -> dict[str, Any]:
     async with full_stack(fake_env=CHECKS_AFTER) as stack:
         baseline_queue = f"{stack.task_queue}-baseline"
         async with worker_process(stack.client, baseline_queue, [sys.executable, "-m", "bench.baseline"], {}):
-            shape: BaselineInput | None = None
+            shape: Shape | None = None
             for kind, count in (("tasks", tasks // 2), ("baseline", tasks // 2), ("baseline", tasks - tasks // 2), ("tasks", tasks - tasks // 2)):
                 before = cpu_seconds()
                 if kind == "tasks":
@@ -122,11 +135,12 @@ async def measure(tasks: int) -> dict[str, Any]:
                     await settle_webhooks(stack.fake_url, timeout=FINISH_TIMEOUT_S)
                     task_half.add(runs, before, cpu_seconds())
                     if shape is None:
-                        activities, signals = await messages_per_workflow(stack.client, ids[:HISTORY_SAMPLE])
-                        shape = BaselineInput(activities=activities, signals=signals)
+                        shape = await task_shape(stack.client, ids[:HISTORY_SAMPLE])
                 else:
                     assert shape is not None
-                    ids = await run_baseline(stack.client, baseline_queue, count, shape)
+                    # Every call the task made, local or not, becomes an ordinary activity call here.
+                    calls = BaselineInput(activities=shape.activities + shape.local_activities, signals=shape.signals)
+                    ids = await run_baseline(stack.client, baseline_queue, count, calls)
                     baseline_half.add(await finished(stack.client, BASELINE_WORKFLOW, baseline_queue, ids), before, cpu_seconds())
     task_figures, baseline_figures = task_half.figures(), baseline_half.figures()
     return {
@@ -140,8 +154,10 @@ async def measure(tasks: int) -> dict[str, Any]:
         "baseline_p95_s": baseline_figures["p95_s"],
         "merged": sum(run.phase == "merged" for run in task_half.runs),
         "rounds": "tasks, baseline, baseline, tasks",
-        "activities_per_task": shape.activities,
+        "activities_per_task": shape.activities + shape.local_activities,
+        "local_activities_per_task": shape.local_activities,
         "signals_per_task": shape.signals,
+        "history_events_per_task": shape.events,
         # Where the time goes: CPU per task (per baseline workflow) in each process, webhook settling included.
         "cpu_ms_per_task": task_figures["cpu_ms"],
         "baseline_cpu_ms_per_workflow": baseline_figures["cpu_ms"],

@@ -238,6 +238,7 @@ class CodegenTaskWorkflow:
                 previous_failures=[a.error for a in self._status.attempts if a.error],
             ),
             PromptResult,
+            local=True,
             start_to_close_timeout=timedelta(seconds=30),
         )
         self._prompt_s += (workflow.now() - began).total_seconds()
@@ -434,7 +435,7 @@ class CodegenTaskWorkflow:
         self._status.followups = number
         self._note(f"follow-up {number}: {kind.replace('_', ' ')}", subject)
         try:
-            prompt = await self._call("generate_followup_prompt", request, PromptResult, start_to_close_timeout=timedelta(seconds=30))
+            prompt = await self._call("generate_followup_prompt", request, PromptResult, local=True, start_to_close_timeout=timedelta(seconds=30))
             run = await self._call(
                 "resume_agent_run",
                 ResumeRunInput(run_id=self._pr_run_id, prompt=prompt.content, task_id=self._status.task_id, workflow_id=workflow.info().workflow_id, followup=number),
@@ -465,6 +466,7 @@ class CodegenTaskWorkflow:
                 "list_check_runs",
                 CheckRunsInput(ref=self._tracker.pr.ref, sha=self._tracker.pr.head_sha),
                 CheckRunsResult,
+                local=True,
                 start_to_close_timeout=timedelta(seconds=30),
             )
             details = {run.name: run for run in runs.checks}
@@ -499,7 +501,7 @@ class CodegenTaskWorkflow:
         return bool(changes)
 
     async def _read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
-        return await self._call("read_pull_request", ref, PullRequestRead, start_to_close_timeout=timedelta(seconds=30))
+        return await self._call("read_pull_request", ref, PullRequestRead, local=True, start_to_close_timeout=timedelta(seconds=30))
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -549,12 +551,17 @@ class CodegenTaskWorkflow:
             started_at=workflow.now(),
         )
 
-    async def _call(self, activity: str, argument: Any, result_type: type, **options: Any) -> Any:
-        """Run an activity; errors no retry can fix end the task with their reason."""
+    async def _call(self, activity: str, argument: Any, result_type: type, *, local: bool = False, **options: Any) -> Any:
+        """Run an activity; errors no retry can fix end the task with their reason.
+
+        `local` for short calls (a prompt render, a GitHub read): run by the worker inside the workflow
+        task, recorded as one marker, with no activity task for the server to queue and match.
+        """
         options.setdefault("retry_policy", EXTERNAL_RETRY)
         options.setdefault("schedule_to_close_timeout", timedelta(minutes=15))
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
         try:
-            return await workflow.execute_activity(activity, argument, result_type=result_type, **options)
+            return await execute(activity, argument, result_type=result_type, **options)
         except ActivityError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
