@@ -13,9 +13,6 @@ WORKDIR /app
 # pyproject.toml alone, so the image and the virtualenv can never disagree.
 COPY . .
 RUN pip install . && rm -rf build *.egg-info
-# The worker's sandbox imports the workflow module afresh for every workflow run: ship its bytecode,
-# since PYTHONDONTWRITEBYTECODE (above) means it would otherwise be compiled again each time.
-RUN python -m compileall -q workflows models
 
 USER app
 CMD ["python", "worker.py"]

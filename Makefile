@@ -22,10 +22,7 @@ demo: $(STAMP)
 demo-stop:
 	$(BIN)/python -m demo --stop
 
-# The worker's sandbox imports the workflow module afresh for every workflow run: without bytecode
-# (PYTHONDONTWRITEBYTECODE is common) each run would compile it again.
 bench: $(STAMP)
-	$(BIN)/python -m compileall -q workflows models
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 dev-server: $(STAMP)

@@ -52,6 +52,7 @@ async def serve() -> None:
     # Imported here so the workflow sandbox never sees the client side.
     import temporal_client
     from settings import Settings
+    from worker import MAX_CACHED_WORKFLOWS, WORKFLOW_RUNNER
 
     settings = Settings.from_env()
     client = await temporal_client.connect(settings)
@@ -64,6 +65,8 @@ async def serve() -> None:
         workflows=[BaselineWorkflow],
         activities=[baseline_step],
         graceful_shutdown_timeout=timedelta(seconds=30),
+        workflow_runner=WORKFLOW_RUNNER,
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
     ):
         await stop.wait()
 
