@@ -100,7 +100,8 @@ async def test_requests_carry_githubs_headers_and_the_token_only_when_set(caplog
 
 
 async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
-    ref = await open_pr(fake, "GH-PR")
+    # Checks that stay queued: two reads a moment apart must see the same PR and checks.
+    ref = await open_pr(fake, "GH-PR", delays={"checks_seconds": 3600})
     env = ActivityEnvironment()
     activities = GitHubActivities(clients.github)
     first = await env.run(activities.read_pull_request, ref)
