@@ -134,6 +134,12 @@ async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients
     assert rerun.conclusion == "failure" and rerun.output_text and rerun.output_title and rerun.output_summary
     assert {check.conclusion for check in result.checks if check.name != "suite-007"} == {"success"}
 
+    # Read again: both pages answer 304 (no rate limit spent), and the cached pages give the same result.
+    again = await ActivityEnvironment().run(GitHubActivities(clients.github).list_check_runs, CheckRunsInput(ref=ref, sha=sha))
+    revalidated = requests_to((await fake.get("/_admin/counters")).json(), "GET /repos/{owner}/{repo}/commits/{sha}/check-runs")
+    assert revalidated.get("304", 0) - after.get("304", 0) == 2 and revalidated.get("200", 0) == after.get("200", 0)
+    assert again == result
+
 
 async def test_latest_per_name_across_pages_even_when_github_repeats_a_name():
     pages = {
