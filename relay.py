@@ -22,7 +22,8 @@ async def serve(settings: Settings) -> None:
     """Serve the relay on RELAY_HOST:RELAY_PORT until interrupted."""
     client = await temporal_client.connect(settings, lazy=True)
     app = create_app(settings, client)
-    config = uvicorn.Config(app, host=settings.relay_host, port=settings.relay_port, log_level="info")
+    # No access log: the relay logs each delivery itself, with its event, action and outcome.
+    config = uvicorn.Config(app, host=settings.relay_host, port=settings.relay_port, log_level="info", access_log=False)
     logging.getLogger(__name__).info(
         "relay listening on http://%s:%d/webhooks/github, Temporal %s namespace %s%s%s",
         settings.relay_host,

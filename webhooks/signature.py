@@ -14,7 +14,7 @@ SIGNATURE_PREFIX = "sha256="
 def sign(secret: SecretStr | str, body: bytes) -> str:
     """The header value GitHub sends for `body` under `secret` (also used by tests and the fake)."""
     key = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-    return SIGNATURE_PREFIX + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + hmac.digest(key.encode(), body, hashlib.sha256).hex()
 
 
 def verify(body: bytes, header: str | None, secrets: Iterable[SecretStr | None]) -> bool:
