@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace-seconds", type=float, default=30.0, help="time running activities get on shutdown")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO, four or more per task; a failed one surfaces as an activity error.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         asyncio.run(serve(settings, args.metrics_port, timedelta(seconds=args.grace_seconds)))

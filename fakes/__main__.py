@@ -13,6 +13,8 @@ from fakes.config import FakeConfig
 def main() -> None:
     config = FakeConfig.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Not a line per webhook sent: `/_admin/webhooks` lists each delivery with its outcome.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     webhooks = f"signed webhooks to {config.relay_url}" if config.webhooks_enabled else "no webhooks (WEBHOOK_SECRET unset)"
     logging.info(
         "Fake Codegen API + GitHub on http://%s:%d; point CODEGEN_API_URL and GITHUB_API_URL there; %s",
