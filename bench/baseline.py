@@ -49,7 +49,7 @@ class BaselineWorkflow:
 
 
 async def serve() -> None:
-    # Imported here so the workflow sandbox never sees the client side.
+    # Imported here: the worker's module brings the HTTP clients, which the workflow never needs.
     import temporal_client
     from settings import Settings
     from worker import MAX_CACHED_WORKFLOWS, WORKFLOW_RUNNER

@@ -15,8 +15,6 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 
 import temporal_client
-from activities.codegen import CodegenActivities
-from activities.service_clients import build_service_clients
 from cli import exit_codes
 from cli.connection import run_to_completion
 from cli.output import fail, print_json, print_table
@@ -105,6 +103,11 @@ async def _poller_check(client: Client, queue: str, kind: TaskQueueType.ValueTyp
 
 
 async def _codegen_check(settings: Settings) -> Check:
+    # Here, not at the top: they bring the in-process fake (Starlette and all), which every other
+    # command of starter.py would otherwise load at start-up.
+    from activities.codegen import CodegenActivities
+    from activities.service_clients import build_service_clients
+
     try:
         async with build_service_clients(settings) as clients:
             health = await asyncio.wait_for(CodegenActivities(clients.codegen).check_codegen_health(), CHECK_TIMEOUT)
