@@ -17,16 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from models.prompt import PromptInput, PromptResult
 from models.task import TASK_ID_PATTERN, Task, TaskType, WorkflowInput
 from tests.fault_harness import ROOT, clean_env
+from tests.scripted_services import ScriptedServices
 from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
 
@@ -101,11 +100,11 @@ async def test_raw_starts_of_fuzzed_inputs_fail_at_once_or_run_cleanly(client: C
         else:
             seen["valid"] += 1
 
-            # Healthy: it got as far as asking for its prompt.
-            async def asked_for_a_prompt() -> bool:
-                return handle.id in prompts_asked
+            # Healthy: it got its prompt and asked for an agent run (no worker polls that queue).
+            async def scheduled_an_activity() -> bool:
+                return bool((await handle.describe()).raw_description.pending_activities)
 
-            await wait_until(asked_for_a_prompt, what=f"{handle.id} to ask for its prompt")
+            await wait_until(scheduled_an_activity, what=f"{handle.id} to schedule its agent run")
             await handle.terminate("fuzz example checked")
         assert await _workflow_task_failures(handle) == 0, "the workflow task must never fail (and retry) on input"
 
@@ -114,14 +113,9 @@ async def test_raw_starts_of_fuzzed_inputs_fail_at_once_or_run_cleanly(client: C
     def explore(document: Any) -> None:
         asyncio.run_coroutine_threadsafe(check(document), loop).result(timeout=60)
 
-    prompts_asked: set[str] = set()
-
-    @activity.defn(name="generate_prompt")
-    async def never_answering_prompt(_: PromptInput) -> PromptResult:
-        prompts_asked.add(activity.info().workflow_id)
-        await asyncio.Future()  # the example is judged once asked; terminating it cancels this
-
-    async with Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=[never_answering_prompt]):
+    # The prompt is a local activity, so this worker must have one.
+    prompts = ScriptedServices().generate_prompt
+    async with Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=[prompts]):
         # Hypothesis drives the examples from a thread; each one runs on this loop, against the dev server.
         await asyncio.to_thread(explore)
         running = await client.count_workflows(f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'")
