@@ -29,9 +29,9 @@ from temporalio.client import Client
 from bench.results import record
 from bench.stack import ROOT, Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, percentile, start_tasks, wait_for_count
-from fakes.webhooks import signature_256
 from models import search_attributes
 from models.signals import SIGNAL_CHECK_RESULT, CheckResult
+from webhooks.signature import sign
 
 TEMPLATE = ROOT / "tests" / "payloads" / "check_run.completed.json"
 OPEN_TIMEOUT_S = 600.0
@@ -90,7 +90,7 @@ def signed_deliveries(prs: list[OpenPullRequest], count: int, secret: str) -> li
             "User-Agent": "GitHub-Hookshot/bench",
             "X-GitHub-Event": "check_run",
             "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": signature_256(secret, body),
+            "X-Hub-Signature-256": sign(secret, body),
         }
         deliveries.append((body, headers))
     return deliveries

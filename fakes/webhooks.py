@@ -7,8 +7,6 @@ one back); different pull requests use different lanes so a slow relay does not 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import random
 import uuid
@@ -21,14 +19,10 @@ from typing import Any
 import httpx
 
 from fakes.config import FakeConfig
+from webhooks.signature import sign
 
 LANES = 4
 HOOK_ID = 424242
-
-
-def signature_256(secret: str, body: bytes) -> str:
-    """GitHub's `X-Hub-Signature-256`: `sha256=` + hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -129,7 +123,7 @@ class WebhookSender:
             "X-GitHub-Hook-ID": str(HOOK_ID),
             "X-GitHub-Hook-Installation-Target-Type": "repository",
             "X-GitHub-Hook-Installation-Target-ID": str(zlib.crc32(delivery.key.split("#")[0].encode())),
-            "X-Hub-Signature-256": signature_256(config.webhook_secret, delivery.body),
+            "X-Hub-Signature-256": sign(config.webhook_secret, delivery.body),
         }
         try:
             response = await self._http.post(config.relay_url, content=delivery.body, headers=headers)
