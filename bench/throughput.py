@@ -34,10 +34,9 @@ from bench.tasks import (
     start_tasks,
     wait_for_count,
 )
-from workflows.codegen_task import WORKFLOW_NAME
+from workflows.codegen_task import LOCAL_ACTIVITY_MARKER, WORKFLOW_NAME
 
 HISTORY_SAMPLE = 20
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # At 0 the PR merges before the workflow's first GitHub read and no webhook matters. Two seconds
 # let the checks and the merge reach a waiting workflow as webhooks; in a burst of hundreds the
 # first read may still find the PR merged. `signals_per_task` says what happened (the baseline

@@ -32,6 +32,7 @@ from settings import Settings
 from tests.fault_harness import ROOT, clean_env
 from tests.relay_probe import serving
 from webhooks.app import create_app
+from workflows.codegen_task import LOCAL_ACTIVITY_MARKER
 from worker import running_workers
 
 UI_ORIGIN = "http://localhost:8233"
@@ -83,10 +84,6 @@ async def test_tampered_or_relabelled_payloads_are_refused_and_plain_ones_pass()
 def test_malformed_key_settings_are_refused(setting: str):
     with pytest.raises(EncryptionKeyError):
         EncryptionCodec.from_setting(setting)
-
-
-# The marker the SDK records for each local activity; its result payload goes through the codec.
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 def _payloads_in(message: Message) -> Iterator[Payload]:

@@ -40,6 +40,8 @@ from models.task import WORKFLOW_ID_PREFIX, WorkflowInput
 from workflows.pr_tracking import PullRequestTracker, pr_state_from
 
 WORKFLOW_NAME = "CodegenTaskWorkflow"
+# How the SDK records each local activity in history: a marker of this name (see `_call`).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 # Activity errors that no retry can fix, by the ApplicationError type the activities raise.
 NON_RETRYABLE_REASONS = {
