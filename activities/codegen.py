@@ -259,17 +259,17 @@ class CodegenActivities:
 
     @activity.defn(name="wait_for_agent_run")
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
-        """Poll until the run is terminal, heartbeating each poll; the schedule-to-close timeout is the deadline.
+        """Poll until the run is terminal, heartbeating before each wait; the schedule-to-close timeout is the deadline.
 
         Unknown statuses count as running. A COMPLETE run without a PR is returned as is: the
-        workflow decides what that means.
+        workflow decides what that means. A run found finished costs no heartbeat (a call to the server).
         """
         interval = self._poll_interval(input.poll_interval_seconds)
         while True:
             run = await self.client.get_run(input.run_id)
-            activity.heartbeat(run.status)
             if run.state is not RunState.RUNNING:
                 return run
+            activity.heartbeat(run.status)
             await asyncio.sleep(interval)
 
     def _poll_interval(self, requested: float) -> float:
