@@ -26,7 +26,13 @@ from models.codegen import (
     codegen_api_task_queue,
 )
 from models.followup import FollowupPromptInput
-from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestInfo, PullRequestRead
+from models.github import (
+    CheckRunInfo,
+    CheckRunsInput,
+    CheckRunsResult,
+    PullRequestInfo,
+    PullRequestRead,
+)
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.task import Task
 from workflows.codegen_task import CodegenTaskWorkflow
@@ -51,6 +57,10 @@ class ScriptedServices:
     resumes: list[ResumeRunInput] = field(default_factory=list)
     # When set, a resumed run keeps running until the test sets it.
     followup_gate: asyncio.Event | None = None
+    # When set, generate_prompt fails with an ApplicationError of this type (non-retryable).
+    prompt_error: str | None = None
+    # When set, GitHub reads fail as a retryable outage.
+    github_down: bool = False
 
     def ref(self, number: int = 7) -> PullRequestRef:
         owner, repo = REPO.split("/")
@@ -59,6 +69,8 @@ class ScriptedServices:
     @activity.defn(name="generate_prompt")
     async def generate_prompt(self, input: PromptInput) -> PromptResult:
         self.prompts.append(input)
+        if self.prompt_error:
+            raise ApplicationError(f"the prompt cannot be rendered: {self.prompt_error}", type=self.prompt_error, non_retryable=True)
         content = f"# {input.task.title}\n" + "".join(f"- before: {f}\n" for f in input.previous_failures)
         return _prompt(content, input.task, "scripted")
 
@@ -101,6 +113,8 @@ class ScriptedServices:
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
         self.github_reads += 1
+        if self.github_down:
+            raise ApplicationError("GitHub answered 503", type="ServiceUnavailable")
         return PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha))
 
     def _pull_request(self, ref: PullRequestRef) -> PullRequestInfo:

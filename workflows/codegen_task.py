@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutError, is_cancelled_exception
 
 from models import search_attributes as sa
 from models.codegen import AgentRun, PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
@@ -59,6 +59,19 @@ EXTERNAL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     non_retryable_error_types=list(NON_RETRYABLE_REASONS),
 )
+CALL_BUDGET = timedelta(minutes=15)
+# The SDK does not end a local activity's retries at its schedule_to_close_timeout; 13 attempts on
+# EXTERNAL_RETRY's schedule (2, 4, ... 64 s, then 2 min apart) span the same 15 minutes.
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=EXTERNAL_RETRY.initial_interval,
+    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
+    maximum_interval=EXTERNAL_RETRY.maximum_interval,
+    maximum_attempts=13,
+    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
+)
+# A local activity's retries wait on workflow timers rather than inside the worker: each attempt is
+# in history, and a restarted worker resumes the wait instead of starting over.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
@@ -76,6 +89,20 @@ class TaskFinished(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class CallFailed(Exception):
+    """An activity failed for good (retries spent) with an error the task can outlive.
+
+    One shape for both kinds of call: the SDK raises an ordinary activity's failure as an
+    ActivityError around the cause, and a local activity's as the cause itself.
+    """
+
+    def __init__(self, activity: str, cause: BaseException | None) -> None:
+        detail = cause.message if isinstance(cause, FailureError) else str(cause)
+        super().__init__(f"{activity}: {detail}")
+        self.message = f"{activity}: {detail}"
+        self.cause = cause
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -131,7 +158,7 @@ class CodegenTaskWorkflow:
         except TaskFinished as finished:
             phase = TaskPhase.EXPIRED if finished.reason is Reason.EXPIRED else TaskPhase.FAILED
             outcome = self._finish(phase, finished.reason, finished.message)
-        except (asyncio.CancelledError, ActivityError) as error:
+        except (asyncio.CancelledError, FailureError) as error:
             if not is_cancelled_exception(error):
                 raise
             outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, "the workflow was cancelled")
@@ -214,12 +241,9 @@ class CodegenTaskWorkflow:
         self._status.attempts.append(record)
         try:
             return await self._attempt_steps(record)
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise
-            # Retries ran out (service down for longer than schedule_to_close): a failed attempt, not a lost task.
-            cause = error.cause.message if error.cause else str(error)
-            return self._attempt_failed(record, "failed", Reason.SERVICE_UNAVAILABLE, f"{error.activity_type}: {cause}")
+        except CallFailed as failed:
+            # Retries ran out (service down for longer than CALL_BUDGET): a failed attempt, not a lost task.
+            return self._attempt_failed(record, "failed", Reason.SERVICE_UNAVAILABLE, failed.message)
 
     async def _attempt_steps(self, record: AttemptRecord) -> TaskFinished | None:
         task, options = self._input.task, self._input.options
@@ -270,8 +294,8 @@ class CodegenTaskWorkflow:
 
         try:
             run = await self._wait_for_run(run.id)
-        except ActivityError as error:
-            if not isinstance(error.cause, TimeoutError):
+        except CallFailed as failed:
+            if not isinstance(failed.cause, TimeoutError):
                 raise
             return self._attempt_failed(record, "timed_out", Reason.AGENT_TIMEOUT, f"agent run {run.id} did not finish within {options.agent_timeout}")
         self._status.agent_runs[-1].status = run.status
@@ -299,7 +323,7 @@ class CodegenTaskWorkflow:
         return None
 
     async def _wait_for_run(self, run_id: int) -> AgentRun:
-        """Until the run ends; an ActivityError with a TimeoutError cause means agent_timeout passed."""
+        """Until the run ends; CallFailed with a TimeoutError cause means agent_timeout passed."""
         timeout = self._input.options.agent_timeout
         poll = 1.0 if self._status.mock_mode else 15.0
         began = workflow.now()
@@ -450,11 +474,9 @@ class CodegenTaskWorkflow:
             run = await self._wait_for_run(run.id)
             self._status.agent_runs[-1].status = run.status
             result = f"run {run.id} ended {run.status}"
-        except (ActivityError, TaskFinished) as error:
-            if isinstance(error, ActivityError) and is_cancelled_exception(error):
-                raise
+        except (CallFailed, TaskFinished) as error:
             # The PR stays open: a failed follow-up spends budget and the task carries on.
-            result = f"failed: {getattr(error, 'message', None) or error.cause or error}"
+            result = f"failed: {error.message}"
         self._followup_history.append(f"{kind} for {subject}: {result}")
         self._followup_ended_at = workflow.now()
         self._note(f"follow-up {number} done", result)
@@ -472,10 +494,8 @@ class CodegenTaskWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
             )
             details = {run.name: run for run in runs.checks}
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise
-            self._note("check output unavailable", str(error.cause or error))
+        except CallFailed as failed:
+            self._note("check output unavailable", failed.message)
         return [
             FailingCheck(
                 name=check.name,
@@ -491,11 +511,9 @@ class CodegenTaskWorkflow:
         """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""
         try:
             read = await self._read_pull_request(self._tracker.pr.ref)
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise
+        except CallFailed as failed:
             # GitHub unreachable for a while: webhooks may still arrive; try again next round.
-            self._note("reconcile failed", str(error.cause or error))
+            self._note("reconcile failed", failed.message)
             return False
         changes = self._tracker.apply_github_read(read)
         for change in changes:
@@ -554,21 +572,29 @@ class CodegenTaskWorkflow:
         )
 
     async def _call(self, activity: str, argument: Any, result_type: type, *, local: bool = False, **options: Any) -> Any:
-        """Run an activity; errors no retry can fix end the task with their reason.
+        """Run an activity. Errors no retry can fix end the task with their reason (TaskFinished); a
+        call whose retries ran out raises CallFailed; cancellation passes through as it came.
 
         `local` for short calls (a prompt render, a GitHub read): run by the worker inside the workflow
         task, recorded as one marker, with no activity task for the server to queue and match.
         """
-        options.setdefault("retry_policy", EXTERNAL_RETRY)
-        options.setdefault("schedule_to_close_timeout", timedelta(minutes=15))
-        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        options.setdefault("schedule_to_close_timeout", CALL_BUDGET)
+        if local:
+            options.setdefault("retry_policy", LOCAL_RETRY)
+            options.setdefault("local_retry_threshold", LOCAL_RETRY_THRESHOLD)
+            execute = workflow.execute_local_activity
+        else:
+            options.setdefault("retry_policy", EXTERNAL_RETRY)
+            execute = workflow.execute_activity
         try:
             return await execute(activity, argument, result_type=result_type, **options)
-        except ActivityError as error:
-            cause = error.cause
+        except FailureError as error:
+            if is_cancelled_exception(error):
+                raise
+            cause = error.cause if isinstance(error, ActivityError) else error
             if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
                 raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{activity}: {cause.message}") from error
-            raise
+            raise CallFailed(activity, cause) from error
 
     async def _wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
         try:

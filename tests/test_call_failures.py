@@ -1,0 +1,47 @@
+"""How a task outlives activities that fail: ordinary and local calls end the same ways."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+from models.signals import PrEvent
+from models.status import Reason, TaskPhase
+from tests.scripted_services import ScriptedServices, task_input
+from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from workflows.codegen_task import LOCAL_RETRY
+
+
+async def test_an_error_no_retry_fixes_in_a_local_call_ends_the_task_with_its_reason(time_env, task_queue):
+    services = ScriptedServices(prompt_error="PromptTooLarge")
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("fail-1"))
+        outcome = await handle.result()
+
+    assert (outcome.status, outcome.reason) == ("failed", Reason.PROMPT_TOO_LARGE)
+    assert outcome.message == "generate_prompt: the prompt cannot be rendered: PromptTooLarge"
+    assert len(services.prompts) == 1 and services.created == []
+
+
+async def test_a_github_outage_ends_a_reconciles_retries_and_the_task_carries_on(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("fail-2", reconcile_interval=60))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        reads_before = services.github_reads
+        services.github_down = True
+
+        # The retries wait on workflow timers, which the time-skipping server runs through: the read
+        # starts after a minute and gives up after 14; the next read would start two minutes later.
+        await time_env.sleep(timedelta(minutes=16))
+        assert services.github_reads - reads_before == LOCAL_RETRY.maximum_attempts
+        status = await status_of(handle)
+        assert status.phase is TaskPhase.TRACKING_PR
+        failed = next(entry for entry in status.timeline if entry.event == "reconcile failed")
+        assert failed.detail == "read_pull_request: GitHub answered 503"
+
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+    assert (outcome.status, outcome.reason) == ("merged", Reason.MERGED)
