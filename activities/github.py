@@ -1,7 +1,8 @@
 """The GitHub REST client and the activities that read pull requests and check runs.
 
-REST reference: https://docs.github.com/rest (pulls, checks/runs, commits/commits#list-pull-
-requests-associated-with-a-commit). Repeated reads send `If-None-Match`: a 304 costs no rate limit.
+REST reference: https://docs.github.com/rest (pulls, pulls/comments#list-comments-for-a-pull-
+request-review, checks/runs, commits/commits#list-pull-requests-associated-with-a-commit).
+Repeated reads send `If-None-Match`: a 304 costs no rate limit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from models.github import (
     CommitPullRequestsResult,
     PullRequestInfo,
     PullRequestRead,
+    ReviewComment,
+    ReviewCommentsInput,
+    ReviewCommentsResult,
 )
 
 SERVICE = "GitHub"
@@ -32,6 +36,8 @@ API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
 PER_PAGE = 100  # GitHub's maximum
 MAX_PAGES = 20
+# The follow-up prompt keeps a handful of a review's comments; 200 is more than any prompt shows.
+REVIEW_COMMENT_PAGES = 2
 
 T = TypeVar("T")
 
@@ -108,6 +114,19 @@ class GitHubClient:
     async def pull_requests_for_commit(self, owner: str, repo: str, sha: str) -> list[PullRequestInfo]:
         return (await self._get(f"/repos/{owner}/{repo}/commits/{sha}/pulls", {"per_page": PER_PAGE}, _pull_requests)).value
 
+    async def list_review_comments(self, ref: PullRequestRef, review_id: int) -> list[ReviewComment]:
+        """The line comments of one review, oldest first: its first REVIEW_COMMENT_PAGES pages."""
+        url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews/{review_id}/comments"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        comments: list[ReviewComment] = []
+        for _ in range(REVIEW_COMMENT_PAGES):
+            page = await self._get(url, params, _review_comments)
+            comments += page.value
+            if not page.next_url:
+                break
+            url, params = page.next_url, None
+        return comments
+
 
 def _pull_requests(data: Any, where: str) -> list[PullRequestInfo]:
     if not isinstance(data, list):
@@ -146,6 +165,15 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
         raise invalid_response(SERVICE, where, f"not a pull request ({exc.__class__.__name__}: {exc})") from None
 
 
+def _review_comments(data: Any, where: str) -> list[ReviewComment]:
+    if not isinstance(data, list):
+        raise invalid_response(SERVICE, where, "not a list")
+    try:
+        return [ReviewComment(path=item["path"], line=item.get("line"), body=item.get("body") or "") for item in data]
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise invalid_response(SERVICE, where, f"not a review comment ({exc.__class__.__name__})") from None
+
+
 def _check_run_info(data: Any, where: str) -> tuple[int, CheckRunInfo]:
     try:
         output = data.get("output") or {}
@@ -172,7 +200,7 @@ class GitHubActivities:
         self.client = client
 
     def all(self) -> list[Any]:
-        return [self.read_pull_request, self.list_check_runs, self.find_pull_requests_for_commit]
+        return [self.read_pull_request, self.list_check_runs, self.read_review_comments, self.find_pull_requests_for_commit]
 
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
@@ -185,6 +213,11 @@ class GitHubActivities:
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
         """The latest check run per name on `input.sha`, with their output title, summary and text."""
         return CheckRunsResult(sha=input.sha, checks=await self.client.list_check_runs(input.ref, input.sha))
+
+    @activity.defn(name="read_review_comments")
+    async def read_review_comments(self, input: ReviewCommentsInput) -> ReviewCommentsResult:
+        """What a reviewer wrote on the diff's lines, for the follow-up that addresses the review."""
+        return ReviewCommentsResult(review_id=input.review_id, comments=await self.client.list_review_comments(input.ref, input.review_id))
 
     @activity.defn(name="find_pull_requests_for_commit")
     async def find_pull_requests_for_commit(self, input: CommitPullRequestsInput) -> CommitPullRequestsResult:

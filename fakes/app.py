@@ -34,6 +34,12 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route(f"{ORG}/repos", _answering(handlers.list_repos), methods=["GET"]),
         Route("/v1/users/me", _answering(handlers.current_user), methods=["GET"]),
         Route("/repos/{owner}/{repo}/pulls/{number:int}", _answering(handlers.get_pull, github=True), methods=["GET"]),
+        Route("/repos/{owner}/{repo}/pulls/{number:int}/reviews", _answering(handlers.reviews, github=True), methods=["GET"]),
+        Route(
+            "/repos/{owner}/{repo}/pulls/{number:int}/reviews/{review_id:int}/comments",
+            _answering(handlers.review_comments, github=True),
+            methods=["GET"],
+        ),
         Route("/repos/{owner}/{repo}/commits/{sha}/check-runs", _answering(handlers.check_runs, github=True), methods=["GET"]),
         Route("/repos/{owner}/{repo}/commits/{sha}/pulls", _answering(handlers.commit_pulls, github=True), methods=["GET"]),
         Route("/rate_limit", _answering(handlers.rate_limit, github=True), methods=["GET"]),
@@ -245,6 +251,25 @@ class _Handlers:
         pr = self.world.pull(p["owner"], p["repo"], p["number"])
         return self._github_json(request, self.world.shapes.pull_request(pr))
 
+    async def reviews(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        page, per_page = _pagination(request)
+        chunk = pr.reviews[(page - 1) * per_page : page * per_page]
+        body = [self.world.shapes.review(review, pr, webhook=False) for review in chunk]
+        return self._github_json(request, body, _link_header(request, page, math.ceil(len(pr.reviews) / per_page)))
+
+    async def review_comments(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        review = self.world.review(pr, p["review_id"])
+        page, per_page = _pagination(request)
+        chunk = review.comments[(page - 1) * per_page : page * per_page]
+        body = [self.world.shapes.review_comment(comment, review, pr) for comment in chunk]
+        return self._github_json(request, body, _link_header(request, page, math.ceil(len(review.comments) / per_page)))
+
     async def check_runs(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
@@ -253,11 +278,7 @@ class _Handlers:
         if request.query_params.get("filter", "latest") == "latest":
             latest = {run.name: run for run in runs}
             runs = [run for run in runs if latest[run.name] is run]
-        try:
-            per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
-            page = max(int(request.query_params.get("page", 1)), 1)
-        except ValueError:
-            raise FakeError(422, "Invalid pagination parameters.") from None
+        page, per_page = _pagination(request)
         chunk = runs[(page - 1) * per_page : page * per_page]
         body = {"total_count": len(runs), "check_runs": [self.world.shapes.check_run(run, prs[0]) for run in chunk]}
         return self._github_json(request, body, _link_header(request, page, math.ceil(len(runs) / per_page)))
@@ -321,7 +342,7 @@ class _Handlers:
         return JSONResponse([delivery.summary() for delivery in self.world.webhooks.log])
 
     async def drive_pull(self, request: Request) -> Response:
-        """merge | close | push | review {"state", "body"?} | checks {"conclusion", "names"?}."""
+        """merge | close | push | review {"state", "body"?, "comments"?: [{"path", "line"?, "body"}]} | checks {"conclusion", "names"?}."""
         p = request.path_params
         pr: PullRequest = self.world.pull(p["owner"], p["repo"], p["number"])
         body = await request.json() if await request.body() else {}
@@ -333,7 +354,7 @@ class _Handlers:
         elif action == "push":
             self.world.push(pr)
         elif action == "review":
-            self.world.submit_review(pr, str(body.get("state", "APPROVED")), str(body.get("body", "")))
+            self.world.submit_review(pr, str(body.get("state", "APPROVED")), str(body.get("body", "")), body.get("comments"))
         elif action == "checks":
             self.world.complete_checks(pr, str(body.get("conclusion", "success")), body.get("names"))
         else:
@@ -359,6 +380,16 @@ def _answering(handler: Handler, github: bool = False) -> Handler:
             return JSONResponse({"detail": exc.detail}, status_code=422)
 
     return endpoint
+
+
+def _pagination(request: Request) -> tuple[int, int]:
+    """GitHub's `page` (from 1) and `per_page` (30 by default, at most 100)."""
+    try:
+        per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
+        page = max(int(request.query_params.get("page", 1)), 1)
+    except ValueError:
+        raise FakeError(422, "Invalid pagination parameters.") from None
+    return page, per_page
 
 
 def _link_header(request: Request, page: int, last: int) -> dict[str, str]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakes.world import CheckRun, CheckSuite, PullRequest, Repo, Review
+    from fakes.world import CheckRun, CheckSuite, PullRequest, Repo, Review, ReviewComment
 
 AGENT_LOGIN = "codegen-sh[bot]"
 REVIEWER_LOGIN = "fake-reviewer"
@@ -207,6 +207,32 @@ class GitHubShapes:
             "commit_id": review.commit_id,
             "submitted_at": iso(review.submitted_at),
             "state": review.state.lower() if webhook else review.state.upper(),
+            "html_url": html_url,
+            "pull_request_url": pr_url,
+            "author_association": "MEMBER",
+            "_links": {"html": {"href": html_url}, "pull_request": {"href": pr_url}},
+        }
+
+    def review_comment(self, comment: ReviewComment, review: Review, pr: PullRequest) -> dict[str, Any]:
+        """A line comment of a review (pulls/comments): `line` is null on a file-level comment."""
+        pr_url = f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
+        html_url = f"{pr.html_url(self.html)}#discussion_r{comment.id}"
+        return {
+            "id": comment.id,
+            "node_id": f"PRRC_{comment.id}",
+            "pull_request_review_id": review.id,
+            "path": comment.path,
+            "line": comment.line,
+            "original_line": comment.line,
+            "side": "RIGHT",
+            "subject_type": "line" if comment.line is not None else "file",
+            "commit_id": review.commit_id,
+            "original_commit_id": review.commit_id,
+            "diff_hunk": "@@ -1,3 +1,4 @@",
+            "user": self.user(review.login, 4242),
+            "body": comment.body,
+            "created_at": iso(review.submitted_at),
+            "updated_at": iso(review.submitted_at),
             "html_url": html_url,
             "pull_request_url": pr_url,
             "author_association": "MEMBER",

@@ -78,6 +78,14 @@ class CheckSuite:
 
 
 @dataclass
+class ReviewComment:
+    id: int
+    path: str
+    line: int | None  # None: on the whole file
+    body: str
+
+
+@dataclass
 class Review:
     id: int
     state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED
@@ -85,6 +93,14 @@ class Review:
     commit_id: str
     login: str = REVIEWER_LOGIN
     submitted_at: datetime = field(default_factory=_now)
+    comments: list[ReviewComment] = field(default_factory=list)
+
+
+# What the scenario reviewer writes on the diff when it requests changes.
+REQUESTED_CHANGES = [
+    {"path": "src/service.py", "line": 42, "body": "This swallows the error; let it propagate to the caller."},
+    {"path": "tests/test_service.py", "line": None, "body": "Add a test for the failure path."},
+]
 
 
 @dataclass
@@ -305,6 +321,12 @@ class FakeWorld:
             raise FakeError(404, "Not Found")
         return pr
 
+    def review(self, pr: PullRequest, review_id: int) -> Review:
+        for review in pr.reviews:
+            if review.id == review_id:
+                return review
+        raise FakeError(404, "Not Found")
+
     def pulls_for_commit(self, owner: str, name: str, sha: str) -> list[PullRequest]:
         full_name = f"{owner}/{name}"
         return [pr for pr in self._pulls_by_commit.get(sha, []) if pr.repo.full_name == full_name]
@@ -343,7 +365,10 @@ class FakeWorld:
         if scenario.review is not None:
             await asyncio.sleep(self._delay(scenario, "review_seconds"))
             approved = scenario.review == "approve" or pr.followups_pushed > 0
-            self.submit_review(pr, "APPROVED" if approved else "CHANGES_REQUESTED")
+            if approved:
+                self.submit_review(pr, "APPROVED")
+            else:
+                self.submit_review(pr, "CHANGES_REQUESTED", comments=REQUESTED_CHANGES)
         if scenario.outcome == "leave_open" or (scenario.outcome == "merge" and not (passed and approved)):
             return
         await asyncio.sleep(self._delay(scenario, "merge_seconds"))
@@ -383,11 +408,16 @@ class FakeWorld:
             )
         return completed
 
-    def submit_review(self, pr: PullRequest, state: str, body: str = "") -> Review:
+    def submit_review(self, pr: PullRequest, state: str, body: str = "", comments: list[dict[str, Any]] | None = None) -> Review:
+        """A review, with line comments given as {"path", "line"?, "body"}."""
         state = state.upper()
         if state not in ("APPROVED", "CHANGES_REQUESTED", "COMMENTED"):
             raise FakeError(422, f"Unknown review state {state!r}.")
         review = Review(self.next_id(), state, body or f"Fake review: {state.lower()}.", pr.head_sha)
+        try:
+            review.comments = [ReviewComment(self.next_id(), str(c["path"]), c.get("line"), str(c["body"])) for c in comments or []]
+        except (KeyError, TypeError, AttributeError):
+            raise FakeError(422, 'Each review comment needs "path" and "body" ("line" is optional).') from None
         pr.reviews.append(review)
         self._emit("pull_request_review", pr, {"action": "submitted", "review": self.shapes.review(review, pr, True)})
         return review

@@ -81,3 +81,27 @@ class CommitPullRequestsInput(BaseModel):
 class CommitPullRequestsResult(BaseModel):
     sha: str
     pull_requests: list[PullRequestInfo] = Field(default_factory=list)
+
+
+class ReviewComment(BaseModel):
+    """A reviewer's comment on a line (or, with no line, a whole file) of the PR's diff."""
+
+    path: str
+    # The diff line it is on; None when the comment is on the file or its line is outdated.
+    line: int | None = None
+    body: str
+
+    def located(self) -> str:
+        """`path:line: body`, as the follow-up prompt lists it."""
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.body}"
+
+
+class ReviewCommentsInput(BaseModel):
+    ref: PullRequestRef
+    review_id: int
+
+
+class ReviewCommentsResult(BaseModel):
+    review_id: int
+    comments: list[ReviewComment] = Field(default_factory=list)

@@ -95,6 +95,8 @@ class CheckState(BaseModel):
 
 
 class ReviewState(BaseModel):
+    # GitHub's review id, to read the review's line comments; None for reviews recorded before it was kept.
+    id: int | None = None
     reviewer: str
     state: str
     submitted_at: datetime | None = None

@@ -1,17 +1,21 @@
-"""Records the histories that tests/test_replay.py replays: `python -m tests.record_histories`.
+"""Records the histories that tests/test_replay.py replays: `python -m tests.record_histories [NAME ...]`.
 
 Run it after a deliberate, versioned change to the workflow; never to make a failing replay pass.
+With names, only those are recorded: the older histories stay as recorded by older code, so the
+replay test keeps checking that running workflows survive the upgrade.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from models.github import ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
@@ -48,6 +52,19 @@ async def _merge_after_followup_and_review(handle, services: ScriptedServices) -
     await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
 
 
+async def _merge_after_review_with_line_comments(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("review", Review(delivery_id="r1", review_id=55, state="changes_requested", reviewer="alice", body="Two things.", submitted_at=at(5)))
+
+    async def followed_up() -> bool:
+        return bool(services.resumes)
+
+    await wait_until(followed_up, what="the follow-up")
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+    await handle.signal("review", Review(delivery_id="r2", review_id=56, state="approved", reviewer="alice", submitted_at=at(50)))
+    await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+
+
 async def _retry_then_close(handle, services: ScriptedServices) -> None:
     await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
     await handle.execute_update("retry", result_type=str)
@@ -59,19 +76,33 @@ async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
 
-async def main() -> None:
+# name -> (scripted services, workflow input, what the test does to it)
+RECORDINGS = {
+    "merged_after_followup": (
+        lambda: ScriptedServices(attempts=["no_pr", "pr"]),
+        task_input("replay-1", reconcile_interval=3600, followup_settle=0.3),
+        _merge_after_followup_and_review,
+    ),
+    "retry_then_closed": (lambda: ScriptedServices(attempts=["failed", "pr"]), task_input("replay-2", max_attempts=1), _retry_then_close),
+    "expired": (ScriptedServices, task_input("replay-3", pr_timeout=7200, max_followups=0), _nothing),
+    "merged_after_review_comments": (
+        lambda: ScriptedServices(review_comments={55: [ReviewComment(path="src/limiter.py", line=12, body="Off by one.")]}),
+        task_input("replay-4", reconcile_interval=3600, followup_settle=0.3),
+        _merge_after_review_with_line_comments,
+    ),
+}
+
+
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(RECORDINGS)
+    if unknown:
+        raise SystemExit(f"unknown histories {sorted(unknown)}; known: {sorted(RECORDINGS)}")
     async with aclosing(conftest.time_env.__wrapped__()) as environments:
         env = await anext(environments)
-        await _record(
-            "merged_after_followup",
-            env,
-            ScriptedServices(attempts=["no_pr", "pr"]),
-            task_input("replay-1", reconcile_interval=3600, followup_settle=0.3),
-            _merge_after_followup_and_review,
-        )
-        await _record("retry_then_closed", env, ScriptedServices(attempts=["failed", "pr"]), task_input("replay-2", max_attempts=1), _retry_then_close)
-        await _record("expired", env, ScriptedServices(), task_input("replay-3", pr_timeout=7200, max_followups=0), _nothing)
+        for name in names or RECORDINGS:
+            services, raw_input, drive = RECORDINGS[name]
+            await _record(name, env, services(), raw_input, drive)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

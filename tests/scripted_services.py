@@ -32,6 +32,9 @@ from models.github import (
     CheckRunsResult,
     PullRequestInfo,
     PullRequestRead,
+    ReviewComment,
+    ReviewCommentsInput,
+    ReviewCommentsResult,
 )
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.task import Task
@@ -57,6 +60,9 @@ class ScriptedServices:
     resumes: list[ResumeRunInput] = field(default_factory=list)
     # When set, a resumed run keeps running until the test sets it.
     followup_gate: asyncio.Event | None = None
+    # Line comments by review id; reading a review not listed fails as not found.
+    review_comments: dict[int, list[ReviewComment]] = field(default_factory=dict)
+    review_comment_reads: list[int] = field(default_factory=list)
     # When set, generate_prompt fails with an ApplicationError of this type (non-retryable).
     prompt_error: str | None = None
     # When set, GitHub reads fail as a retryable outage.
@@ -135,6 +141,13 @@ class ScriptedServices:
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
         return CheckRunsResult(sha=input.sha, checks=self._checks_on(input.sha))
 
+    @activity.defn(name="read_review_comments")
+    async def read_review_comments(self, input: ReviewCommentsInput) -> ReviewCommentsResult:
+        self.review_comment_reads.append(input.review_id)
+        if input.review_id not in self.review_comments:
+            raise ApplicationError(f"review {input.review_id} not found", type="NotFound", non_retryable=True)
+        return ReviewCommentsResult(review_id=input.review_id, comments=self.review_comments[input.review_id])
+
     def _checks_on(self, sha: str) -> list[CheckRunInfo]:
         return [c for c in self.checks if c.head_sha == sha]
 
@@ -145,6 +158,7 @@ class ScriptedServices:
             self.wait_for_agent_run,
             self.read_pull_request,
             self.list_check_runs,
+            self.read_review_comments,
         ]
         return [
             Worker(

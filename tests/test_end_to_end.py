@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from models.codegen import ResumeRunInput
 from models.status import Reason, TaskOutcome, TaskPhase, TaskStatus
 from settings import Settings
 from tests.relay_probe import serving
@@ -61,3 +62,27 @@ async def test_failing_checks_are_fixed_by_a_followup_end_to_end(client: Client,
     assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
     assert [run.kind for run in outcome.agent_runs] == ["attempt", "followup"]
     assert any(entry.event.startswith("new commit") for entry in status.timeline)
+
+
+async def test_requested_changes_reach_the_agent_with_the_reviews_line_comments(client: Client, task_queue: str):
+    task = {"title": "Tighten the limiter", "type": "feature", "metadata": {"scenario": {"review": "changes_requested_then_approve"}}}
+    async with mock_stack(client, task_queue):
+        outcome, _ = await run_task(client, task_queue, task, {"reconcile_interval": 3600, "followup_settle": 0.5})
+
+    assert (outcome.status, outcome.followups) == ("merged", 1)
+    prompts = await resume_prompts(client, outcome.workflow_id)
+    assert len(prompts) == 1
+    # The fake's reviewer writes one comment on a line and one on a whole file (fakes.world.REQUESTED_CHANGES).
+    assert "src/service.py:42: This swallows the error; let it propagate to the caller." in prompts[0]
+    assert "tests/test_service.py: Add a test for the failure path." in prompts[0]
+
+
+async def resume_prompts(client: Client, workflow_id: str) -> list[str]:
+    """The prompts the workflow sent to resume the agent's run, as recorded in its history."""
+    prompts = []
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        scheduled = event.activity_task_scheduled_event_attributes
+        if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == "resume_agent_run":
+            [resume] = await client.data_converter.decode(scheduled.input.payloads, [ResumeRunInput])
+            prompts.append(resume.prompt)
+    return prompts

@@ -168,6 +168,8 @@ async def test_admin_actions_drive_a_pr_and_emit_webhooks(fake, hooks):
     assert (await fake.post(f"{base}/checks", json={"conclusion": "failure", "names": ["build"]})).status_code == 200
     assert (await fake.post(f"{base}/push")).status_code == 200
     assert (await fake.post(f"{base}/review", json={"state": "approved"})).status_code == 200
+    shapeless = await fake.post(f"{base}/review", json={"state": "commented", "comments": [{"line": 3}]})
+    assert shapeless.status_code == 422 and '"path" and "body"' in shapeless.json()["message"]
     merged = await fake.post(f"{base}/merge")
     assert merged.json()["merged"] is True
     again = await fake.post(f"{base}/close")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from models.github import ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskPhase
 from tests.scripted_services import ScriptedServices, at, task_input
@@ -97,6 +98,42 @@ async def test_changes_requested_then_approved(time_env, task_queue):
         outcome = await handle.result()
     assert (outcome.status, outcome.followups) == ("merged", 1)
     assert [(r.reviewer, r.state) for r in outcome.reviews] == [("alice", "approved")]
+
+
+async def test_a_reviews_line_comments_go_into_the_followup(time_env, task_queue):
+    services = ScriptedServices(
+        review_comments={55: [ReviewComment(path="src/limiter.py", line=12, body="Off by one."), ReviewComment(path="README.md", body="Document it.")]}
+    )
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-7"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("review", Review(delivery_id="r1", review_id=55, state="changes_requested", reviewer="alice", body="Two things.", submitted_at=at(5)))
+        await resumed(services, 1)
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.result()
+
+    assert services.review_comment_reads == [55]
+    prompt = services.followup_prompts[0]
+    assert (prompt.review_body, prompt.review_comments) == ("Two things.", ["src/limiter.py:12: Off by one.", "README.md: Document it."])
+
+
+async def test_a_review_whose_comments_cannot_be_read_is_still_addressed(time_env, task_queue):
+    services = ScriptedServices()  # knows no review: the read fails as not found
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-8"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("review", Review(delivery_id="r1", review_id=56, state="changes_requested", reviewer="alice", body="Rename it.", submitted_at=at(5)))
+        await resumed(services, 1)
+        status = await status_of(handle)
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+
+    assert services.review_comment_reads == [56]
+    assert (services.followup_prompts[0].review_body, services.followup_prompts[0].review_comments) == ("Rename it.", [])
+    assert "review comments unavailable" in [entry.event for entry in status.timeline]
+    assert (outcome.status, outcome.followups) == ("merged", 1)
 
 
 async def test_events_during_a_followup_are_kept_for_the_next_round(time_env, task_queue):

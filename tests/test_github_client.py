@@ -23,7 +23,7 @@ from activities.service_clients import ServiceClients, build_service_clients
 from fakes import FakeConfig
 from fakes.server import serve_app, serve_fake
 from models.codegen import PullRequestRef
-from models.github import CheckRunsInput, CommitPullRequestsInput
+from models.github import CheckRunsInput, CommitPullRequestsInput, ReviewCommentsInput
 from settings import Settings
 from tests.fake_services import create_run, finished_run
 
@@ -170,6 +170,26 @@ async def test_pull_requests_for_an_older_commit(clients, fake):
     assert result.pull_requests[0].head_sha != first_sha  # the PR has moved on
     none = await clients.github.pull_requests_for_commit(ref.owner, ref.repo, "0" * 40)
     assert none == []
+
+
+async def test_a_reviews_line_comments_are_read_across_pages(clients, fake):
+    ref = await open_pr(fake, "GH-REVIEW")
+    comments = [{"path": f"src/module_{i:03d}.py", "line": i + 1, "body": f"Point {i}."} for i in range(120)]
+    comments.append({"path": "README.md", "body": "On the whole file."})
+    pull = f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}"
+    await fake.post(f"{pull}/review", json={"state": "CHANGES_REQUESTED", "comments": comments})
+    await fake.post(f"{pull}/review", json={"state": "COMMENTED", "comments": [{"path": "other.py", "line": 1, "body": "Another review."}]})
+    reviews = (await fake.get(f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews")).json()
+    review_id = next(review["id"] for review in reviews if review["state"] == "CHANGES_REQUESTED")
+
+    result = await ActivityEnvironment().run(GitHubActivities(clients.github).read_review_comments, ReviewCommentsInput(ref=ref, review_id=review_id))
+    assert result.review_id == review_id and len(result.comments) == 121  # 100 per page: two pages
+    assert result.comments[0].located() == "src/module_000.py:1: Point 0."
+    assert result.comments[-1].located() == "README.md: On the whole file."
+
+    with pytest.raises(ApplicationError) as caught:
+        await clients.github.list_review_comments(ref, 999_999_999)
+    assert caught.value.type == "NotFound" and caught.value.non_retryable
 
 
 RATE_LIMIT_CASES = [

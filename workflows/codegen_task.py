@@ -20,7 +20,7 @@ from models import search_attributes as sa
 from models.codegen import AgentRun, PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
 from models.errors import describe_validation_error
 from models.followup import FailingCheck, FollowupPromptInput
-from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestRead
+from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestRead, ReviewCommentsInput, ReviewCommentsResult
 from models.prompt import PromptInput, PromptOptions, PromptResult
 from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
 from models.status import (
@@ -80,6 +80,8 @@ MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
 TIMELINE_LIMIT = 200
 SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
+# Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
+REVIEW_COMMENTS_PATCH = "read-review-comments"
 
 
 class TaskFinished(Exception):
@@ -457,6 +459,7 @@ class CodegenTaskWorkflow:
             review = self._unaddressed_review()
             self._handled_reviews.append(_review_key(review))
             request.review_body = review.body
+            request.review_comments = await self._review_comments(review)
             subject = f"review by {review.reviewer}"
         self._status.followups = number
         self._note(f"follow-up {number}: {kind.replace('_', ' ')}", subject)
@@ -506,6 +509,23 @@ class CodegenTaskWorkflow:
             )
             for check in failing
         ]
+
+    async def _review_comments(self, review: ReviewState) -> list[str]:
+        """The review's line comments as `path:line: body`; none when GitHub cannot say (the review's body still goes)."""
+        if review.id is None or not workflow.patched(REVIEW_COMMENTS_PATCH):
+            return []
+        try:
+            result = await self._call(
+                "read_review_comments",
+                ReviewCommentsInput(ref=self._tracker.pr.ref, review_id=review.id),
+                ReviewCommentsResult,
+                local=True,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+        except (CallFailed, TaskFinished) as error:
+            self._note("review comments unavailable", error.message)
+            return []
+        return [comment.located() for comment in result.comments]
 
     async def _reconcile(self) -> bool:
         """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""

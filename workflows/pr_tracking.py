@@ -87,7 +87,9 @@ class PullRequestTracker:
             return None
         self.reviews = [r for r in self.reviews if r.reviewer != review.reviewer]
         self.reviews.append(
-            ReviewState(reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
+            ReviewState(
+                id=review.review_id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body
+            )
         )
         return f"review by {review.reviewer}: {review.state.replace('_', ' ')}"
 
