@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +27,10 @@ from temporalio.client import Client
 
 import devserver
 import temporal_client
+from child_process import ChildProcess, started
 from fakes.server import free_port, run_fake_process
 from settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 # The fake answers at once: a run completes, checks pass and the PR merges without waiting.
 INSTANT_FAKE = {"FAKE_RUN_SECONDS": "0", "FAKE_CHECKS_SECONDS": "0", "FAKE_REVIEW_SECONDS": "0", "FAKE_MERGE_SECONDS": "0"}
 STARTUP_TIMEOUT_S = 30.0
@@ -73,24 +72,12 @@ class Stack:
     fake_url: str
     relay_url: str
     webhook_secret: str
-    worker: subprocess.Popen[bytes]
+    worker: ChildProcess
 
 
-@asynccontextmanager
-async def child_process(name: str, args: list[str], env: dict[str, str]) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """`args` in its own process with `env` on top of ours, output to LOG_DIR/<name>.log; terminated on exit."""
-    LOG_DIR.mkdir(exist_ok=True)
-    with open(LOG_DIR / f"{name}.log", "wb") as log:
-        process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def child_process(name: str, args: list[str], env: dict[str, str]) -> AbstractContextManager[ChildProcess]:
+    """`args` with `env` on top of ours, output to LOG_DIR/<name>.log (kept for a post-mortem); stopped on exit."""
+    return started(args, {**os.environ, **env}, LOG_DIR / f"{name}.log")
 
 
 @asynccontextmanager
@@ -101,7 +88,7 @@ async def dev_server() -> AsyncIterator[Client]:
         devserver.temporal_cli_path(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
         "--headless", "--log-level", "error", *devserver.search_attribute_args(),
     ]  # fmt: skip
-    async with child_process("temporal", args, {}) as process:
+    with child_process("temporal", args, {}) as process:
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -110,13 +97,13 @@ async def dev_server() -> AsyncIterator[Client]:
                 await client.count_workflows()
                 break
             except RuntimeError:
-                if time.monotonic() > deadline or process.poll() is not None:
+                if time.monotonic() > deadline or not process.running:
                     raise RuntimeError(f"temporal server start-dev did not come up on {address}") from None
                 await asyncio.sleep(0.2)
         yield client
 
 
-async def wait_for_pollers(client: Client, task_queue: str, process: subprocess.Popen[bytes]) -> None:
+async def wait_for_pollers(client: Client, task_queue: str, process: ChildProcess) -> None:
     """Until a worker polls `task_queue` for workflow tasks (so start-up is never timed)."""
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
@@ -125,16 +112,16 @@ async def wait_for_pollers(client: Client, task_queue: str, process: subprocess.
     )
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not (await client.workflow_service.describe_task_queue(request)).pollers:
-        if time.monotonic() > deadline or process.poll() is not None:
+        if time.monotonic() > deadline or not process.running:
             raise RuntimeError(f"no worker polled {task_queue} within {STARTUP_TIMEOUT_S:.0f} s")
         await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
-async def worker_process(client: Client, task_queue: str, args: list[str], env: dict[str, str]) -> AsyncIterator[subprocess.Popen[bytes]]:
+async def worker_process(client: Client, task_queue: str, args: list[str], env: dict[str, str]) -> AsyncIterator[ChildProcess]:
     """A worker process (`args`) for `task_queue`, yielded once it polls."""
     env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "TEMPORAL_TASK_QUEUE": task_queue, **env}
-    async with child_process(task_queue, args, env) as process:
+    with child_process(task_queue, args, env) as process:
         await wait_for_pollers(client, task_queue, process)
         yield process
 
@@ -145,17 +132,18 @@ async def relay_process(temporal_address: str, secret: str) -> AsyncIterator[str
     port = free_port()
     env = {"TEMPORAL_ADDRESS": temporal_address, "WEBHOOK_SECRET": secret, "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)}
     base = f"http://127.0.0.1:{port}"
-    async with child_process("relay", [sys.executable, "relay.py"], env) as process, httpx.AsyncClient(base_url=base) as http:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"relay.py did not become ready on port {port}")
-            await asyncio.sleep(0.1)
+    with child_process("relay", [sys.executable, "relay.py"], env) as process:
+        async with httpx.AsyncClient(base_url=base) as http:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while True:
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or not process.running:
+                    raise RuntimeError(f"relay.py did not become ready on port {port}")
+                await asyncio.sleep(0.1)
         yield f"{base}/webhooks/github"
 
 
@@ -170,7 +158,9 @@ async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict
         address = client.service_client.config.target_host
         relay_url = await stack.enter_async_context(relay_process(address, secret))
         fake_url = await stack.enter_async_context(
-            run_fake_process({**INSTANT_FAKE, **(fake_env or {}), "WEBHOOK_SECRET": secret, "RELAY_URL": relay_url})
+            run_fake_process(
+                {**INSTANT_FAKE, **(fake_env or {}), "WEBHOOK_SECRET": secret, "RELAY_URL": relay_url}, log=LOG_DIR / "fake.log"
+            )
         )
         env = {
             "CODEGEN_API_URL": fake_url,

@@ -13,7 +13,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from demo.services import Service
+from child_process import ChildProcess
 
 POLL_SECONDS = 0.2
 
@@ -24,7 +24,7 @@ class DemoError(Exception):
     The tails are read when the error is raised, before stopping the services adds shutdown noise.
     """
 
-    def __init__(self, message: str, services: list[Service] | None = None) -> None:
+    def __init__(self, message: str, services: list[ChildProcess] | None = None) -> None:
         super().__init__(message)
         self.log_tails = {service.log: service.log_tail() for service in services or []}
 
@@ -42,7 +42,7 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 async def wait_until(
-    what: str, check: Callable[[], Awaitable[bool]], timeout: float, watched: list[Service]
+    what: str, check: Callable[[], Awaitable[bool]], timeout: float, watched: list[ChildProcess]
 ) -> None:
     """Poll `check` until it returns True; fail when `timeout` passes or a watched process exits."""
     deadline = time.monotonic() + timeout

@@ -16,11 +16,12 @@ from temporalio.service import RPCError
 
 import devserver
 import temporal_client
+from child_process import ChildProcess
 from cli.task_workflows import start_task, web_ui_url
 from demo.board import Board, Row
 from demo.catalog import DemoTask, load_catalog, load_demo_context
 from demo.readiness import DemoError, http_ok, port_in_use, wait_until, worker_polling
-from demo.services import Service, recorded_running, start_service, stop_services, write_pidfile
+from demo.services import recorded_running, start_service, stop_services, write_pidfile
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
 from settings import DEFAULT_TASK_QUEUE, Settings
@@ -92,7 +93,7 @@ def _refuse_busy_ports(config: DemoConfig) -> None:
         )
 
 
-def _start_temporal(config: DemoConfig) -> Service:
+def _start_temporal(config: DemoConfig) -> ChildProcess:
     database = config.state_dir / "demo.db"
     for stale in config.state_dir.glob("demo.db*"):  # every run starts with an empty history
         stale.unlink()
@@ -105,7 +106,7 @@ def _start_temporal(config: DemoConfig) -> Service:
     return start_service("temporal", command, dict(os.environ), config.log_dir, REPO_ROOT)
 
 
-async def _connect(config: DemoConfig, temporal: Service) -> Client:
+async def _connect(config: DemoConfig, temporal: ChildProcess) -> Client:
     connected: list[Client] = []
 
     async def check() -> bool:
@@ -119,7 +120,7 @@ async def _connect(config: DemoConfig, temporal: Service) -> Client:
     return connected[0]
 
 
-async def _start_everything(config: DemoConfig, services: list[Service], repository: str, out) -> Client:
+async def _start_everything(config: DemoConfig, services: list[ChildProcess], repository: str, out) -> Client:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
     ui_url = config.settings.temporal_ui_url
@@ -156,7 +157,7 @@ async def _row(handle: WorkflowHandle, previous: Row) -> Row:
 
 
 async def _follow(
-    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], services: list[Service], out
+    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], services: list[ChildProcess], out
 ) -> dict[str, TaskOutcome | str]:
     """Refresh `rows` and the board until every workflow has ended; each task's outcome (or why it has none)."""
     results = {demo.task_id: asyncio.create_task(_outcome(handle)) for demo, handle in submitted}
@@ -222,7 +223,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
     catalog = load_catalog()
     context = load_demo_context()
     repository = context.repository or ""
-    services: list[Service] = []
+    services: list[ChildProcess] = []
     rows: dict[str, Row] = {}  # the latest of each submitted task, for the board and a timeout's message
     finished = False
     try:
@@ -251,7 +252,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
     return 0 if all_expected else 1
 
 
-def _print_kept(config: DemoConfig, services: list[Service], out) -> None:
+def _print_kept(config: DemoConfig, services: list[ChildProcess], out) -> None:
     print(f"\nleft running (KEEP=1): {', '.join(f'{s.name} (pid {s.pid})' for s in services)}", file=out)
     print(f"  Web UI:  {config.settings.temporal_ui_url}/namespaces/default/workflows", file=out)
     address = "" if config.temporal_port == DemoConfig.temporal_port else f"TEMPORAL_ADDRESS={config.settings.temporal_address} "

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from child_process import started
 from fakes.app import create_app
 from fakes.config import FakeConfig
 
@@ -54,16 +56,16 @@ async def serve_fake(config: FakeConfig | None = None) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def run_fake_process(env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """`python -m fakes` in its own process on a free port (extra `env` on top of ours); yields its URL once healthy."""
+async def run_fake_process(env: dict[str, str] | None = None, log: Path | None = None) -> AsyncIterator[str]:
+    """`python -m fakes` in its own process on a free port (extra `env` on top of ours); yields its URL once healthy.
+
+    Its output goes to `log` (by default a file named after the port in the temporary directory).
+    """
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fakes"],
-        env={**os.environ, **(env or {}), "FAKE_HOST": "127.0.0.1", "FAKE_PORT": str(port)},
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [sys.executable, "-m", "fakes"]
+    env = {**os.environ, **(env or {}), "FAKE_HOST": "127.0.0.1", "FAKE_PORT": str(port)}
     url = f"http://127.0.0.1:{port}"
-    try:
+    with started(argv, env, log or Path(tempfile.gettempdir()) / f"codegen-fake-{port}.log") as process:
         async with httpx.AsyncClient(base_url=url) as http:
             deadline = time.monotonic() + 15
             while True:
@@ -71,10 +73,7 @@ async def run_fake_process(env: dict[str, str] | None = None) -> AsyncIterator[s
                     if (await http.get("/healthz")).status_code == 200:
                         break
                 except httpx.TransportError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"python -m fakes did not come up on port {port}") from None
+                    if time.monotonic() > deadline or not process.running:
+                        raise RuntimeError(f"python -m fakes did not come up on port {port}:\n{process.log_tail()}") from None
                     await asyncio.sleep(0.05)
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +18,12 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 
 import devserver
+from child_process import ChildProcess, started
 from fakes.server import free_port
 from models.status import Reason, TaskOutcome
 from models.task import workflow_id_for
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 # Variables a child must not inherit from whoever runs the tests: each test sets its own.
 _PRIVATE_PREFIXES = ("CODEGEN_", "GITHUB_", "WEBHOOK_", "TEMPORAL_", "PAYLOAD_", "CODEC_", "FAKE_", "RELAY_")
 
@@ -34,64 +32,6 @@ def clean_env(**values: str) -> dict[str, str]:
     """This process's environment without project variables, plus `values`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(_PRIVATE_PREFIXES)}
     return {**env, "PYTHONUNBUFFERED": "1", **values}
-
-
-@dataclass
-class ChildProcess:
-    """A command in its own process group with output appended to `log`; restartable after a kill."""
-
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: nothing gets to clean up, as in a crash."""
-        self._signal_group(signal.SIGKILL)
-
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL whatever is left after `grace` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self._signal_group(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def _signal_group(self, signum: signal.Signals) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
-        if signum == signal.SIGKILL:
-            self.process.wait(timeout=10)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-@contextmanager
-def child_process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[ChildProcess]:
-    """Start `argv`; whatever happens in the block, its process group is gone afterwards."""
-    child = ChildProcess(argv, env, log)
-    child.start()
-    try:
-        yield child
-    finally:
-        child.stop()
 
 
 def worker_process(log: Path, **env: str) -> ChildProcess:
@@ -107,7 +47,7 @@ async def fake_process(log: Path, **env: str) -> AsyncIterator[str]:
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with child_process(
+    with started(
         [sys.executable, "-m", "fakes"], clean_env(FAKE_HOST="127.0.0.1", FAKE_PORT=str(port), **env), log
     ) as child:
 

@@ -26,10 +26,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_client
+from child_process import ROOT
 from codec.encryption import ENCODING, KEY_ID_METADATA, EncryptionCodec, EncryptionKeyError
 from models.status import TaskOutcome, TaskStatus
 from settings import Settings
-from tests.fault_harness import ROOT, clean_env
+from tests.fault_harness import clean_env
 from tests.relay_probe import serving
 from webhooks.app import create_app
 from workflows.codegen_task import LOCAL_ACTIVITY_MARKER

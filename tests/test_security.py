@@ -17,9 +17,9 @@ from google.protobuf.json_format import MessageToJson
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from child_process import ChildProcess
 from fakes.server import free_port
 from tests.fault_harness import (
-    ChildProcess,
     clean_env,
     fake_counters,
     fake_process,
