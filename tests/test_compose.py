@@ -182,10 +182,19 @@ def test_app_services_pass_exactly_the_settings_the_code_reads() -> None:
         assert set(services[name]["environment"]) == settings_variables(), name
 
 
-def test_fakes_service_passes_only_variables_the_fake_reads() -> None:
+def test_fakes_service_passes_exactly_the_variables_the_fake_reads() -> None:
     environment = load_compose()["services"]["fakes"]["environment"]
-    assert {"FAKE_HOST", "FAKE_PORT", "RELAY_URL", "WEBHOOK_SECRET"} <= fake_variables()
-    assert set(environment) <= fake_variables()
+    assert {"FAKE_HOST", "FAKE_PORT", "RELAY_URL", "WEBHOOK_SECRET", "FAKE_RUN_SECONDS", "FAKE_GITHUB_RATE_503"} <= fake_variables()
+    assert set(environment) == fake_variables()
+
+
+def test_fake_knobs_left_empty_mean_the_fakes_defaults_and_set_ones_reach_it() -> None:
+    fake_config = pytest.importorskip("fakes.config")
+    defaults = load_compose()["services"]["fakes"]["environment"]
+    assert fake_config.FakeConfig.from_env(defaults).run_seconds == fake_config.FakeConfig().run_seconds
+    tuned = load_compose(MINIMAL_ENV | {"FAKE_RUN_SECONDS": "7", "FAKE_WEBHOOK_DROP_RATE": "0.25"})["services"]["fakes"]["environment"]
+    config = fake_config.FakeConfig.from_env(tuned)
+    assert (config.run_seconds, config.webhook_drop_rate) == (7.0, 0.25)
 
 
 def test_env_example_lists_every_variable_and_nothing_else() -> None:
