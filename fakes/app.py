@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import rate_limit
 from fakes.config import FakeConfig
 from fakes.faults import FaultsAndCounters, Injection, api_error
 from fakes.world import FakeError, FakeWorld, PullRequest, Run
@@ -230,13 +231,8 @@ class _Handlers:
     def _github_json(self, request: Request, data: Any, headers: dict[str, str] | None = None) -> Response:
         body = json.dumps(data).encode()
         etag = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
-        authenticated = "authorization" in request.headers
         rate = {
-            "x-ratelimit-limit": "5000" if authenticated else "60",
-            "x-ratelimit-remaining": "4999" if authenticated else "59",
-            "x-ratelimit-reset": "4102444800",
-            "x-ratelimit-used": "1",
-            "x-ratelimit-resource": "core",
+            **rate_limit.headers(self._rate_state()),
             "x-github-api-version-selected": request.headers.get("x-github-api-version", "2022-11-28"),
             "etag": etag,
             **(headers or {}),
@@ -291,8 +287,12 @@ class _Handlers:
 
     async def rate_limit(self, request: Request) -> Response:
         self._github_auth(request)
-        core = {"limit": 5000, "remaining": 4999, "reset": 4102444800, "used": 1}
+        core = self._rate_state()
         return self._github_json(request, {"resources": {"core": core}, "rate": core})
+
+    def _rate_state(self) -> dict[str, int]:
+        limit = self.world.github_rate_limit()
+        return limit.state() if limit else rate_limit.UNLIMITED
 
     # --- admin ------------------------------------------------------------------------------
 

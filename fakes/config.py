@@ -43,6 +43,9 @@ class FakeConfig(BaseModel):
     github_rate_500: float | None = Field(default=None, ge=0, le=1)
     github_rate_503: float | None = Field(default=None, ge=0, le=1)
     retry_after_seconds: int = 1
+    # GitHub's primary rate limit: requests per window, 304s free; None reports 5,000 and enforces nothing.
+    github_rate_limit: int | None = Field(default=None, ge=1)
+    github_rate_window_seconds: float = Field(default=3600.0, gt=0)
 
     # Lifecycle delays, overridable per task by the scenario's `delays`.
     run_seconds: float = 1.0
@@ -105,6 +108,8 @@ _ENV_NAMES = {
     "github_rate_500": "FAKE_GITHUB_RATE_500",
     "github_rate_503": "FAKE_GITHUB_RATE_503",
     "retry_after_seconds": "FAKE_RETRY_AFTER_SECONDS",
+    "github_rate_limit": "FAKE_GITHUB_RATE_LIMIT",
+    "github_rate_window_seconds": "FAKE_GITHUB_RATE_WINDOW_SECONDS",
     "run_seconds": "FAKE_RUN_SECONDS",
     "checks_seconds": "FAKE_CHECKS_SECONDS",
     "review_seconds": "FAKE_REVIEW_SECONDS",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fakes import rate_limit
 from fakes.config import FakeConfig
 from fakes.world import FakeWorld
 
@@ -104,10 +106,19 @@ class FaultsAndCounters:
         if injection is not None:
             await injection.reply(scope, receive, send)
             return
-        fault = self._random_fault(config, github=not path.startswith("/v1/"))
+        github = not path.startswith("/v1/")
+        fault = self._random_fault(config, github=github)
         if fault is not None:
             await fault(scope, receive, send)
             return
+        if github and path != "/rate_limit":
+            limit = self.world.github_rate_limit()
+            if limit is not None:
+                if not limit.take(time.time()):
+                    message = "API rate limit exceeded for this token. Wait for x-ratelimit-reset."
+                    await api_error(403, message, github=True, headers=rate_limit.headers(limit.state()))(scope, receive, send)
+                    return
+                send = _refunding_not_modified(send, limit)
         injection = self._take(method, path, after_effect=True)
         if injection is None:
             await self.app(scope, receive, send)
@@ -129,3 +140,14 @@ class FaultsAndCounters:
         if self.world.chance(config.fault_rate(500, github=github)):
             return api_error(500, "Internal Server Error", github)
         return None
+
+
+def _refunding_not_modified(send: Send, limit: rate_limit.PrimaryRateLimit) -> Send:
+    """`send`, giving the request back to the limit when it is answered 304 Not Modified."""
+
+    async def refunding(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 304:
+            limit.refund()
+        await send(message)
+
+    return refunding

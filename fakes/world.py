@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from fakes.config import FakeConfig
 from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
+from fakes.rate_limit import PrimaryRateLimit
 from fakes.scenario import Scenario
 from fakes.webhooks import WebhookSender
 
@@ -188,6 +189,7 @@ class FakeWorld:
         self.check_runs: dict[str, list[CheckRun]] = defaultdict(list)
         self.runs_created: Counter[tuple[str, int]] = Counter()
         self.requests: Counter[tuple[str, int]] = Counter()
+        self._rate_limit: PrimaryRateLimit | None = None
         self._dropped_creates: set[tuple[str, int]] = set()
         self.webhooks = WebhookSender(lambda: self.config, self._rng)
         self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
@@ -464,6 +466,16 @@ class FakeWorld:
         self.webhooks.emit(event, payload, pr.key)
 
     # --- admin ------------------------------------------------------------------------------
+
+    def github_rate_limit(self) -> PrimaryRateLimit | None:
+        """The enforced GitHub rate limit, if configured; a new configuration starts a new window."""
+        limit, window = self.config.github_rate_limit, self.config.github_rate_window_seconds
+        if limit is None:
+            return None
+        current = self._rate_limit
+        if current is None or (current.limit, current.window_seconds) != (limit, window):
+            self._rate_limit = current = PrimaryRateLimit(limit, window)
+        return current
 
     def count_request(self, endpoint: str, status: int) -> None:
         self.requests[(endpoint, status)] += 1

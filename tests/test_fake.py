@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -361,3 +362,28 @@ async def test_python_dash_m_fakes_serves_both_apis_from_the_environment():
             repository, number = pr_of(run)
             assert repository == "solo/repo"
             assert (await http.get(f"/repos/{repository}/pulls/{number}")).json()["state"] == "open"
+
+
+async def test_githubs_rate_limit_counts_requests_but_not_304s_and_resets_with_its_window():
+    async with run_fake_process({"FAKE_GITHUB_RATE_LIMIT": "3", "FAKE_GITHUB_RATE_WINDOW_SECONDS": "60"}) as url:
+        async with httpx.AsyncClient(base_url=url) as http:
+            run = await finished_run(http, (await create_run(http, task_id(), outcome="leave_open"))["id"])
+            repository, number = pr_of(run)
+            pull = f"/repos/{repository}/pulls/{number}"
+
+            first = await http.get(pull)
+            assert first.status_code == 200 and first.headers["x-ratelimit-remaining"] == "2"
+            unchanged = await http.get(pull, headers={"If-None-Match": first.headers["etag"]})
+            assert unchanged.status_code == 304
+            assert (await http.get("/rate_limit")).json()["rate"]["remaining"] == 2  # neither the 304 nor this counted
+            await http.get(pull)
+            await http.get(pull)
+            refused = await http.get(pull)
+            assert refused.status_code == 403 and "rate limit" in refused.json()["message"]
+            assert refused.headers["x-ratelimit-remaining"] == "0"
+            reset = int(refused.headers["x-ratelimit-reset"])
+            assert time.time() < reset <= time.time() + 61
+
+            # A new limit starts a new window.
+            assert (await http.patch("/_admin/config", json={"github_rate_window_seconds": 30})).status_code == 200
+            assert (await http.get(pull)).status_code == 200

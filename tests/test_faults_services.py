@@ -1,4 +1,5 @@
-"""Flaky and hostile upstreams: Codegen answering 30% 429/5xx with latency, GitHub 20% 5xx, and a wrong API key."""
+"""Flaky and hostile upstreams: Codegen answering 30% 429/5xx with latency, GitHub 20% 5xx or its rate limit
+spent, and a wrong API key."""
 
 from __future__ import annotations
 
@@ -75,6 +76,35 @@ async def test_tasks_complete_while_codegen_and_github_fail_often(client: Client
     assert sum(github.get(s, 0) for s in five_xx) > 0 and "429" not in github, github
     faults = {service: sum(answers.get(s, 0) for s in ("429", *five_xx)) for service, answers in (("Codegen", codegen), ("GitHub", github))}
     print(f"faults answered: {faults} of {sum(codegen.values())} Codegen and {sum(github.values())} GitHub requests")
+
+
+async def test_tasks_complete_while_githubs_rate_limit_refuses_reads(client: Client, task_queue: str, tmp_path: Path):
+    secret = uuid.uuid4().hex
+    async with AsyncExitStack() as stack:
+        relay_url = await stack.enter_async_context(
+            serving(create_app(Settings(webhook_secret=SecretStr(secret), task_queue=task_queue), client))
+        )
+        # Ten requests every two seconds: the first reads of eight PRs opening together overrun it.
+        fake_url = await stack.enter_async_context(
+            fake_process(
+                tmp_path / "fake.log",
+                WEBHOOK_SECRET=secret,
+                RELAY_URL=relay_url,
+                FAKE_GITHUB_RATE_LIMIT="10",
+                FAKE_GITHUB_RATE_WINDOW_SECONDS="2",
+            )
+        )
+        settings = Settings(task_queue=task_queue, codegen_api_url=fake_url, codegen_api_url_explicit=True, github_api_url=fake_url)
+        await stack.enter_async_context(running_workers(client, settings))
+        tasks = expected_tasks(8, "limited", run_seconds=0.5, reconcile_seconds=2.0)
+        results = await outcomes(await start_tasks(client, task_queue, tasks), timeout=150)
+        counters = await fake_counters(fake_url)
+
+    assert_expected(tasks, results)
+    assert_one_run_per_attempt(tasks, counters)
+    github = _answers(counters, "/repos/")
+    assert github.get("403", 0) > 0 and github.get("304", 0) > 0, github
+    print(f"GitHub answers under its rate limit: {github}")
 
 
 async def test_a_wrong_api_key_ends_the_task_with_auth_error_without_retrying(client: Client, task_queue: str, tmp_path: Path):
