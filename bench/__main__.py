@@ -24,7 +24,7 @@ import psutil
 
 from bench import relay, scale, throughput
 from bench.results import RESULTS_PATH, record
-from bench.stack import ROOT
+from child_process import ROOT
 
 
 @dataclass(frozen=True)

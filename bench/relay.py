@@ -27,8 +27,9 @@ import httpx
 from temporalio.client import Client
 
 from bench.results import record
-from bench.stack import ROOT, Stack, full_stack, settle_webhooks
+from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, percentile, start_tasks, wait_for_count
+from child_process import ROOT
 from models import search_attributes
 from models.signals import SIGNAL_CHECK_RESULT, CheckResult
 from webhooks.signature import sign

@@ -26,8 +26,9 @@ import httpx
 import psutil
 
 from bench.results import record
-from bench.stack import ROOT, Stack, full_stack, settle_webhooks
+from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, bounded, start_tasks, wait_for_count
+from child_process import ROOT
 from models import search_attributes
 
 REAL_RECONCILE_INTERVAL_S = 600
