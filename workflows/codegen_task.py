@@ -102,9 +102,9 @@ class CallFailed(Exception):
 
     def __init__(self, activity: str, cause: BaseException | None) -> None:
         detail = cause.message if isinstance(cause, FailureError) else str(cause)
-        super().__init__(f"{activity}: {detail}")
         self.message = f"{activity}: {detail}"
         self.cause = cause
+        super().__init__(self.message)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
