@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,6 +222,10 @@ class CodegenActivities:
         An earlier try of this activity may have created the run before its response was lost
         (timeout, 5xx, worker crash); adopt that run instead of starting a second agent.
         """
+        async with heartbeating_while_slow():
+            return await self._start_agent_run(input)
+
+    async def _start_agent_run(self, input: StartRunInput) -> AgentRun:
         # Only a retry can follow a try whose create took effect unseen; a first try skips the scan.
         existing = await self._find_run_of_attempt(input) if activity.info().attempt > 1 else None
         if existing is not None:
@@ -287,12 +293,13 @@ class CodegenActivities:
         On a retry, a run that is already running again means the earlier try's resume took
         effect and only its response was lost: return it rather than resume twice.
         """
-        if activity.info().attempt > 1:
-            current = await self.client.get_run(input.run_id)
-            if current.state is RunState.RUNNING:
-                activity.logger.info("Run %s is already running: adopting the earlier resume", input.run_id)
-                return current
-        return await self.client.resume_run(input.run_id, input.prompt)
+        async with heartbeating_while_slow():
+            if activity.info().attempt > 1:
+                current = await self.client.get_run(input.run_id)
+                if current.state is RunState.RUNNING:
+                    activity.logger.info("Run %s is already running: adopting the earlier resume", input.run_id)
+                    return current
+            return await self.client.resume_run(input.run_id, input.prompt)
 
     @activity.defn(name="check_codegen_health")
     async def check_codegen_health(self) -> CodegenHealth:
@@ -309,3 +316,21 @@ class CodegenActivities:
             detail=f"{where}: authenticated as {user}, organization {self.client.org_id} reachable",
         )
 
+
+@asynccontextmanager
+async def heartbeating_while_slow(first_after: float = 2.0, every: float = 5.0) -> AsyncIterator[None]:
+    """Heartbeat every `every` seconds once the block has run `first_after`: with a heartbeat timeout set,
+    a worker that dies mid-call is noticed at that timeout rather than the start-to-close one, and a
+    quick call costs no heartbeat (a call to the server)."""
+
+    async def beat() -> None:
+        await asyncio.sleep(first_after)
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()

@@ -16,7 +16,7 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.codegen import REPOSITORY_NOT_CONNECTED, CodegenActivities, CodegenClient, parse_agent_run
+from activities.codegen import REPOSITORY_NOT_CONNECTED, CodegenActivities, CodegenClient, heartbeating_while_slow, parse_agent_run
 from activities.http_errors import HttpErrorType, error_from_response
 from activities.service_clients import ServiceClients, build_service_clients
 from fakes import FakeConfig
@@ -280,6 +280,21 @@ async def test_wait_heartbeats_each_poll_and_returns_the_pr(clients):
     assert len(beats) >= 2 and set(beats) == {("ACTIVE",)}
     pr = done.pull_requests[0]
     assert pr.ref is not None and pr.ref.number > 0 and pr.head_branch_name
+
+
+async def test_agent_calls_heartbeat_only_once_they_are_slow():
+    env = ActivityEnvironment()
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    async def call(seconds: float) -> None:
+        async with heartbeating_while_slow(first_after=0.2, every=0.05):
+            await asyncio.sleep(seconds)
+
+    await env.run(call, 0.01)
+    assert beats == []
+    await env.run(call, 0.5)
+    assert len(beats) >= 2
 
 
 async def test_wait_sends_no_heartbeat_for_a_run_already_finished(clients):

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from models.status import TaskStatus
 from settings import Settings
 from tests.fault_harness import (
     assert_expected,
@@ -87,6 +90,47 @@ async def test_sigkilled_worker_loses_no_task_and_duplicates_no_agent_run(
     assert_one_run_per_attempt(tasks, counters)
     # The kills really cut work short: activities the dead worker held ran again elsewhere.
     assert any(retried), f"no activity was interrupted (kill schedule seed {seed})"
+
+
+async def test_a_worker_killed_while_creating_a_run_is_replaced_within_the_heartbeat_timeout(
+    dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path
+):
+    async with AsyncExitStack() as stack:
+        fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
+        # The create takes effect, and its answer is held for a minute: the worker dies waiting for it.
+        hold = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "delay_seconds": 60}
+        async with httpx.AsyncClient(base_url=fake_url) as http:
+            assert (await http.post("/_admin/inject", json=hold)).status_code == 200
+        worker = worker_process(
+            tmp_path / "worker.log",
+            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+            TEMPORAL_TASK_QUEUE=task_queue,
+            CODEGEN_API_URL=fake_url,
+            GITHUB_API_URL=fake_url,
+        )
+        stack.callback(worker.stop)
+        worker.start()
+        [task] = expected_tasks(1, "mid-create")
+        [handle] = await start_tasks(client, task_queue, [task])
+
+        async def created() -> bool:
+            return (await fake_counters(fake_url))["runs_total"] == 1
+
+        await wait_until(created, timeout=30, interval=0.1, what="the run to be created")
+        worker.kill()
+        killed_at = time.monotonic()
+        worker.start()
+
+        async def run_recorded() -> bool:
+            return bool((await handle.query("status", result_type=TaskStatus)).agent_runs)
+
+        # The retry adopts the run the dead try created; it starts once the 15-second heartbeat timeout passes.
+        await wait_until(run_recorded, timeout=50, interval=0.2, what="the retry to adopt the run")
+        replaced_after = time.monotonic() - killed_at
+        counters = await fake_counters(fake_url)
+
+    assert replaced_after < 30, f"the dead worker's create was retried only after {replaced_after:.0f} s"
+    assert counters["runs_created"] == {task.task_id: {"1": 1}}
 
 
 def _api_requests(counters: dict) -> int:

@@ -72,6 +72,9 @@ LOCAL_RETRY = RetryPolicy(
 # A local activity's retries wait on workflow timers rather than inside the worker: each attempt is
 # in history, and a restarted worker resumes the wait instead of starting over.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+# Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
+# after this long, not after the minute the call may take.
+AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
@@ -287,6 +290,7 @@ class CodegenTaskWorkflow:
             task_queue=codegen_api_task_queue(workflow.info().task_queue),
             start_to_close_timeout=timedelta(minutes=1),
             schedule_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=AGENT_CALL_HEARTBEAT_TIMEOUT,
         )
         self._status.mock_mode = run.mock_mode
         record.agent_run_id = run.id
@@ -472,6 +476,7 @@ class CodegenTaskWorkflow:
                 task_queue=codegen_api_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=timedelta(minutes=1),
                 schedule_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=AGENT_CALL_HEARTBEAT_TIMEOUT,
             )
             self._status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=self._status.attempt, kind="followup"))
             run = await self._wait_for_run(run.id)
