@@ -45,3 +45,23 @@ async def test_a_github_outage_ends_a_reconciles_retries_and_the_task_carries_on
         await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
         outcome = await handle.result()
     assert (outcome.status, outcome.reason) == ("merged", Reason.MERGED)
+
+
+async def test_a_github_outage_as_the_pr_opens_delays_tracking_without_a_second_agent(time_env, task_queue):
+    services = ScriptedServices(github_down=True)
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("fail-3", reconcile_interval=3600))
+        # A round of reads gives up after about 14 minutes; the next starts a minute later.
+        await time_env.sleep(timedelta(minutes=16))
+        status = await status_of(handle)
+        assert status.phase is TaskPhase.PROCESSING and "PR read failed; retrying" in [entry.event for entry in status.timeline]
+
+        services.github_down = False
+        await time_env.sleep(timedelta(minutes=5))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+
+    assert (outcome.status, len(outcome.attempts)) == ("merged", 1)
+    assert len(services.created) == 1

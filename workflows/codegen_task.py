@@ -75,6 +75,9 @@ LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minute the call may take.
 AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# Between rounds of reading a new PR while GitHub does not answer (each round is LOCAL_RETRY's attempts).
+OPENED_PR_READ_PAUSE = timedelta(minutes=1)
+OPENED_PR_READ_MAX_PAUSE = timedelta(minutes=30)
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
@@ -314,7 +317,7 @@ class CodegenTaskWorkflow:
             return self._attempt_failed(record, "no_pr", Reason.NO_PR, f"agent run {run.id} completed without opening a pull request")
 
         record.outcome, record.finished_at = "pr_opened", workflow.now()
-        read = await self._read_pull_request(opened)
+        read = await self._read_opened_pull_request(opened)
         self._pr_opened_at = workflow.now()
         self._pr_run_id = run.id
         self._tracker = PullRequestTracker(pr_state_from(read.pr), [], [])
@@ -327,6 +330,21 @@ class CodegenTaskWorkflow:
             self._apply(event)
         self._early_events = []
         return None
+
+    async def _read_opened_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
+        """The agent's new PR, read until GitHub answers or pr_timeout passes: failing the attempt on a
+        GitHub outage would start a second agent, and a second PR."""
+        deadline = workflow.now() + self._input.options.pr_timeout
+        pause = OPENED_PR_READ_PAUSE
+        while True:
+            try:
+                return await self._read_pull_request(ref)
+            except CallFailed as failed:
+                if workflow.now() + pause >= deadline:
+                    raise TaskFinished(Reason.SERVICE_UNAVAILABLE, f"GitHub did not answer for {ref.key} within {self._input.options.pr_timeout}: {failed.message}") from failed
+                self._note("PR read failed; retrying", failed.message)
+                await workflow.sleep(pause)
+                pause = min(pause * 2, OPENED_PR_READ_MAX_PAUSE)
 
     async def _wait_for_run(self, run_id: int) -> AgentRun:
         """Until the run ends; CallFailed with a TimeoutError cause means agent_timeout passed."""
