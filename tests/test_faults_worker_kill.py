@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from child_process import ChildProcess
 from models.status import TaskStatus
 from settings import Settings
 from tests.fault_harness import (
@@ -56,13 +57,7 @@ async def test_sigkilled_worker_loses_no_task_and_duplicates_no_agent_run(
         fake_url = await stack.enter_async_context(
             fake_process(tmp_path / "fake.log", WEBHOOK_SECRET=secret, RELAY_URL=relay_url)
         )
-        worker = worker_process(
-            tmp_path / "worker.log",
-            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-            TEMPORAL_TASK_QUEUE=task_queue,
-            CODEGEN_API_URL=fake_url,
-            GITHUB_API_URL=fake_url,
-        )
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
         stack.callback(worker.stop)
         tasks = expected_tasks(TASKS, "kill", run_seconds=3.0)
         handles = await start_tasks(client, task_queue, tasks)
@@ -101,13 +96,7 @@ async def test_a_worker_killed_while_creating_a_run_is_replaced_within_the_heart
         hold = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "delay_seconds": 60}
         async with httpx.AsyncClient(base_url=fake_url) as http:
             assert (await http.post("/_admin/inject", json=hold)).status_code == 200
-        worker = worker_process(
-            tmp_path / "worker.log",
-            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-            TEMPORAL_TASK_QUEUE=task_queue,
-            CODEGEN_API_URL=fake_url,
-            GITHUB_API_URL=fake_url,
-        )
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
         stack.callback(worker.stop)
         worker.start()
         [task] = expected_tasks(1, "mid-create")
@@ -131,6 +120,17 @@ async def test_a_worker_killed_while_creating_a_run_is_replaced_within_the_heart
 
     assert replaced_after < 30, f"the dead worker's create was retried only after {replaced_after:.0f} s"
     assert counters["runs_created"] == {task.task_id: {"1": 1}}
+
+
+def mock_mode_worker(tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: str, fake_url: str) -> ChildProcess:
+    """`python worker.py` (not started) on `task_queue`, against the fake process at `fake_url`."""
+    return worker_process(
+        tmp_path / "worker.log",
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        CODEGEN_API_URL=fake_url,
+        GITHUB_API_URL=fake_url,
+    )
 
 
 def _api_requests(counters: dict) -> int:
