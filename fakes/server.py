@@ -59,13 +59,13 @@ async def serve_fake(config: FakeConfig | None = None) -> AsyncIterator[str]:
 async def run_fake_process(env: dict[str, str] | None = None, log: Path | None = None) -> AsyncIterator[str]:
     """`python -m fakes` in its own process on a free port (extra `env` on top of ours); yields its URL once healthy.
 
-    Its output goes to `log` (by default a file named after the port in the temporary directory).
+    Its output goes to `log`, or to a temporary file removed afterwards.
     """
     port = free_port()
     argv = [sys.executable, "-m", "fakes"]
     env = {**os.environ, **(env or {}), "FAKE_HOST": "127.0.0.1", "FAKE_PORT": str(port)}
     url = f"http://127.0.0.1:{port}"
-    with started(argv, env, log or Path(tempfile.gettempdir()) / f"codegen-fake-{port}.log") as process:
+    with tempfile.TemporaryDirectory() as scratch, started(argv, env, log or Path(scratch) / "fake.log") as process:
         async with httpx.AsyncClient(base_url=url) as http:
             deadline = time.monotonic() + 15
             while True:
