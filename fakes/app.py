@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -66,6 +66,7 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 class _Handlers:
@@ -251,20 +252,16 @@ class _Handlers:
         self._github_auth(request)
         p = request.path_params
         pr = self.world.pull(p["owner"], p["repo"], p["number"])
-        page, per_page = _pagination(request)
-        chunk = pr.reviews[(page - 1) * per_page : page * per_page]
-        body = [self.world.shapes.review(review, pr, webhook=False) for review in chunk]
-        return self._github_json(request, body, _link_header(request, page, math.ceil(len(pr.reviews) / per_page)))
+        chunk, link = _page_of(request, pr.reviews)
+        return self._github_json(request, [self.world.shapes.review(review, pr, webhook=False) for review in chunk], link)
 
     async def review_comments(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
         pr = self.world.pull(p["owner"], p["repo"], p["number"])
         review = self.world.review(pr, p["review_id"])
-        page, per_page = _pagination(request)
-        chunk = review.comments[(page - 1) * per_page : page * per_page]
-        body = [self.world.shapes.review_comment(comment, review, pr) for comment in chunk]
-        return self._github_json(request, body, _link_header(request, page, math.ceil(len(review.comments) / per_page)))
+        chunk, link = _page_of(request, review.comments)
+        return self._github_json(request, [self.world.shapes.review_comment(comment, review, pr) for comment in chunk], link)
 
     async def check_runs(self, request: Request) -> Response:
         self._github_auth(request)
@@ -274,10 +271,9 @@ class _Handlers:
         if request.query_params.get("filter", "latest") == "latest":
             latest = {run.name: run for run in runs}
             runs = [run for run in runs if latest[run.name] is run]
-        page, per_page = _pagination(request)
-        chunk = runs[(page - 1) * per_page : page * per_page]
+        chunk, link = _page_of(request, runs)
         body = {"total_count": len(runs), "check_runs": [self.world.shapes.check_run(run, prs[0]) for run in chunk]}
-        return self._github_json(request, body, _link_header(request, page, math.ceil(len(runs) / per_page)))
+        return self._github_json(request, body, link)
 
     async def commit_pulls(self, request: Request) -> Response:
         self._github_auth(request)
@@ -382,14 +378,15 @@ def _answering(handler: Handler, github: bool = False) -> Handler:
     return endpoint
 
 
-def _pagination(request: Request) -> tuple[int, int]:
-    """GitHub's `page` (from 1) and `per_page` (30 by default, at most 100)."""
+def _page_of(request: Request, items: list[T]) -> tuple[list[T], dict[str, str]]:
+    """The page of `items` the request asks for (`page` from 1, `per_page` 30 by default and at most
+    100, as GitHub does), and its `Link` header."""
     try:
         per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
         page = max(int(request.query_params.get("page", 1)), 1)
     except ValueError:
         raise FakeError(422, "Invalid pagination parameters.") from None
-    return page, per_page
+    return items[(page - 1) * per_page : page * per_page], _link_header(request, page, math.ceil(len(items) / per_page))
 
 
 def _link_header(request: Request, page: int, last: int) -> dict[str, str]:
