@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 AGENT_LOGIN = "codegen-sh[bot]"
 REVIEWER_LOGIN = "fake-reviewer"
+REVIEWER_ID = 4242
 CI_APP = {"id": 15368, "slug": "fake-ci", "name": "Fake CI", "node_id": "MDM6QXBwMTUzNjg="}
 
 
@@ -67,9 +68,12 @@ class GitHubShapes:
             "repo": self.repository(repo),
         }
 
+    def _pull_url(self, pr: PullRequest) -> str:
+        return f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
+
     def pull_request(self, pr: PullRequest) -> dict[str, Any]:
         repo = pr.repo
-        url = f"{self.api}/repos/{repo.full_name}/pulls/{pr.number}"
+        url = self._pull_url(pr)
         html_url = pr.html_url(self.html)
         return {
             "url": url,
@@ -117,7 +121,7 @@ class GitHubShapes:
             "mergeable": True if pr.state == "open" else None,
             "rebaseable": True if pr.state == "open" else None,
             "mergeable_state": pr.mergeable_state,
-            "merged_by": self.user(REVIEWER_LOGIN, 4242) if pr.merged else None,
+            "merged_by": self.user(REVIEWER_LOGIN, REVIEWER_ID) if pr.merged else None,
             "comments": 0,
             "review_comments": 0,
             "maintainer_can_modify": False,
@@ -131,7 +135,7 @@ class GitHubShapes:
         """The short PR form inside check runs and check suites."""
         repo_min = {"id": pr.repo.github_id, "url": f"{self.api}/repos/{pr.repo.full_name}", "name": pr.repo.name}
         return {
-            "url": f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}",
+            "url": self._pull_url(pr),
             "id": pr.id,
             "number": pr.number,
             "head": {"ref": pr.head_ref, "sha": pr.head_sha, "repo": repo_min},
@@ -197,12 +201,12 @@ class GitHubShapes:
 
     def review(self, review: Review, pr: PullRequest, webhook: bool) -> dict[str, Any]:
         """REST states are upper case (APPROVED); webhook states are lower case (approved)."""
-        pr_url = f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
+        pr_url = self._pull_url(pr)
         html_url = f"{pr.html_url(self.html)}#pullrequestreview-{review.id}"
         return {
             "id": review.id,
             "node_id": f"PRR_{review.id}",
-            "user": self.user(review.login, 4242),
+            "user": self.user(review.login, REVIEWER_ID),
             "body": review.body,
             "commit_id": review.commit_id,
             "submitted_at": iso(review.submitted_at),
@@ -215,7 +219,7 @@ class GitHubShapes:
 
     def review_comment(self, comment: ReviewComment, review: Review, pr: PullRequest) -> dict[str, Any]:
         """A line comment of a review (pulls/comments): `line` is null on a file-level comment."""
-        pr_url = f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
+        pr_url = self._pull_url(pr)
         html_url = f"{pr.html_url(self.html)}#discussion_r{comment.id}"
         return {
             "id": comment.id,
@@ -229,7 +233,7 @@ class GitHubShapes:
             "commit_id": review.commit_id,
             "original_commit_id": review.commit_id,
             "diff_hunk": "@@ -1,3 +1,4 @@",
-            "user": self.user(review.login, 4242),
+            "user": self.user(review.login, REVIEWER_ID),
             "body": comment.body,
             "created_at": iso(review.submitted_at),
             "updated_at": iso(review.submitted_at),
