@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +77,16 @@ class ChildProcess:
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join(self.output().splitlines()[-lines:]) or "(empty log)"
+
+
+class ChildFailure(RuntimeError):
+    """Started processes failed us; the message ends with the last lines of their logs.
+
+    The lines are read when the error is raised, before stopping the processes adds shutdown noise.
+    """
+
+    def __init__(self, message: str, children: Sequence[ChildProcess] = ()) -> None:
+        super().__init__(message + "".join(f"\n\n--- last lines of {child.log} ---\n{child.log_tail()}" for child in children))
 
 
 @contextmanager

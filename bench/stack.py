@@ -20,15 +20,13 @@ from pathlib import Path
 
 import httpx
 import psutil
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 import devserver
 import temporal_client
 from child_process import ChildProcess, started
 from fakes.server import free_port, run_fake_process
+from readiness import connected, http_ok, ready, worker_polling
 from settings import Settings
 
 # The fake answers at once: a run completes, checks pass and the PR merges without waiting.
@@ -90,31 +88,8 @@ async def dev_server() -> AsyncIterator[Client]:
     ]  # fmt: skip
     with child_process("temporal", args, {}) as process:
         address = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                client = await temporal_client.connect(Settings(temporal_address=address))
-                await client.count_workflows()
-                break
-            except RuntimeError:
-                if time.monotonic() > deadline or not process.running:
-                    raise RuntimeError(f"temporal server start-dev did not come up on {address}") from None
-                await asyncio.sleep(0.2)
-        yield client
-
-
-async def wait_for_pollers(client: Client, task_queue: str, process: ChildProcess) -> None:
-    """Until a worker polls `task_queue` for workflow tasks (so start-up is never timed)."""
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not (await client.workflow_service.describe_task_queue(request)).pollers:
-        if time.monotonic() > deadline or not process.running:
-            raise RuntimeError(f"no worker polled {task_queue} within {STARTUP_TIMEOUT_S:.0f} s")
-        await asyncio.sleep(0.2)
+        connect = connected(lambda: temporal_client.connect(Settings(temporal_address=address)))
+        yield await ready(f"temporal server start-dev on {address}", connect, timeout=STARTUP_TIMEOUT_S, watched=[process])
 
 
 @asynccontextmanager
@@ -122,7 +97,7 @@ async def worker_process(client: Client, task_queue: str, args: list[str], env: 
     """A worker process (`args`) for `task_queue`, yielded once it polls."""
     env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "TEMPORAL_TASK_QUEUE": task_queue, **env}
     with child_process(task_queue, args, env) as process:
-        await wait_for_pollers(client, task_queue, process)
+        await ready(f"a worker polling {task_queue}", worker_polling(client, task_queue), timeout=STARTUP_TIMEOUT_S, watched=[process])
         yield process
 
 
@@ -133,17 +108,7 @@ async def relay_process(temporal_address: str, secret: str) -> AsyncIterator[str
     env = {"TEMPORAL_ADDRESS": temporal_address, "WEBHOOK_SECRET": secret, "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)}
     base = f"http://127.0.0.1:{port}"
     with child_process("relay", [sys.executable, "relay.py"], env) as process:
-        async with httpx.AsyncClient(base_url=base) as http:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while True:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or not process.running:
-                    raise RuntimeError(f"relay.py did not become ready on port {port}")
-                await asyncio.sleep(0.1)
+        await ready("relay.py's /readyz", http_ok(f"{base}/readyz"), timeout=STARTUP_TIMEOUT_S, watched=[process])
         yield f"{base}/webhooks/github"
 
 

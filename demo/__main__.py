@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from demo.readiness import DemoError
+from child_process import ChildFailure
 from demo.run import REPO_ROOT, DemoConfig, run_demo
 from demo.services import stop_recorded
 
@@ -58,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return asyncio.run(_run_cancellable(config))
-    except DemoError as error:
+    except ChildFailure as error:  # a DemoError, or a service that never became ready
         print(f"\ndemo failed: {error}", file=sys.stderr)
-        for log, tail in error.log_tails.items():
-            print(f"\n--- last lines of {log} ---\n{tail}", file=sys.stderr)
         return 1
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("\ninterrupted; everything the demo started has been stopped", file=sys.stderr)

@@ -20,10 +20,11 @@ from child_process import ChildProcess
 from cli.task_workflows import start_task, web_ui_url
 from demo.board import Board, Row
 from demo.catalog import DemoTask, load_catalog, load_demo_context
-from demo.readiness import DemoError, http_ok, port_in_use, wait_until, worker_polling
+from demo.readiness import DemoError, port_in_use
 from demo.services import recorded_running, start_service, stop_services, write_pidfile
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
+from readiness import connected, http_ok, ready, worker_polling
 from settings import DEFAULT_TASK_QUEUE, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,20 +107,6 @@ def _start_temporal(config: DemoConfig) -> ChildProcess:
     return start_service("temporal", command, dict(os.environ), config.log_dir, REPO_ROOT)
 
 
-async def _connect(config: DemoConfig, temporal: ChildProcess) -> Client:
-    connected: list[Client] = []
-
-    async def check() -> bool:
-        try:
-            connected.append(await temporal_client.connect(config.settings))
-            return True
-        except RuntimeError:
-            return False
-
-    await wait_until(f"Temporal on {config.settings.temporal_address}", check, STARTUP_SECONDS, [temporal])
-    return connected[0]
-
-
 async def _start_everything(config: DemoConfig, services: list[ChildProcess], repository: str, out) -> Client:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     env = child_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
@@ -129,15 +116,20 @@ async def _start_everything(config: DemoConfig, services: list[ChildProcess], re
     temporal = _start_temporal(config)
     services.append(temporal)
     write_pidfile(config.pidfile, services)  # from the first start on, so `--stop` can clean up after a crash
-    client = await _connect(config, temporal)
-    await wait_until(f"the Web UI on {ui_url}", http_ok(f"http://127.0.0.1:{config.ui_port}/"), STARTUP_SECONDS, [temporal])
+    client = await ready(
+        f"Temporal on {config.settings.temporal_address}",
+        connected(lambda: temporal_client.connect(config.settings)),
+        timeout=STARTUP_SECONDS,
+        watched=[temporal],
+    )
+    await ready(f"the Web UI on {ui_url}", http_ok(f"http://127.0.0.1:{config.ui_port}/"), timeout=STARTUP_SECONDS, watched=[temporal])
 
     print(f"starting the relay on 127.0.0.1:{config.relay_port} and a worker in mock mode ...", file=out, flush=True)
     services.append(start_service("relay", [sys.executable, "relay.py"], env, config.log_dir, REPO_ROOT))
     services.append(start_service("worker", [sys.executable, "worker.py", "--grace-seconds", "5"], env, config.log_dir, REPO_ROOT))
     write_pidfile(config.pidfile, services)
-    await wait_until("the relay's /readyz", http_ok(f"http://127.0.0.1:{config.relay_port}/readyz"), STARTUP_SECONDS, services)
-    await wait_until("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), STARTUP_SECONDS, services)
+    await ready("the relay's /readyz", http_ok(f"http://127.0.0.1:{config.relay_port}/readyz"), timeout=STARTUP_SECONDS, watched=services)
+    await ready("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), timeout=STARTUP_SECONDS, watched=services)
     print(f"ready; logs in {config.log_dir}/\n", file=out, flush=True)
     return client
 

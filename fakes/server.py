@@ -7,18 +7,17 @@ import os
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 
 from child_process import started
 from fakes.app import create_app
 from fakes.config import FakeConfig
+from readiness import http_ok, ready
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -66,14 +65,5 @@ async def run_fake_process(env: dict[str, str] | None = None, log: Path | None =
     env = {**os.environ, **(env or {}), "FAKE_HOST": "127.0.0.1", "FAKE_PORT": str(port)}
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as scratch, started(argv, env, log or Path(scratch) / "fake.log") as process:
-        async with httpx.AsyncClient(base_url=url) as http:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or not process.running:
-                        raise RuntimeError(f"python -m fakes did not come up on port {port}:\n{process.log_tail()}") from None
-                    await asyncio.sleep(0.05)
+        await ready(f"python -m fakes on port {port}", http_ok(f"{url}/healthz"), timeout=15, watched=[process])
         yield url

@@ -22,6 +22,7 @@ from child_process import ChildProcess, started
 from fakes.server import free_port
 from models.status import Reason, TaskOutcome
 from models.task import workflow_id_for
+from readiness import connected, http_ok, ready
 from tests.waiting import wait_until
 
 # Variables a child must not inherit from whoever runs the tests: each test sets its own.
@@ -50,17 +51,7 @@ async def fake_process(log: Path, **env: str) -> AsyncIterator[str]:
     with started(
         [sys.executable, "-m", "fakes"], clean_env(FAKE_HOST="127.0.0.1", FAKE_PORT=str(port), **env), log
     ) as child:
-
-        async def healthy() -> bool:
-            if not child.running:
-                raise AssertionError(f"python -m fakes exited:\n{child.output()}")
-            try:
-                async with httpx.AsyncClient(base_url=url, timeout=2) as http:
-                    return (await http.get("/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_until(healthy, timeout=20, what="the fake to answer /healthz")
+        await ready("the fake to answer /healthz", http_ok(f"{url}/healthz"), timeout=20, watched=[child])
         yield url
 
 
@@ -81,14 +72,8 @@ def dev_server_process(port: int, db_file: Path, log: Path) -> ChildProcess:
 
 async def connect_when_up(address: str, timeout: float = 30.0, **kwargs: Any) -> Client:
     """A client of the server at `address`, once it accepts connections."""
-
-    async def attempt() -> Client | None:
-        try:
-            return await Client.connect(address, **kwargs)
-        except RuntimeError:
-            return None
-
-    return await wait_until(attempt, timeout=timeout, interval=0.25, what=f"Temporal at {address}")
+    connect = connected(lambda: Client.connect(address, **kwargs))
+    return await wait_until(connect, timeout=timeout, interval=0.25, what=f"Temporal at {address}")
 
 
 @dataclass(frozen=True)

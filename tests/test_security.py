@@ -12,13 +12,13 @@ import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 from google.protobuf.json_format import MessageToJson
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from child_process import ChildProcess
 from fakes.server import free_port
+from readiness import http_ok, ready
 from tests.fault_harness import (
     clean_env,
     fake_counters,
@@ -26,7 +26,6 @@ from tests.fault_harness import (
     outcomes,
     worker_process,
 )
-from tests.waiting import wait_until
 
 # Real mode polls a run every 15 s: a run done at once, and checks a little later, keep the webhooks after the PR is known.
 SCENARIO = {"review": "approve", "delays": {"run_seconds": 0, "checks_seconds": 3}}
@@ -74,15 +73,7 @@ async def test_no_secret_reaches_history_results_queries_or_logs(
         worker.start()
         stack.callback(worker.stop)
 
-        async def relay_up() -> bool:
-            assert relay.running, relay.output()
-            try:
-                async with httpx.AsyncClient(timeout=2) as http:
-                    return (await http.get(f"http://127.0.0.1:{relay_port}/healthz")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_until(relay_up, timeout=30, interval=0.1, what="relay.py to answer /healthz")
+        await ready("relay.py to answer /healthz", http_ok(f"http://127.0.0.1:{relay_port}/healthz"), timeout=30, watched=[relay])
         task_id = f"sec-{marker}"
         handle = await client.start_workflow(
             "CodegenTaskWorkflow",

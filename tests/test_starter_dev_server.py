@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from fakes.server import free_port
 from models import search_attributes as sa
+from readiness import connected
 from tests.starter_process import Starter
 from tests.waiting import wait_until
 
@@ -25,17 +26,9 @@ async def serve_once(tmp_path) -> None:
     starter = Starter(f"127.0.0.1:{port}", "unused")
     server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path)
     try:
-        clients: list[Client] = []
-
-        async def up() -> bool:
-            try:
-                clients.append(await Client.connect(f"127.0.0.1:{port}"))
-            except RuntimeError:
-                return False
-            return True
-
-        await wait_until(up, timeout=60, what="the dev server to accept connections")
-        names = await clients[0].operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+        connect = connected(lambda: Client.connect(f"127.0.0.1:{port}"))
+        client = await wait_until(connect, timeout=60, what="the dev server to accept connections")
+        names = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
         assert {key.name for key in sa.ALL} <= set(names.custom_attributes)
         assert (tmp_path / ".temporal" / "dev.db").exists()
     finally:
