@@ -65,6 +65,17 @@ async def _merge_after_review_with_line_comments(handle, services: ScriptedServi
     await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
 
 
+async def _merge_after_followup_without_check_output(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("check_result", CheckResult(delivery_id="c1", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(1), output_summary="2 failed"))
+
+    async def followed_up() -> bool:
+        return bool(services.resumes)
+
+    await wait_until(followed_up, what="the follow-up")
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+
+
 async def _retry_then_close(handle, services: ScriptedServices) -> None:
     await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
     await handle.execute_update("retry", result_type=str)
@@ -89,6 +100,11 @@ RECORDINGS = {
         lambda: ScriptedServices(review_comments={55: [ReviewComment(path="src/limiter.py", line=12, body="Off by one.")]}),
         task_input("replay-4", reconcile_interval=3600, followup_settle=0.3),
         _merge_after_review_with_line_comments,
+    ),
+    "merged_after_followup_without_check_output": (
+        lambda: ScriptedServices(check_output_error="NotFound"),
+        task_input("replay-5", reconcile_interval=3600, followup_settle=0.3),
+        _merge_after_followup_without_check_output,
     ),
 }
 

@@ -67,6 +67,8 @@ class ScriptedServices:
     prompt_error: str | None = None
     # When set, GitHub reads fail as a retryable outage.
     github_down: bool = False
+    # When set, reading check runs for their output fails with an ApplicationError of this type (non-retryable).
+    check_output_error: str | None = None
 
     def ref(self, number: int = 7) -> PullRequestRef:
         owner, repo = REPO.split("/")
@@ -139,6 +141,8 @@ class ScriptedServices:
 
     @activity.defn(name="list_check_runs")
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
+        if self.check_output_error:
+            raise ApplicationError(f"GitHub refused the check runs: {self.check_output_error}", type=self.check_output_error, non_retryable=True)
         return CheckRunsResult(sha=input.sha, checks=self._checks_on(input.sha))
 
     @activity.defn(name="read_review_comments")

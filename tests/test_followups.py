@@ -136,6 +136,25 @@ async def test_a_review_whose_comments_cannot_be_read_is_still_addressed(time_en
     assert (outcome.status, outcome.followups) == ("merged", 1)
 
 
+async def test_failing_checks_whose_output_github_refuses_are_still_followed_up(time_env, task_queue):
+    services = ScriptedServices(check_output_error="NotFound")
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-9"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("check_result", failing("c1", "sha-1"))
+        await resumed(services, 1)
+        status = await status_of(handle)
+        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await handle.result()
+
+    # The webhook's summary stands in for the output GitHub would not give.
+    assert [(c.name, c.summary, c.text) for c in services.followup_prompts[0].failing_checks] == [("test", "2 failed", None)]
+    unavailable = [entry for entry in status.timeline if entry.event == "check output unavailable"]
+    assert [entry.detail for entry in unavailable] == ["list_check_runs: GitHub refused the check runs: NotFound"]
+    assert (outcome.status, outcome.followups) == ("merged", 1)
+
+
 async def test_events_during_a_followup_are_kept_for_the_next_round(time_env, task_queue):
     services = ScriptedServices(followup_gate=asyncio.Event())
     async with AsyncExitStack() as stack:

@@ -88,6 +88,8 @@ SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
 REVIEW_COMMENTS_PATCH = "read-review-comments"
+# Patch id: workflows that ended when GitHub refused a failing check's output (a 404, say) replay as they ran.
+CHECK_OUTPUT_PATCH = "follow-up-without-check-output"
 
 
 class TaskFinished(Exception):
@@ -508,7 +510,8 @@ class CodegenTaskWorkflow:
         self._note(f"follow-up {number} done", result)
 
     async def _failing_check_details(self) -> list[FailingCheck]:
-        """The failing checks with their output text from GitHub (the prompt bounds its size)."""
+        """The failing checks with their output text from GitHub (the prompt bounds its size); with the
+        summaries their webhooks brought when GitHub cannot say."""
         failing = self._tracker.failing_checks()
         details: dict[str, CheckRunInfo] = {}
         try:
@@ -520,8 +523,10 @@ class CodegenTaskWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
             )
             details = {run.name: run for run in runs.checks}
-        except CallFailed as failed:
-            self._note("check output unavailable", failed.message)
+        except (CallFailed, TaskFinished) as error:
+            if isinstance(error, TaskFinished) and not workflow.patched(CHECK_OUTPUT_PATCH):
+                raise
+            self._note("check output unavailable", error.message)
         return [
             FailingCheck(
                 name=check.name,
