@@ -40,18 +40,33 @@ def _validate(model: type[Model], data: Any, where: str) -> Model:
         raise TaskFileError([f"{where}{line}" for line in describe_validation_error(error)]) from None
 
 
+WORKFLOW_INPUT_KEYS = {"task", "context", "options"}
+
+
+def _task(data: Any, path: str | Path, index: int | None = None) -> Task:
+    """One task: the file's object, or item `index` of its list."""
+    item = f"{path}" if index is None else f"{path}: [{index}]"
+    if isinstance(data, dict) and "task" in data and set(data) <= WORKFLOW_INPUT_KEYS:
+        # The shape `temporal workflow start --input` takes; pydantic would only say "title: Field required".
+        raise TaskFileError([
+            f"{item}: this is a workflow input ({', '.join(sorted(data))}), not a task: put the value of "
+            '"task" in the file, and pass the context with --context and options with --option'
+        ])  # fmt: skip
+    return _validate(Task, data, f"{path}: " if index is None else f"{item}.")
+
+
 def load_tasks(path: str | Path) -> list[Task]:
     """The tasks in a file holding one task object or a list of them. Every bad field of every task is reported."""
     data = _read_json(path)
     if isinstance(data, dict):
-        return [_validate(Task, data, f"{path}: ")]
+        return [_task(data, path)]
     if not isinstance(data, list) or not data:
         raise TaskFileError([f"{path}: expected a task object or a non-empty list of task objects"])
     tasks: list[Task] = []
     problems: list[str] = []
     for index, item in enumerate(data):
         try:
-            tasks.append(_validate(Task, item, f"{path}: [{index}]."))
+            tasks.append(_task(item, path, index))
         except TaskFileError as error:
             problems.extend(error.lines)
     if problems:

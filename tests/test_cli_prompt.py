@@ -114,6 +114,16 @@ def test_load_tasks_accepts_one_task_or_a_list(tmp_path):
         load_tasks(write_json(tmp_path / "empty.json", []))
 
 
+def test_a_workflow_input_given_as_a_task_file_says_what_to_do(tmp_path):
+    workflow_input = {"task": {"title": "a"}, "options": {"max_attempts": 2}}
+    with pytest.raises(TaskFileError) as caught:
+        load_tasks(write_json(tmp_path / "input.json", [{"title": "b"}, workflow_input]))
+    assert caught.value.lines == [
+        f"{tmp_path}/input.json: [1]: this is a workflow input (options, task), not a task: put the value of "
+        '"task" in the file, and pass the context with --context and options with --option'
+    ]
+
+
 def test_every_example_file_validates():
     assert load_context(ROOT / "examples/context.json").repository == "acme/taskmaster-api"
     types = {load_tasks(path)[0].type.value for path in (ROOT / "examples/tasks").glob("*.json")}
