@@ -9,7 +9,7 @@ from models.signals import PrEvent
 from models.status import Reason, TaskPhase
 from tests.scripted_services import ScriptedServices, task_input
 from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
-from workflows.codegen_task import LOCAL_RETRY
+from workflows.calls import LOCAL_RETRY
 
 
 async def test_an_error_no_retry_fixes_in_a_local_call_ends_the_task_with_its_reason(time_env, task_queue):

@@ -33,8 +33,8 @@ from settings import Settings
 from tests.fault_harness import clean_env
 from tests.relay_probe import serving
 from webhooks.app import create_app
-from workflows.codegen_task import LOCAL_ACTIVITY_MARKER
 from worker import running_workers
+from workflows.calls import LOCAL_ACTIVITY_MARKER
 
 UI_ORIGIN = "http://localhost:8233"
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutError, is_cancelled_exception
+from temporalio.exceptions import ApplicationError, FailureError, TimeoutError, is_cancelled_exception
 
 from models import search_attributes as sa
 from models.codegen import AgentRun, PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
@@ -37,41 +36,10 @@ from models.status import (
     Timings,
 )
 from models.task import WORKFLOW_ID_PREFIX, WorkflowInput
+from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_tracking import PullRequestTracker, pr_state_from
 
 WORKFLOW_NAME = "CodegenTaskWorkflow"
-# How the SDK records each local activity in history: a marker of this name (see `_call`).
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-
-# Activity errors that no retry can fix, by the ApplicationError type the activities raise.
-NON_RETRYABLE_REASONS = {
-    "AuthError": Reason.AUTH_ERROR,
-    "PlanLimit": Reason.PLAN_LIMIT,
-    "InvalidRequest": Reason.INVALID_INPUT,
-    "NotFound": Reason.NOT_FOUND,
-    "PromptTooLarge": Reason.PROMPT_TOO_LARGE,
-    "PromptTemplateError": Reason.TEMPLATE_ERROR,
-    "RepositoryNotConnected": Reason.REPOSITORY_NOT_CONNECTED,
-}
-EXTERNAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    non_retryable_error_types=list(NON_RETRYABLE_REASONS),
-)
-CALL_BUDGET = timedelta(minutes=15)
-# The SDK does not end a local activity's retries at its schedule_to_close_timeout; 13 attempts on
-# EXTERNAL_RETRY's schedule (2, 4, ... 64 s, then 2 min apart) span the same 15 minutes.
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=EXTERNAL_RETRY.initial_interval,
-    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
-    maximum_interval=EXTERNAL_RETRY.maximum_interval,
-    maximum_attempts=13,
-    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
-)
-# A local activity's retries wait on workflow timers rather than inside the worker: each attempt is
-# in history, and a restarted worker resumes the wait instead of starting over.
-LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minute the call may take.
 AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
@@ -90,29 +58,6 @@ EARLY_EVENTS_LIMIT = 200
 REVIEW_COMMENTS_PATCH = "read-review-comments"
 # Patch id: workflows that ended when GitHub refused a failing check's output (a 404, say) replay as they ran.
 CHECK_OUTPUT_PATCH = "follow-up-without-check-output"
-
-
-class TaskFinished(Exception):
-    """Raised inside the workflow to stop with an outcome that is not a merge or close."""
-
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class CallFailed(Exception):
-    """An activity failed for good (retries spent) with an error the task can outlive.
-
-    One shape for both kinds of call: the SDK raises an ordinary activity's failure as an
-    ActivityError around the cause, and a local activity's as the cause itself.
-    """
-
-    def __init__(self, activity: str, cause: BaseException | None) -> None:
-        detail = cause.message if isinstance(cause, FailureError) else str(cause)
-        self.message = f"{activity}: {detail}"
-        self.cause = cause
-        super().__init__(self.message)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -261,7 +206,7 @@ class CodegenTaskWorkflow:
         # Not published: rendering takes milliseconds, and each upsert is a visibility write.
         self._set_phase(TaskPhase.GENERATING_PROMPT, codegen_status="pending")
         began = workflow.now()
-        prompt = await self._call(
+        prompt = await call(
             "generate_prompt",
             PromptInput(
                 task=task,
@@ -281,7 +226,7 @@ class CodegenTaskWorkflow:
 
         self._set_phase(TaskPhase.PROCESSING, codegen_status="processing")
         self._publish()
-        run = await self._call(
+        run = await call(
             "start_agent_run",
             StartRunInput(
                 task_id=self._status.task_id,
@@ -354,7 +299,7 @@ class CodegenTaskWorkflow:
         poll = 1.0 if self._status.mock_mode else 15.0
         began = workflow.now()
         try:
-            return await self._call(
+            return await call(
                 "wait_for_agent_run",
                 WaitRunInput(run_id=run_id, poll_interval_seconds=poll),
                 AgentRun,
@@ -488,8 +433,8 @@ class CodegenTaskWorkflow:
         self._status.followups = number
         self._note(f"follow-up {number}: {kind.replace('_', ' ')}", subject)
         try:
-            prompt = await self._call("generate_followup_prompt", request, PromptResult, local=True, start_to_close_timeout=timedelta(seconds=30))
-            run = await self._call(
+            prompt = await call("generate_followup_prompt", request, PromptResult, local=True, start_to_close_timeout=timedelta(seconds=30))
+            run = await call(
                 "resume_agent_run",
                 ResumeRunInput(run_id=self._pr_run_id, prompt=prompt.content, task_id=self._status.task_id, workflow_id=workflow.info().workflow_id, followup=number),
                 AgentRun,
@@ -515,7 +460,7 @@ class CodegenTaskWorkflow:
         failing = self._tracker.failing_checks()
         details: dict[str, CheckRunInfo] = {}
         try:
-            runs = await self._call(
+            runs = await call(
                 "list_check_runs",
                 CheckRunsInput(ref=self._tracker.pr.ref, sha=self._tracker.pr.head_sha),
                 CheckRunsResult,
@@ -543,7 +488,7 @@ class CodegenTaskWorkflow:
         if review.id is None or not workflow.patched(REVIEW_COMMENTS_PATCH):
             return []
         try:
-            result = await self._call(
+            result = await call(
                 "read_review_comments",
                 ReviewCommentsInput(ref=self._tracker.pr.ref, review_id=review.id),
                 ReviewCommentsResult,
@@ -569,7 +514,7 @@ class CodegenTaskWorkflow:
         return bool(changes)
 
     async def _read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
-        return await self._call("read_pull_request", ref, PullRequestRead, local=True, start_to_close_timeout=timedelta(seconds=30))
+        return await call("read_pull_request", ref, PullRequestRead, local=True, start_to_close_timeout=timedelta(seconds=30))
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -618,31 +563,6 @@ class CodegenTaskWorkflow:
             max_attempts=self._input.options.max_attempts if self._input else 0,
             started_at=workflow.now(),
         )
-
-    async def _call(self, activity: str, argument: Any, result_type: type, *, local: bool = False, **options: Any) -> Any:
-        """Run an activity. Errors no retry can fix end the task with their reason (TaskFinished); a
-        call whose retries ran out raises CallFailed; cancellation passes through as it came.
-
-        `local` for short calls (a prompt render, a GitHub read): run by the worker inside the workflow
-        task, recorded as one marker, with no activity task for the server to queue and match.
-        """
-        options.setdefault("schedule_to_close_timeout", CALL_BUDGET)
-        if local:
-            options.setdefault("retry_policy", LOCAL_RETRY)
-            options.setdefault("local_retry_threshold", LOCAL_RETRY_THRESHOLD)
-            execute = workflow.execute_local_activity
-        else:
-            options.setdefault("retry_policy", EXTERNAL_RETRY)
-            execute = workflow.execute_activity
-        try:
-            return await execute(activity, argument, result_type=result_type, **options)
-        except FailureError as error:
-            if is_cancelled_exception(error):
-                raise
-            cause = error.cause if isinstance(error, ActivityError) else error
-            if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
-                raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{activity}: {cause.message}") from error
-            raise CallFailed(activity, cause) from error
 
     async def _wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
         try:

@@ -1,0 +1,98 @@
+"""How the task workflow calls activities, and what a failed call means for the task.
+
+Errors no retry can fix end the task with their reason (`TaskFinished`); a call whose retries ran
+out raises `CallFailed`, which the task may outlive; cancellation passes through as it came.
+Activities are called by name, so nothing here imports what they use.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
+
+from models.status import Reason
+
+# How the SDK records each local activity in history: a marker of this name.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+# Activity errors that no retry can fix, by the ApplicationError type the activities raise.
+NON_RETRYABLE_REASONS = {
+    "AuthError": Reason.AUTH_ERROR,
+    "PlanLimit": Reason.PLAN_LIMIT,
+    "InvalidRequest": Reason.INVALID_INPUT,
+    "NotFound": Reason.NOT_FOUND,
+    "PromptTooLarge": Reason.PROMPT_TOO_LARGE,
+    "PromptTemplateError": Reason.TEMPLATE_ERROR,
+    "RepositoryNotConnected": Reason.REPOSITORY_NOT_CONNECTED,
+}
+EXTERNAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    non_retryable_error_types=list(NON_RETRYABLE_REASONS),
+)
+CALL_BUDGET = timedelta(minutes=15)
+# The SDK does not end a local activity's retries at its schedule_to_close_timeout; 13 attempts on
+# EXTERNAL_RETRY's schedule (2, 4, ... 64 s, then 2 min apart) span the same 15 minutes.
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=EXTERNAL_RETRY.initial_interval,
+    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
+    maximum_interval=EXTERNAL_RETRY.maximum_interval,
+    maximum_attempts=13,
+    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
+)
+# A local activity's retries wait on workflow timers rather than inside the worker: each attempt is
+# in history, and a restarted worker resumes the wait instead of starting over.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+
+
+class TaskFinished(Exception):
+    """Raised inside the workflow to stop with an outcome that is not a merge or close."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class CallFailed(Exception):
+    """An activity failed for good (retries spent) with an error the task can outlive.
+
+    One shape for both kinds of call: the SDK raises an ordinary activity's failure as an
+    ActivityError around the cause, and a local activity's as the cause itself.
+    """
+
+    def __init__(self, activity: str, cause: BaseException | None) -> None:
+        detail = cause.message if isinstance(cause, FailureError) else str(cause)
+        self.message = f"{activity}: {detail}"
+        self.cause = cause
+        super().__init__(self.message)
+
+
+async def call(activity: str, argument: Any, result_type: type, *, local: bool = False, **options: Any) -> Any:
+    """Run an activity, with the retries and budget above unless `options` say otherwise.
+
+    `local` for short calls (a prompt render, a GitHub read): run by the worker inside the workflow
+    task, recorded as one marker, with no activity task for the server to queue and match.
+    """
+    options.setdefault("schedule_to_close_timeout", CALL_BUDGET)
+    if local:
+        options.setdefault("retry_policy", LOCAL_RETRY)
+        options.setdefault("local_retry_threshold", LOCAL_RETRY_THRESHOLD)
+        execute = workflow.execute_local_activity
+    else:
+        options.setdefault("retry_policy", EXTERNAL_RETRY)
+        execute = workflow.execute_activity
+    try:
+        return await execute(activity, argument, result_type=result_type, **options)
+    except FailureError as error:
+        if is_cancelled_exception(error):
+            raise
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
+            raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{activity}: {cause.message}") from error
+        raise CallFailed(activity, cause) from error
