@@ -1,0 +1,68 @@
+"""`starter.py cancel ID`: stop a running task; it ends `failed` (`cancelled`) with what it had.
+
+The cancellation is a request recorded by Temporal: if no worker is running, the task ends as soon as
+one is. The PR, if one was opened, stays open on GitHub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+
+from cli import exit_codes
+from cli.connection import run_with_client
+from cli.output import fail, print_json
+from cli.task_view import render_outcome
+from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
+from models.status import Reason, TaskOutcome
+from settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `cancel` subcommand."""
+    parser = subparsers.add_parser("cancel", help="stop a running task; it ends failed (cancelled), its PR left open")
+    parser.add_argument("id", metavar="ID", help="task id or workflow id")
+    parser.add_argument("--wait", type=float, default=30.0, metavar="SECONDS", help="how long to wait for the outcome (default 30)")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    async def cancel(client: Client, settings: Settings) -> int:
+        return await cancel_task(client, settings, args.id, wait=args.wait, as_json=args.json)
+
+    return run_with_client(cancel)
+
+
+async def cancel_task(client: Client, settings: Settings, reference: str, *, wait: float, as_json: bool) -> int:
+    """Request the cancellation and wait for the outcome; 0 once the task ended cancelled."""
+    workflow_id = workflow_id_from(reference)
+    description = await describe_or_none(client, workflow_id)
+    if description is None:
+        return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return fail(f"task {reference} is not running ({description.status.name.lower()}): nothing to cancel", exit_codes.FAILURE)
+    # No run id: the request reaches the latest run, even one started by continue-as-new meanwhile.
+    # A task that ends on its own meanwhile keeps its outcome (the request is then a no-op).
+    handle = client.get_workflow_handle(workflow_id, result_type=TaskOutcome)
+    await handle.cancel()
+    try:
+        async with asyncio.timeout(wait):
+            outcome = await handle.result()
+    except TimeoutError:
+        return fail(
+            f"the cancellation of {workflow_id} is recorded, but no worker ended the task within "
+            f"{wait:g} s; is worker.py running? The task ends when one picks it up",
+            exit_codes.UNAVAILABLE,
+        )
+    except WorkflowFailureError as error:
+        return fail(f"{workflow_id} did not finish with an outcome: {error.cause or error}", exit_codes.FAILURE)
+    if as_json:
+        print_json(outcome.model_dump(mode="json"))
+    else:
+        print(render_outcome(outcome, web_ui_url(settings, workflow_id)))
+        if outcome.pr and outcome.pr.status == "open":
+            print(f"\nThe PR stays open: close it on GitHub if it is not wanted ({outcome.pr.url}).")
+    return exit_codes.OK if outcome.reason is Reason.CANCELLED else exit_codes.FAILURE
