@@ -57,10 +57,6 @@ class EncryptionCodec(PayloadCodec):
             raise EncryptionKeyError("PAYLOAD_ENCRYPTION_KEYS: key ids must be unique")
         return cls(keys)
 
-    @property
-    def encrypting_key_id(self) -> str:
-        return self._encrypting_key_id
-
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
 
