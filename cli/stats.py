@@ -2,14 +2,16 @@
 
 Counting stays cheap however many tasks exist: one GROUP BY ExecutionStatus count plus one count per
 known value of TaskPhase, PRStatus and TaskType (the server groups only by ExecutionStatus). Only the
-averages (time to merge, follow-ups per task, iterations to green) read results, from a bounded sample
-of the latest tasks that ended with a PR merged or closed.
+averages (time to merge, follow-ups per task, iterations to green) and the failure reasons read
+results, from bounded samples of the latest tasks that ended with a PR merged or closed, and of the
+latest that failed or expired.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import Counter
 from typing import Any, get_args
 
 from temporalio.client import Client, WorkflowHandle
@@ -31,7 +33,7 @@ CLOSED = "ExecutionStatus!='Running'"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `stats` subcommand."""
-    parser = subparsers.add_parser("stats", help="totals, outcomes, PR statuses, task types, success rate, time to merge")
+    parser = subparsers.add_parser("stats", help="totals, outcomes, PR statuses, task types, success rate, time to merge, failure reasons")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.set_defaults(run=run)
 
@@ -58,13 +60,14 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
         counts = await asyncio.gather(*(count(f"{key.name}={quoted(value)}", *conditions) for value in values))
         return dict(zip(values, counts))
 
-    by_execution, by_outcome, needs_attention, by_pr_status, by_type, outcomes = await asyncio.gather(
+    by_execution, by_outcome, needs_attention, by_pr_status, by_type, outcomes, failures = await asyncio.gather(
         client.count_workflows(visibility_query(settings) + " GROUP BY ExecutionStatus"),
         count_each(sa.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
         count(f"{sa.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
         count_each(sa.PR_STATUS, list(get_args(PRState))),
         count_each(sa.TASK_TYPE, [kind.value for kind in TaskType]),
-        _recent_pr_outcomes(client, settings),
+        _recent_outcomes(client, settings, ("merged", "closed")),
+        _recent_outcomes(client, settings, ("failed", "expired")),
     )
     merge_times = [o.timings.time_to_merge_s for o in outcomes if o.timings.time_to_merge_s is not None]
     to_green = [o.iterations_to_green for o in outcomes if o.iterations_to_green is not None]
@@ -86,6 +89,9 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
         "average_followups_per_task": _average([o.followups for o in outcomes], 2),
         "average_iterations_to_green": _average(to_green, 2),
         "outcome_sample": len(outcomes),
+        # Most frequent first, ties by name.
+        "failure_reasons": dict(sorted(Counter(f.reason.value for f in failures).items(), key=lambda item: (-item[1], item[0]))),
+        "failure_sample": len(failures),
     }
 
 
@@ -93,9 +99,10 @@ def _average(values: list[float], digits: int) -> float | None:
     return round(sum(values) / len(values), digits) if values else None
 
 
-async def _recent_pr_outcomes(client: Client, settings: Settings) -> list[TaskOutcome]:
-    phases = " OR ".join(f"{sa.TASK_PHASE.name}={quoted(phase)}" for phase in ("merged", "closed"))
-    query = visibility_query(settings, "ExecutionStatus='Completed'", f"({phases})")
+async def _recent_outcomes(client: Client, settings: Settings, phases: tuple[str, ...]) -> list[TaskOutcome]:
+    """The results of the latest OUTCOME_SAMPLE tasks that ended in one of `phases`."""
+    either = " OR ".join(f"{sa.TASK_PHASE.name}={quoted(phase)}" for phase in phases)
+    query = visibility_query(settings, "ExecutionStatus='Completed'", f"({either})")
     handles = [
         client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=TaskOutcome)
         async for execution in client.list_workflows(query, limit=OUTCOME_SAMPLE)
@@ -118,6 +125,9 @@ def _print(numbers: dict[str, Any]) -> None:
         counts = ", ".join(f"{name} {count}" for name, count in numbers[key].items() if count)
         print(f"{label:<12} {counts or '-'}")
     print(f"Success rate {'-' if rate is None else f'{rate}%'} (merged / completed)")
+    reasons = ", ".join(f"{reason} {count}" for reason, count in numbers["failure_reasons"].items())
+    failures = numbers["failure_sample"]
+    print(f"Failures     {reasons} (latest {failures} failed or expired; at most {OUTCOME_SAMPLE})" if failures else "Failures     -")
     sample = numbers["outcome_sample"]
     if not sample:
         print("Time to merge - (no merged or closed tasks yet)")

@@ -59,7 +59,7 @@ async def test_list_filters_by_type_repository_phase_and_state(client, starter, 
         await client.get_workflow_handle(workflow_id).terminate("test done")
 
 
-async def test_stats_count_outcomes_pr_statuses_and_types(client, starter, task_queue):
+async def test_stats_count_outcomes_pr_statuses_types_and_failure_reasons(client, starter, task_queue):
     services = ScriptedServices(pr_state="closed", merged=True)
     async with running(services.workers(client, task_queue)):
         merged = await start(client, task_queue, unique(), type="bug_fix")
@@ -68,20 +68,25 @@ async def test_stats_count_outcomes_pr_statuses_and_types(client, starter, task_
         services.pr_state, services.merged = "open", False
         expired = await start(client, task_queue, unique(), type="feature", pr_timeout=1)
         await client.get_workflow_handle(expired).result()
+        services.prompt_error = "PromptTemplateError"
+        failed = await start(client, task_queue, unique(), type="testing")
+        await client.get_workflow_handle(failed).result()
+        services.prompt_error = None
         tracking = await start(client, task_queue, unique(), type="feature")
         terminated = await start(client, task_queue, unique(), type="security")
         await client.get_workflow_handle(terminated).terminate("for the test")
 
         def settled(numbers) -> bool:
-            return numbers["total"] == 4 and numbers["active"] == 1 and numbers["by_pr_status"]["open"] == 2
+            return numbers["total"] == 5 and numbers["active"] == 1 and numbers["by_pr_status"]["open"] == 2
 
         numbers = (await until(starter, "stats", holds=settled)).json()
-    assert numbers["completed"] == 3
-    assert numbers["by_execution_status"] == {"running": 1, "completed": 2, "terminated": 1}
-    assert numbers["by_outcome"] == {"merged": 1, "closed": 0, "failed": 0, "expired": 1}
+    assert numbers["completed"] == 4
+    assert numbers["by_execution_status"] == {"running": 1, "completed": 3, "terminated": 1}
+    assert numbers["by_outcome"] == {"merged": 1, "closed": 0, "failed": 1, "expired": 1}
     assert numbers["by_pr_status"] == {"open": 2, "closed": 0, "merged": 1, "draft": 0}
-    assert {kind: count for kind, count in numbers["by_type"].items() if count} == {"bug_fix": 1, "feature": 2, "security": 1}
-    assert numbers["success_rate"] == 33.3
+    assert {kind: count for kind, count in numbers["by_type"].items() if count} == {"bug_fix": 1, "feature": 2, "testing": 1, "security": 1}
+    assert numbers["success_rate"] == 25.0
+    assert (numbers["failure_reasons"], numbers["failure_sample"]) == ({"expired": 1, "template_error": 1}, 2)
     outcome = await client.get_workflow_handle(merged, result_type=TaskOutcome).result()
     assert numbers["time_to_merge_sample"] == numbers["outcome_sample"] == 1
     assert (numbers["needs_attention"], numbers["average_followups_per_task"]) == (0, 0)
@@ -89,8 +94,9 @@ async def test_stats_count_outcomes_pr_statuses_and_types(client, starter, task_
     assert numbers["average_iterations_to_green"] is None
     assert numbers["average_time_to_merge_s"] == round(outcome.timings.time_to_merge_s, 1)
     human = await starter("stats")
-    assert "Success rate 33.3% (merged / completed)" in human.stdout
-    assert "4 total, 1 active (0 need attention), 3 completed" in human.stdout
+    assert "Success rate 25.0% (merged / completed)" in human.stdout
+    assert "5 total, 1 active (0 need attention), 4 completed" in human.stdout
+    assert "Failures     expired 1, template_error 1 (latest 2 failed or expired; at most 200)" in human.stdout
     await client.get_workflow_handle(tracking).terminate("test done")
 
 
