@@ -1,4 +1,4 @@
-"""worker.py as people run it: mock mode announced, SDK metrics served, a clean stop on SIGTERM."""
+"""worker.py as people run it: mock mode announced, SDK and task-outcome metrics served, a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
             assert "temporal_workflow_completed" in metrics and task_queue in metrics
+            outcomes = [line for line in metrics.splitlines() if line.startswith("codegen_task_outcomes{")]
+            assert len(outcomes) == 1 and outcomes[0].endswith(" 1")
+            assert 'reason="merged"' in outcomes[0] and 'status="merged"' in outcomes[0] and f'task_queue="{task_queue}"' in outcomes[0]
         finally:
             process.send_signal(signal.SIGTERM)
             returncode = await asyncio.wait_for(process.wait(), timeout=30)

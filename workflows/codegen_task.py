@@ -52,6 +52,7 @@ REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
 REAL_FOLLOWUP_SETTLE = timedelta(seconds=60)
 MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
 TIMELINE_LIMIT = 200
+OUTCOMES_METRIC = "codegen_task_outcomes"
 SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
@@ -644,6 +645,10 @@ class CodegenTaskWorkflow:
             self._status.error = ErrorInfo(reason=reason, message=message)
         self._note(f"finished: {phase.value}", message)
         self._publish()
+        # For dashboards and alerts (success rate, failures by reason); the SDK skips it on replay.
+        workflow.metric_meter().create_counter(OUTCOMES_METRIC, "task workflows ended, by outcome and reason").add(
+            1, {"status": phase.value, "reason": reason.value}
+        )
         status = self._snapshot()
         now = workflow.now()
         opened = self._pr_opened_at
