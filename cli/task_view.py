@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.status import TaskOutcome, TaskStatus, TimelineEntry
 from cli.output import duration, timestamp
+from models.status import TaskOutcome, TaskStatus, TimelineEntry
 
 
 def timeline_line(entry: TimelineEntry) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-
 def codegen_api_task_queue(task_queue: str) -> str:
     """Run creation gets its own queue, rate-limited by the server across all workers."""
     return f"{task_queue}-codegen-api"

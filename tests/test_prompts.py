@@ -6,7 +6,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from models.prompt import PromptInput, PromptOptions
-from models.task import CodeExample, CodebaseContext, Task, TaskContext, TaskType
+from models.task import CodebaseContext, CodeExample, Task, TaskContext, TaskType
 from prompts.engine import GENERATOR_VERSION, PromptGenerator, PromptTooLargeError
 from prompts.view import CUT_ORDER
 from tests.prompt_fixtures import example_context, example_task
