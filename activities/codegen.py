@@ -34,6 +34,8 @@ from models.codegen import (
 SERVICE = "Codegen"
 PAGE_LIMIT = 100  # the API's maximum `limit`
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
+# Agent runs are what Codegen bills: one per attempt created, one per follow-up sent to a finished run.
+AGENT_RUNS_METRIC = "codegen_agent_runs"
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ class CodegenActivities:
             metadata["repository"] = input.repository
         run = await self.client.create_run(input.prompt, metadata, repo_id)
         activity.logger.info("Started agent run %s for %s attempt %s", run.id, input.task_id, input.attempt)
+        _count_agent_run("attempt")
         return run
 
     async def _find_run_of_attempt(self, input: StartRunInput) -> AgentRun | None:
@@ -299,7 +302,9 @@ class CodegenActivities:
                 if current.state is RunState.RUNNING:
                     activity.logger.info("Run %s is already running: adopting the earlier resume", input.run_id)
                     return current
-            return await self.client.resume_run(input.run_id, input.prompt)
+            run = await self.client.resume_run(input.run_id, input.prompt)
+            _count_agent_run("followup")
+            return run
 
     @activity.defn(name="check_codegen_health")
     async def check_codegen_health(self) -> CodegenHealth:
@@ -315,6 +320,10 @@ class CodegenActivities:
             mock_mode=self.client.mock_mode,
             detail=f"{where}: authenticated as {user}, organization {self.client.org_id} reachable",
         )
+
+
+def _count_agent_run(kind: str) -> None:
+    activity.metric_meter().create_counter(AGENT_RUNS_METRIC, "agent runs started at Codegen, by kind").add(1, {"kind": kind})
 
 
 @asynccontextmanager

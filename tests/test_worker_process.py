@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import uuid
@@ -41,14 +42,17 @@ async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env
             task_id = f"proc-{uuid.uuid4().hex[:8]}"
             handle = await client.start_workflow(
                 "CodegenTaskWorkflow",
-                {"task": {"id": task_id, "title": "Add /healthz", "type": "feature"}, "context": {"repository": "acme/api"}},
+                {
+                    "task": {"id": task_id, "title": "Add /healthz", "type": "feature", "metadata": {"scenario": {"checks": "fail_until_followup"}}},
+                    "context": {"repository": "acme/api"},
+                },
                 id=f"codegen-task-{task_id}",
                 task_queue=task_queue,
                 result_type=TaskOutcome,
             )
             # No relay is running: mock-mode reconcile (every few seconds) must finish the task.
             outcome = await asyncio.wait_for(handle.result(), timeout=60)
-            assert (outcome.status, outcome.mock_mode) == ("merged", True)
+            assert (outcome.status, outcome.mock_mode, outcome.followups) == ("merged", True, 1)
 
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
@@ -56,6 +60,9 @@ async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env
             outcomes = [line for line in metrics.splitlines() if line.startswith("codegen_task_outcomes{")]
             assert len(outcomes) == 1 and outcomes[0].endswith(" 1")
             assert 'reason="merged"' in outcomes[0] and 'status="merged"' in outcomes[0] and f'task_queue="{task_queue}"' in outcomes[0]
+            runs = [line for line in metrics.splitlines() if line.startswith("codegen_agent_runs{")]
+            assert sorted(re.search(r'kind="(\w+)"', line)[1] for line in runs if line.endswith(" 1")) == ["attempt", "followup"]
+            assert len(runs) == 2
         finally:
             process.send_signal(signal.SIGTERM)
             returncode = await asyncio.wait_for(process.wait(), timeout=30)
