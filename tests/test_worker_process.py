@@ -20,7 +20,6 @@ from models.status import TaskOutcome
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path):
     metrics_port = free_port()
     secret_token = f"ghp_{uuid.uuid4().hex}"

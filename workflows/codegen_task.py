@@ -40,6 +40,8 @@ from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_tracking import PullRequestTracker, pr_state_from
 
 WORKFLOW_NAME = "CodegenTaskWorkflow"
+# Counter of ended tasks by status and reason, for dashboards and alerts (served on the worker's metrics port).
+OUTCOMES_METRIC = "codegen_task_outcomes"
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minute the call may take.
 AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
@@ -52,7 +54,6 @@ REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
 REAL_FOLLOWUP_SETTLE = timedelta(seconds=60)
 MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
 TIMELINE_LIMIT = 200
-OUTCOMES_METRIC = "codegen_task_outcomes"
 SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
