@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from models import search_attributes
+from models import names
 
 
 def _binary(name: str, package: str) -> str:
@@ -32,6 +32,6 @@ def test_server_path() -> str:
 def search_attribute_args() -> list[str]:
     """`--search-attribute Name=Keyword` flags for `temporal server start-dev`."""
     args: list[str] = []
-    for key in search_attributes.ALL:
+    for key in names.SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     return args

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, SecretStr
 
-DEFAULT_TASK_QUEUE = "codegen-tasks"
+from models.names import DEFAULT_TASK_QUEUE
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:

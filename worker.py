@@ -25,7 +25,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.prompts import PromptActivities
 from activities.service_clients import ServiceClients, build_service_clients
 from cli import exit_codes
-from models import search_attributes
+from models import names
 from models.codegen import codegen_api_task_queue
 from settings import Settings
 from temporal_client import connect
@@ -81,7 +81,7 @@ async def ensure_search_attributes(client: Client) -> None:
     namespace = client.namespace
     try:
         known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-        missing = [key.name for key in search_attributes.ALL if key.name not in known.custom_attributes]
+        missing = [key.name for key in names.SEARCH_ATTRIBUTES if key.name not in known.custom_attributes]
         if missing:
             await client.operator_service.add_search_attributes(
                 AddSearchAttributesRequest(
@@ -91,8 +91,8 @@ async def ensure_search_attributes(client: Client) -> None:
             )
             logger.info("registered search attributes %s", ", ".join(missing))
     except RPCError as error:
-        names = ", ".join(key.name for key in search_attributes.ALL)
-        logger.warning("could not check or register search attributes (%s); create them as Keyword: %s", error.message, names)
+        wanted = ", ".join(key.name for key in names.SEARCH_ATTRIBUTES)
+        logger.warning("could not check or register search attributes (%s); create them as Keyword: %s", error.message, wanted)
 
 
 def _announce(settings: Settings, clients: ServiceClients) -> None:

@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import error_from_transport, invalid_response, raise_for_response
+from models.names import AGENT_RUNS_METRIC
 from models.codegen import (
     AgentPullRequest,
     AgentRun,
@@ -34,8 +35,6 @@ from models.codegen import (
 SERVICE = "Codegen"
 PAGE_LIMIT = 100  # the API's maximum `limit`
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
-# Agent runs are what Codegen bills: one per attempt created, one per follow-up sent to a finished run.
-AGENT_RUNS_METRIC = "codegen_agent_runs"
 
 
 @dataclass(frozen=True)

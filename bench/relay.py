@@ -30,8 +30,9 @@ from bench.results import record
 from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, percentile, start_tasks, wait_for_count
 from child_process import ROOT
-from models import search_attributes
-from models.signals import SIGNAL_CHECK_RESULT, CheckResult
+from models import names
+from models.names import SIGNAL_CHECK_RESULT
+from models.signals import CheckResult
 from webhooks.signature import sign
 
 TEMPLATE = ROOT / "tests" / "payloads" / "check_run.completed.json"
@@ -67,8 +68,8 @@ async def open_pull_requests(stack: Stack, count: int) -> list[OpenPullRequest]:
     found = []
     async for execution in stack.client.list_workflows(tracking, page_size=1000):
         attributes = execution.typed_search_attributes
-        repository, number = attributes.get(search_attributes.PR_KEY).split("#")
-        found.append(OpenPullRequest(execution.id, repository, int(number), attributes.get(search_attributes.PR_HEAD_SHA)))
+        repository, number = attributes.get(names.PR_KEY).split("#")
+        found.append(OpenPullRequest(execution.id, repository, int(number), attributes.get(names.PR_HEAD_SHA)))
     await settle_webhooks(stack.fake_url, timeout=OPEN_TIMEOUT_S)
     return found
 

@@ -29,7 +29,7 @@ from bench.results import record
 from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, bounded, start_tasks, wait_for_count
 from child_process import ROOT
-from models import search_attributes
+from models import names
 
 REAL_RECONCILE_INTERVAL_S = 600
 # CI takes a while after a PR opens. Checks finishing the instant it opens would beat the task to
@@ -80,7 +80,7 @@ async def merge_all(stack: Stack, tracking_query: str, problems: list[str]) -> i
     everything it had measured to one dropped connection.
     """
     keys = [
-        execution.typed_search_attributes.get(search_attributes.PR_KEY)
+        execution.typed_search_attributes.get(names.PR_KEY)
         async for execution in stack.client.list_workflows(tracking_query, page_size=1000)
     ]
     failures: list[str] = []

@@ -14,10 +14,10 @@ from typing import Any
 from temporalio.client import Client
 
 from cli.task_workflows import start_task
-from models import search_attributes
+from models import names
+from models.names import WORKFLOW_NAME
 from models.task import WorkflowInput
 from settings import Settings
-from workflows.codegen_task import WORKFLOW_NAME
 
 RUNNING_TASKS = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
 START_CONCURRENCY = 50
@@ -98,7 +98,7 @@ async def closed_runs(client: Client, query: str) -> list[ClosedRun]:
                 execution.start_time,
                 execution.close_time,
                 execution.status.name if execution.status else "",
-                execution.typed_search_attributes.get(search_attributes.TASK_PHASE),
+                execution.typed_search_attributes.get(names.TASK_PHASE),
             )
         )
     return runs

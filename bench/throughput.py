@@ -34,8 +34,8 @@ from bench.tasks import (
     start_tasks,
     wait_for_count,
 )
+from models.names import WORKFLOW_NAME
 from workflows.calls import LOCAL_ACTIVITY_MARKER
-from workflows.codegen_task import WORKFLOW_NAME
 
 HISTORY_SAMPLE = 20
 # At 0 the PR merges before the workflow's first GitHub read and no webhook matters. Two seconds

@@ -12,7 +12,7 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import print_json, print_table, timestamp
 from cli.task_workflows import quoted, visibility_query
-from models import search_attributes as sa
+from models import names
 from models.status import TaskPhase
 from models.task import REPOSITORY_PATTERN, TaskType
 from settings import Settings
@@ -42,7 +42,7 @@ def list_query(settings: Settings, args: argparse.Namespace) -> str:
     """The visibility query for the filters given."""
     conditions = [
         f"{key.name}={quoted(value)}"
-        for key, value in ((sa.TASK_PHASE, args.phase), (sa.TASK_TYPE, args.type), (sa.REPOSITORY, args.repo))
+        for key, value in ((names.TASK_PHASE, args.phase), (names.TASK_TYPE, args.type), (names.REPOSITORY, args.repo))
         if value
     ]
     if EXECUTION_FILTERS[args.status]:
@@ -69,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
 def _row(execution: WorkflowExecution) -> dict[str, Any]:
     attributes = execution.typed_search_attributes
     return {
-        "task_id": attributes.get(sa.TASK_ID),
+        "task_id": attributes.get(names.TASK_ID),
         "workflow_id": execution.id,
-        "task_type": attributes.get(sa.TASK_TYPE),
-        "phase": attributes.get(sa.TASK_PHASE),
-        "pr_key": attributes.get(sa.PR_KEY),
-        "pr_status": attributes.get(sa.PR_STATUS),
-        "repository": attributes.get(sa.REPOSITORY),
+        "task_type": attributes.get(names.TASK_TYPE),
+        "phase": attributes.get(names.TASK_PHASE),
+        "pr_key": attributes.get(names.PR_KEY),
+        "pr_status": attributes.get(names.PR_STATUS),
+        "repository": attributes.get(names.REPOSITORY),
         "execution_status": execution.status.name.lower() if execution.status else None,
         "start_time": execution.start_time,
         "close_time": execution.close_time,

@@ -19,7 +19,8 @@ from cli.output import fail
 from cli.task_workflows import describe_or_none, start_task, web_ui_url, workflow_id_from
 from models.errors import describe_validation_error
 from models.status import TaskOutcome
-from models.task import WORKFLOW_ID_PREFIX, WorkflowInput
+from models.names import UPDATE_RETRY, WORKFLOW_ID_PREFIX
+from models.task import WorkflowInput
 from settings import Settings
 
 UPDATE_TIMEOUT = timedelta(seconds=15)
@@ -55,7 +56,7 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
     handle = client.get_workflow_handle(workflow_id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
-            answer = await handle.execute_update("retry", result_type=str, rpc_timeout=UPDATE_TIMEOUT)
+            answer = await handle.execute_update(UPDATE_RETRY, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as error:
             return fail(str(error.cause.message if error.cause else error), exit_codes.FAILURE)
         except WorkflowUpdateRPCTimeoutOrCancelledError:

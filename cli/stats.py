@@ -21,7 +21,7 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import duration, print_json
 from cli.task_workflows import quoted, visibility_query
-from models import search_attributes as sa
+from models import names
 from models.github import PRState
 from models.status import OutcomeStatus, TaskOutcome
 from models.task import TaskType
@@ -62,10 +62,10 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
 
     by_execution, by_outcome, needs_attention, by_pr_status, by_type, outcomes, failures = await asyncio.gather(
         client.count_workflows(visibility_query(settings) + " GROUP BY ExecutionStatus"),
-        count_each(sa.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
-        count(f"{sa.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
-        count_each(sa.PR_STATUS, list(get_args(PRState))),
-        count_each(sa.TASK_TYPE, [kind.value for kind in TaskType]),
+        count_each(names.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
+        count(f"{names.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
+        count_each(names.PR_STATUS, list(get_args(PRState))),
+        count_each(names.TASK_TYPE, [kind.value for kind in TaskType]),
         _recent_outcomes(client, settings, ("merged", "closed")),
         _recent_outcomes(client, settings, ("failed", "expired")),
     )
@@ -101,7 +101,7 @@ def _average(values: list[float], digits: int) -> float | None:
 
 async def _recent_outcomes(client: Client, settings: Settings, phases: tuple[str, ...]) -> list[TaskOutcome]:
     """The results of the latest OUTCOME_SAMPLE tasks that ended in one of `phases`."""
-    either = " OR ".join(f"{sa.TASK_PHASE.name}={quoted(phase)}" for phase in phases)
+    either = " OR ".join(f"{names.TASK_PHASE.name}={quoted(phase)}" for phase in phases)
     query = visibility_query(settings, "ExecutionStatus='Completed'", f"({either})")
     handles = [
         client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=TaskOutcome)

@@ -20,7 +20,7 @@ from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_view import render_outcome, render_status
 from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
-from models import search_attributes as sa
+from models import names
 from models.status import TaskOutcome, TaskStatus
 from settings import Settings
 
@@ -78,10 +78,10 @@ async def read_task(client: Client, description: WorkflowExecutionDescription) -
     handle = client.get_workflow_handle(description.id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
-            status = await handle.query("status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT)
+            status = await handle.query(names.QUERY_STATUS, result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT)
             return answer | {"status": status.model_dump(mode="json")}
         except (WorkflowQueryFailedError, RPCError) as error:
-            attributes = {key.name: description.typed_search_attributes.get(key) for key in sa.ALL}
+            attributes = {key.name: description.typed_search_attributes.get(key) for key in names.SEARCH_ATTRIBUTES}
             return answer | {
                 "status": None,
                 "search_attributes": {name: value for name, value in attributes.items() if value is not None},

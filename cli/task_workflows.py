@@ -6,11 +6,11 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHand
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from models import search_attributes as sa
+from models import names
 from models.status import TaskOutcome, TaskPhase
-from models.task import WORKFLOW_ID_PREFIX, WorkflowInput, workflow_id_for
+from models.names import WORKFLOW_ID_PREFIX, WORKFLOW_NAME
+from models.task import WorkflowInput, workflow_id_for
 from settings import Settings
-from workflows.codegen_task import WORKFLOW_NAME
 
 
 def workflow_id_from(reference: str) -> str:
@@ -41,12 +41,12 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput) -
     task = input.task
     assert task.id is not None, "submit assigns ids before starting"
     attributes = [
-        SearchAttributePair(sa.TASK_ID, task.id),
-        SearchAttributePair(sa.TASK_TYPE, task.type.value),
-        SearchAttributePair(sa.TASK_PHASE, TaskPhase.PENDING.value),
+        SearchAttributePair(names.TASK_ID, task.id),
+        SearchAttributePair(names.TASK_TYPE, task.type.value),
+        SearchAttributePair(names.TASK_PHASE, TaskPhase.PENDING.value),
     ]
     if input.context.repository:
-        attributes.append(SearchAttributePair(sa.REPOSITORY, input.context.repository))
+        attributes.append(SearchAttributePair(names.REPOSITORY, input.context.repository))
     return await client.start_workflow(
         WORKFLOW_NAME,
         input.model_dump(mode="json", exclude={"carried_state"}),

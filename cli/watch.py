@@ -14,6 +14,7 @@ from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_view import render_outcome, timeline_line
 from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
+from models.names import QUERY_STATUS
 from models.status import TaskOutcome, TaskStatus, TimelineEntry
 from settings import Settings
 
@@ -73,7 +74,7 @@ class _Progress:
 
     async def update(self, handle: WorkflowHandle, *, quiet: bool = False) -> None:
         try:
-            status = await handle.query("status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT)
+            status = await handle.query(QUERY_STATUS, result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT)
         except (WorkflowQueryFailedError, RPCError) as error:
             if not (self.worker_silent or quiet):
                 print(f"(no answer to the status query: {error}; still waiting)", flush=True)

@@ -22,6 +22,7 @@ from demo.board import Board, Row
 from demo.catalog import DemoTask, load_catalog, load_demo_context
 from demo.readiness import DemoError, port_in_use
 from demo.services import recorded_running, start_service, stop_services, write_pidfile
+from models.names import QUERY_STATUS
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
 from readiness import connected, http_ok, ready, worker_polling
@@ -143,7 +144,7 @@ async def _outcome(handle: WorkflowHandle) -> TaskOutcome | str:
 
 async def _row(handle: WorkflowHandle, previous: Row) -> Row:
     try:
-        return Row.from_status(await handle.query("status", result_type=TaskStatus))
+        return Row.from_status(await handle.query(QUERY_STATUS, result_type=TaskStatus))
     except (RPCError, WorkflowQueryFailedError):
         return previous  # not answerable yet (no workflow task has run): keep the last row
 

@@ -7,10 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-SIGNAL_PR_EVENT = "pr_event"
-SIGNAL_CHECK_RESULT = "check_result"
-SIGNAL_REVIEW = "review"
-
 PrAction = Literal["closed", "reopened", "synchronize", "ready_for_review", "converted_to_draft"]
 
 

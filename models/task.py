@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-WORKFLOW_ID_PREFIX = "codegen-task-"
+from models.names import WORKFLOW_ID_PREFIX
+
 TASK_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 

@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import devserver
-from models import search_attributes
+from models import names
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -23,7 +23,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=devserver.temporal_cli_path(),
-        search_attributes=search_attributes.ALL,
+        search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
     ) as env:
         yield env
@@ -44,7 +44,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
-                search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search_attributes.ALL},
+                search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in names.SEARCH_ATTRIBUTES},
             )
         )
         yield env

@@ -27,15 +27,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from models import search_attributes
-from models.signals import (
-    SIGNAL_CHECK_RESULT,
-    SIGNAL_PR_EVENT,
-    SIGNAL_REVIEW,
-    CheckResult,
-    PrEvent,
-    Review,
-)
+from models import names
+from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
+from models.signals import CheckResult, PrEvent, Review
 from models.task import workflow_id_for
 from tests.waiting import wait_until
 from webhooks.signature import sign
@@ -70,11 +64,11 @@ class RelayProbeWorkflow:
     async def run(self, input: ProbeInput) -> list[dict[str, Any]]:
         pairs: list[SearchAttributePair[str]] = []
         if input.pr_key:
-            pairs.append(search_attributes.PR_KEY.value_set(input.pr_key))
+            pairs.append(names.PR_KEY.value_set(input.pr_key))
         if input.head_sha:
-            pairs.append(search_attributes.PR_HEAD_SHA.value_set(input.head_sha))
+            pairs.append(names.PR_HEAD_SHA.value_set(input.head_sha))
         if input.repository:
-            pairs.append(search_attributes.REPOSITORY.value_set(input.repository))
+            pairs.append(names.REPOSITORY.value_set(input.repository))
         if pairs:
             workflow.upsert_search_attributes(pairs)
         await workflow.wait_condition(lambda: self._finished)
@@ -198,7 +192,7 @@ class Probes:
 
     async def wait_indexed(self, workflow_id: str, pr_key: str) -> None:
         """Wait until visibility lists the probe under its PR key, as the relay will look it up."""
-        query = f"WorkflowId = '{workflow_id}' AND {search_attributes.PR_KEY.name} = '{pr_key}'"
+        query = f"WorkflowId = '{workflow_id}' AND {names.PR_KEY.name} = '{pr_key}'"
 
         async def indexed() -> bool:
             return (await self.client.count_workflows(query)).count > 0

@@ -30,7 +30,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 import devserver
-from models import search_attributes
+from models import names
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,7 +375,7 @@ async def test_relay_starts_with_the_stack_environment_and_passes_its_healthchec
 
 def test_setup_creates_exactly_the_project_search_attributes() -> None:
     setup = load_compose()["services"]["setup"]
-    assert setup["environment"]["SEARCH_ATTRIBUTES"].split() == [key.name for key in search_attributes.ALL]
+    assert setup["environment"]["SEARCH_ATTRIBUTES"].split() == [key.name for key in names.SEARCH_ATTRIBUTES]
     script = setup["command"][0]
     assert 'for name in $SEARCH_ATTRIBUTES' in script
     assert '--type Keyword' in script
@@ -404,12 +404,12 @@ async def test_setup_script_creates_namespace_and_attributes_idempotently(client
     await _run_setup(address, namespace)
     second = await _run_setup(address, namespace)
 
-    names = [key.name for key in search_attributes.ALL]
-    assert all(f"search attribute {name} already exists" in second for name in names), second
+    attribute_names = [key.name for key in names.SEARCH_ATTRIBUTES]
+    assert all(f"search attribute {name} already exists" in second for name in attribute_names), second
     request = ListSearchAttributesRequest(namespace=namespace)
     listed = await client.operator_service.list_search_attributes(request)
     keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-    assert {name for name, kind in listed.custom_attributes.items() if kind == keyword} >= set(names)
+    assert {name for name, kind in listed.custom_attributes.items() if kind == keyword} >= set(attribute_names)
 
 
 # --- The app image ---

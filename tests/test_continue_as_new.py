@@ -12,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import devserver
-from models import search_attributes
+from models import names
 from models.signals import CheckResult, PrEvent
 from models.status import TaskOutcome, TaskPhase, TaskStatus
 from tests.scripted_services import ScriptedServices, at, task_input
@@ -27,7 +27,7 @@ async def eager_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=devserver.temporal_cli_path(),
-        search_attributes=search_attributes.ALL,
+        search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
         dev_server_extra_args=[
             "--dynamic-config-value",

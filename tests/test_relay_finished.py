@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import Client
 
-from models import search_attributes
+from models import names
 from settings import Settings
 from tests.relay_probe import (
     SECRET,
@@ -40,7 +40,7 @@ async def timed_post(http, event: str, body: bytes):
 async def wait_visible(client: Client, pr_key: str, *, running: bool, count: int = 1) -> None:
     """Wait until visibility lists at least `count` running (or closed) runs under this PR key."""
     operator = "=" if running else "!="
-    query = f"{search_attributes.PR_KEY.name} = '{pr_key}' AND ExecutionStatus {operator} 'Running'"
+    query = f"{names.PR_KEY.name} = '{pr_key}' AND ExecutionStatus {operator} 'Running'"
 
     async def visible() -> bool:
         return (await client.count_workflows(query)).count >= count

@@ -9,7 +9,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from fakes.server import free_port
-from models import search_attributes as sa
+from models import names
 from readiness import connected
 from tests.starter_process import Starter
 from tests.waiting import wait_until
@@ -28,8 +28,8 @@ async def serve_once(tmp_path) -> None:
     try:
         connect = connected(lambda: Client.connect(f"127.0.0.1:{port}"))
         client = await wait_until(connect, timeout=60, what="the dev server to accept connections")
-        names = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
-        assert {key.name for key in sa.ALL} <= set(names.custom_attributes)
+        registered = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+        assert {key.name for key in names.SEARCH_ATTRIBUTES} <= set(registered.custom_attributes)
         assert (tmp_path / ".temporal" / "dev.db").exists()
     finally:
         server.send_signal(signal.SIGINT)

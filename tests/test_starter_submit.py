@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.submit import parse_options, with_stable_id
-from models import search_attributes as sa
+from models import names
 from models.task import Task
 from tests.scripted_services import REPO, ScriptedServices
 from tests.starter_process import running, starter, task, unique, write_json  # noqa: F401 (starter is a fixture)
@@ -29,7 +29,7 @@ async def test_submit_sets_search_attributes_and_summary_at_start(client, starte
     assert f"http://localhost:8233/namespaces/default/workflows/{workflow_id}" in done.stdout
     description = await client.get_workflow_handle(workflow_id).describe()
     attributes = description.typed_search_attributes
-    assert (attributes.get(sa.TASK_ID), attributes.get(sa.TASK_TYPE), attributes.get(sa.TASK_PHASE), attributes.get(sa.REPOSITORY)) == (
+    assert (attributes.get(names.TASK_ID), attributes.get(names.TASK_TYPE), attributes.get(names.TASK_PHASE), attributes.get(names.REPOSITORY)) == (
         task_id, "bug_fix", "pending", REPO,
     )
     assert await description.static_summary() == "Add rate limiting (bug_fix)"

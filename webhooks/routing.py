@@ -13,7 +13,7 @@ from typing import TypeVar
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from models import search_attributes
+from models import names
 from models.task import workflow_id_for
 from webhooks.translate import SignalOrder, Target
 
@@ -126,7 +126,7 @@ class WorkflowRouter:
         closed: list[str] = []
         keys = [key for key in target.pr_keys if _QUERY_SAFE.match(key)]
         if keys:
-            by_key = " OR ".join(f"{search_attributes.PR_KEY.name} = '{key}'" for key in keys)
+            by_key = " OR ".join(f"{names.PR_KEY.name} = '{key}'" for key in keys)
             runs = await self._list_runs(by_key)
             running = [run for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
             if len(running) == 1:
@@ -136,8 +136,8 @@ class WorkflowRouter:
             closed += [run.id for run in runs if _has_ended(run)]
         if target.head_sha and _QUERY_SAFE.match(target.head_sha) and _QUERY_SAFE.match(target.repository):
             runs = await self._list_runs(
-                f"{search_attributes.PR_HEAD_SHA.name} = '{target.head_sha}'"
-                f" AND {search_attributes.REPOSITORY.name} = '{target.repository}'"
+                f"{names.PR_HEAD_SHA.name} = '{target.head_sha}'"
+                f" AND {names.REPOSITORY.name} = '{target.repository}'"
             )
             running = [run.id for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
             if running:
@@ -222,8 +222,8 @@ def _may_own(execution: WorkflowExecution, target: Target) -> bool:
     if execution.status != WorkflowExecutionStatus.RUNNING:
         return False
     attributes = execution.typed_search_attributes
-    known_key = attributes.get(search_attributes.PR_KEY)
-    known_repository = attributes.get(search_attributes.REPOSITORY)
+    known_key = attributes.get(names.PR_KEY)
+    known_repository = attributes.get(names.REPOSITORY)
     if known_key is not None and known_key not in target.pr_keys:
         return False
     return known_repository is None or known_repository.lower() == target.repository.lower()

@@ -8,14 +8,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel
 
-from models.signals import (
-    SIGNAL_CHECK_RESULT,
-    SIGNAL_PR_EVENT,
-    SIGNAL_REVIEW,
-    CheckResult,
-    PrEvent,
-    Review,
-)
+from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
+from models.signals import CheckResult, PrEvent, Review
 from webhooks.payloads import (
     CheckRunEvent,
     CheckSuiteEvent,

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, TimeoutError, is_cancelled_exception
 
-from models import search_attributes as sa
+from models import names
+from models.names import OUTCOMES_METRIC, SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, WORKFLOW_ID_PREFIX, WORKFLOW_NAME
 from models.codegen import AgentRun, PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, codegen_api_task_queue
 from models.errors import describe_validation_error
 from models.followup import FailingCheck, FollowupPromptInput
 from models.github import CheckRunInfo, CheckRunsInput, CheckRunsResult, PullRequestRead, ReviewCommentsInput, ReviewCommentsResult
 from models.prompt import PromptInput, PromptOptions, PromptResult
-from models.signals import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, CheckResult, PrEvent, Review
+from models.signals import CheckResult, PrEvent, Review
 from models.status import (
     AgentRunRecord,
     AttemptRecord,
@@ -35,13 +36,10 @@ from models.status import (
     TimelineEntry,
     Timings,
 )
-from models.task import WORKFLOW_ID_PREFIX, WorkflowInput
+from models.task import WorkflowInput
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_tracking import PullRequestTracker, pr_state_from
 
-WORKFLOW_NAME = "CodegenTaskWorkflow"
-# Counter of ended tasks by status and reason, for dashboards and alerts (served on the worker's metrics port).
-OUTCOMES_METRIC = "codegen_task_outcomes"
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minute the call may take.
 AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
@@ -396,8 +394,8 @@ class CodegenTaskWorkflow:
         review = self._unaddressed_review()
         spent = f"after {self._status.followups} follow-up(s)"
         if due is None and failing:
-            names = ", ".join(c.name for c in failing)
-            self._status.error = ErrorInfo(reason=Reason.CHECKS_FAILING, message=f"checks failing {spent}: {names}")
+            failing_names = ", ".join(c.name for c in failing)
+            self._status.error = ErrorInfo(reason=Reason.CHECKS_FAILING, message=f"checks failing {spent}: {failing_names}")
         elif due is None and review:
             self._status.error = ErrorInfo(reason=Reason.CHANGES_REQUESTED, message=f"changes requested by {review.reviewer} {spent}")
         else:
@@ -624,15 +622,15 @@ class CodegenTaskWorkflow:
     def _publish(self) -> None:
         """Search attributes (only those that changed) and the Web UI's current details."""
         status = self._snapshot()
-        wanted = {sa.TASK_ID: status.task_id, sa.TASK_TYPE: status.task_type, sa.TASK_PHASE: status.phase.value}
+        wanted = {names.TASK_ID: status.task_id, names.TASK_TYPE: status.task_type, names.TASK_PHASE: status.phase.value}
         if self._input.context.repository:
-            wanted[sa.REPOSITORY] = self._input.context.repository
+            wanted[names.REPOSITORY] = self._input.context.repository
         if status.pr:
             wanted |= {
-                sa.PR_KEY: status.pr.ref.key,
-                sa.PR_HEAD_SHA: status.pr.head_sha,
-                sa.PR_STATUS: status.pr.status,
-                sa.REPOSITORY: status.pr.ref.repository,
+                names.PR_KEY: status.pr.ref.key,
+                names.PR_HEAD_SHA: status.pr.head_sha,
+                names.PR_STATUS: status.pr.status,
+                names.REPOSITORY: status.pr.ref.repository,
             }
         updates = [key.value_set(value) for key, value in wanted.items() if self._published.get(key.name) != value]
         if updates:

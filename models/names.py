@@ -1,0 +1,32 @@
+"""The names users, scripts and dashboards rely on: change one only with a reason in the README.
+
+The CLI, the relay, the benchmarks and the demo import them from here, never from workflow code.
+"""
+
+from temporalio.common import SearchAttributeKey
+
+WORKFLOW_NAME = "CodegenTaskWorkflow"
+WORKFLOW_ID_PREFIX = "codegen-task-"
+DEFAULT_TASK_QUEUE = "codegen-tasks"
+
+QUERY_STATUS = "status"
+UPDATE_RETRY = "retry"
+SIGNAL_PR_EVENT = "pr_event"
+SIGNAL_CHECK_RESULT = "check_result"
+SIGNAL_REVIEW = "review"
+
+# Keyword search attributes every task workflow carries, so webhooks and stats can find it.
+TASK_ID = SearchAttributeKey.for_keyword("TaskId")
+TASK_TYPE = SearchAttributeKey.for_keyword("TaskType")
+TASK_PHASE = SearchAttributeKey.for_keyword("TaskPhase")
+PR_STATUS = SearchAttributeKey.for_keyword("PRStatus")
+PR_KEY = SearchAttributeKey.for_keyword("PRKey")
+PR_HEAD_SHA = SearchAttributeKey.for_keyword("PRHeadSha")
+REPOSITORY = SearchAttributeKey.for_keyword("Repository")
+SEARCH_ATTRIBUTES = (TASK_ID, TASK_TYPE, TASK_PHASE, PR_STATUS, PR_KEY, PR_HEAD_SHA, REPOSITORY)
+
+# Metrics on the worker's --metrics-port.
+# Ended task workflows by status and reason, for dashboards and alerts.
+OUTCOMES_METRIC = "codegen_task_outcomes"
+# Agent runs Codegen accepted (created, or follow-ups sent), by kind: what Codegen bills.
+AGENT_RUNS_METRIC = "codegen_agent_runs"
