@@ -3,6 +3,7 @@
     python worker.py [--metrics-port 9464] [--grace-seconds 30]
 
 No CODEGEN_API_KEY means mock mode: the bundled fake Codegen and GitHub, announced loudly.
+This is the composition root: the one place that wires the fake (fakes/wiring.py) into a worker.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.prompts import PromptActivities
-from activities.service_clients import ServiceClients, build_service_clients
+from activities.service_clients import ServiceClients, clients_at_urls, uses_in_process_fake
 from cli import exit_codes
 from models import names
 from models.codegen import codegen_api_task_queue
@@ -42,6 +43,16 @@ WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 # their GitHub reads, minutes apart, so any cache smaller than the open set misses anyway; 500 covers
 # the tasks in flight and keeps 10,000 open well under 500 MB.
 MAX_CACHED_WORKFLOWS = 500
+
+
+def build_service_clients(settings: Settings) -> ServiceClients:
+    """This process's Codegen and GitHub clients; mock mode without CODEGEN_API_URL runs the fake in-process."""
+    if not uses_in_process_fake(settings):
+        return clients_at_urls(settings)
+    # Imported only here: a real-mode worker never loads the fake (Starlette and its 1,800 lines).
+    from fakes.wiring import in_process_fake_clients
+
+    return in_process_fake_clients(settings)
 
 
 @asynccontextmanager

@@ -1,9 +1,10 @@
-"""Builds the process-wide HTTP clients for Codegen and GitHub from `Settings`, mock mode included.
+"""Builds the process-wide HTTP clients for Codegen and GitHub from `Settings`.
 
 - Real mode (CODEGEN_API_KEY set): Codegen at CODEGEN_API_URL, GitHub at GITHUB_API_URL.
-- Mock mode, no CODEGEN_API_URL: both talk to the bundled fake running inside this process
-  through `httpx.ASGITransport`; its lifecycles run on the caller's event loop.
 - Mock mode with CODEGEN_API_URL: both talk over HTTP to a fake served there (`python -m fakes`).
+- Mock mode, no CODEGEN_API_URL: both talk to a fake inside this process. This package never
+  imports the fake: the composition root (`worker.build_service_clients`) builds it and hands its
+  transport to `clients_over_transport`.
 
 The caller announces `ServiceClients.description` loudly and records `mock_mode` in outcomes.
 """
@@ -19,9 +20,6 @@ import httpx
 
 from activities.codegen import CodegenActivities, CodegenClient
 from activities.github import API_VERSION, MEDIA_TYPE, GitHubActivities, GitHubClient
-from fakes.app import create_app
-from fakes.config import FakeConfig
-from fakes.world import FakeWorld
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,13 +62,35 @@ class ServiceClients:
         await self.aclose()
 
 
-def build_service_clients(settings: Settings) -> ServiceClients:
-    """Create the clients (no I/O happens here); see the module docstring for the three modes."""
-    if not settings.mock_mode:
-        return _real_clients(settings)
-    if settings.codegen_api_url_explicit:
+def uses_in_process_fake(settings: Settings) -> bool:
+    """Mock mode with no CODEGEN_API_URL: the clients need a fake served inside this process."""
+    return settings.mock_mode and not settings.codegen_api_url_explicit
+
+
+def clients_at_urls(settings: Settings) -> ServiceClients:
+    """Real mode, or mock mode against the fake served at CODEGEN_API_URL; creating them does no I/O."""
+    if uses_in_process_fake(settings):
+        raise ValueError("mock mode without CODEGEN_API_URL needs the in-process fake: use worker.build_service_clients")
+    if settings.mock_mode:
         return _http_fake_clients(settings)
-    return _in_process_fake_clients(settings)
+    return _real_clients(settings)
+
+
+def clients_over_transport(
+    settings: Settings, transport: httpx.AsyncBaseTransport, description: str, close: Callable[[], Awaitable[None]]
+) -> ServiceClients:
+    """Mock-mode clients whose requests go to `transport` (a fake in this process); `close` stops that fake.
+
+    The fake is closed after both clients, so no request is in flight when it goes.
+    """
+    clients = _assemble(
+        _codegen_http(IN_PROCESS_FAKE_URL, MOCK_TOKEN, transport=transport),
+        _github_http(IN_PROCESS_FAKE_URL, None, transport=transport),
+        settings,
+        description,
+    )
+    clients._closers.insert(0, close)
+    return clients
 
 
 def _codegen_http(base_url: str, token: str, **kwargs: Any) -> httpx.AsyncClient:
@@ -119,27 +139,3 @@ def _http_fake_clients(settings: Settings) -> ServiceClients:
         f"MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the fake served at {url} (python -m fakes); "
         "no real agent runs, no real pull requests",
     )
-
-
-def _in_process_fake_clients(settings: Settings) -> ServiceClients:
-    from_env = FakeConfig.from_env()
-    config = from_env.model_copy(
-        update={
-            "relay_url": settings.relay_url,
-            "webhook_secret": settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-            # Repositories the deployment allows are connected to the fake Codegen org too.
-            "repositories": list(dict.fromkeys([*from_env.repositories, *settings.allowed_repositories])),
-        }
-    )
-    world = FakeWorld(config)
-    transport = httpx.ASGITransport(app=create_app(config, world))
-    clients = _assemble(
-        _codegen_http(IN_PROCESS_FAKE_URL, MOCK_TOKEN, transport=transport),
-        _github_http(IN_PROCESS_FAKE_URL, None, transport=transport),
-        settings,
-        "MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the bundled fakes running inside this worker; "
-        + (f"signed webhooks go to {config.relay_url}" if config.webhooks_enabled else "no webhooks (WEBHOOK_SECRET unset)")
-        + "; no real agent runs, no real pull requests",
-    )
-    clients._closers.insert(0, world.aclose)
-    return clients

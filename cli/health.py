@@ -15,6 +15,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 
 import temporal_client
+from activities.codegen import CodegenActivities
+from activities.service_clients import clients_at_urls, uses_in_process_fake
 from cli import exit_codes
 from cli.connection import run_to_completion
 from cli.output import fail, print_json, print_table
@@ -24,6 +26,7 @@ from settings import Settings
 CHECK_TIMEOUT = 15.0
 RPC_TIMEOUT = timedelta(seconds=CHECK_TIMEOUT)
 RELAY_TIMEOUT = httpx.Timeout(5.0)
+MOCK_MODE = "MOCK MODE (no CODEGEN_API_KEY)"
 
 
 @dataclass
@@ -103,17 +106,15 @@ async def _poller_check(client: Client, queue: str, kind: TaskQueueType.ValueTyp
 
 
 async def _codegen_check(settings: Settings) -> Check:
-    # Here, not at the top: they bring the in-process fake (Starlette and all), which every other
-    # command of starter.py would otherwise load at start-up.
-    from activities.codegen import CodegenActivities
-    from activities.service_clients import build_service_clients
-
+    if uses_in_process_fake(settings):
+        # Each worker runs its own fake; one built here would answer for itself, not for them.
+        return Check("codegen", True, f"{MOCK_MODE}: the bundled fake runs inside each worker; nothing to reach from here")
     try:
-        async with build_service_clients(settings) as clients:
+        async with clients_at_urls(settings) as clients:
             health = await asyncio.wait_for(CodegenActivities(clients.codegen).check_codegen_health(), CHECK_TIMEOUT)
     except Exception as error:
         return Check("codegen", False, f"{type(error).__name__}: {error}")
-    return Check("codegen", health.ok, ("MOCK MODE (no CODEGEN_API_KEY): " if health.mock_mode else "") + health.detail)
+    return Check("codegen", health.ok, (f"{MOCK_MODE}: " if health.mock_mode else "") + health.detail)
 
 
 async def _relay_check(relay_url: str) -> Check:

@@ -18,12 +18,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.codegen import REPOSITORY_NOT_CONNECTED, CodegenActivities, CodegenClient, heartbeating_while_slow, parse_agent_run
 from activities.http_errors import HttpErrorType, error_from_response
-from activities.service_clients import ServiceClients, build_service_clients
+from activities.service_clients import ServiceClients
 from fakes import FakeConfig
 from fakes.server import free_port, serve_fake
 from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, classify_run_status
 from settings import Settings
 from tests.fake_services import AUTH, finished_run
+from worker import build_service_clients
 
 KEY = AUTH["Authorization"].removeprefix("Bearer ")
 FAST = {"run_seconds": 0.02, "checks_seconds": 0.02, "review_seconds": 0.02, "merge_seconds": 0.02}

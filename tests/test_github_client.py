@@ -19,13 +19,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.github import GitHubActivities, GitHubClient
-from activities.service_clients import ServiceClients, build_service_clients
+from activities.service_clients import ServiceClients
 from fakes import FakeConfig
 from fakes.server import serve_app, serve_fake
 from models.codegen import PullRequestRef
 from models.github import CheckRunsInput, CommitPullRequestsInput, ReviewCommentsInput
 from settings import Settings
 from tests.fake_services import create_run, finished_run
+from worker import build_service_clients
 
 FAST = {"run_seconds": 0.01, "checks_seconds": 0.01, "review_seconds": 0.01, "merge_seconds": 0.01}
 

@@ -21,7 +21,9 @@ async def test_no_worker_is_unhealthy(starter, task_queue):
         "name": f"workflow pollers on {task_queue}", "ok": False, "detail": "no worker is polling: start worker.py",
     }
     assert checks[f"activity pollers on {task_queue}-codegen-api"]["ok"] is False
+    # In-process mock mode: each worker runs its own fake, which this command cannot reach.
     assert checks["codegen"]["ok"] is True and checks["codegen"]["detail"].startswith("MOCK MODE")
+    assert "inside each worker" in checks["codegen"]["detail"]
 
 
 async def test_workers_polling_both_queues_make_it_healthy(client, starter, task_queue):
@@ -32,6 +34,13 @@ async def test_workers_polling_both_queues_make_it_healthy(client, starter, task
     assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
     assert all(" ok " in line for line in lines[1:]), done.stdout
     assert any(line.startswith(f"activity pollers on {task_queue}-codegen-api") for line in lines)
+
+
+async def test_mock_mode_checks_the_fake_served_at_codegen_api_url(starter):
+    done = await starter("health", "--json", env={"CODEGEN_API_URL": "http://127.0.0.1:1"})
+    codegen = {check["name"]: check for check in done.json()["checks"]}["codegen"]
+    # Not the fake a worker runs inside itself: the one at CODEGEN_API_URL, which is not there.
+    assert done.returncode == 1 and codegen["ok"] is False and "could not be reached" in codegen["detail"]
 
 
 @contextmanager

@@ -1,0 +1,50 @@
+"""Production code never imports the fake: only the composition root (worker.py) wires it in, for mock mode."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_PACKAGES = ("models", "workflows", "activities", "webhooks", "codec", "cli", "prompts")
+
+
+def imported_modules(source: Path) -> Iterator[str]:
+    """Every module `source` imports, at the top or inside a function (a lazy import counts too)."""
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_production_packages_never_import_fakes():
+    sources = [path for package in PRODUCTION_PACKAGES for path in sorted((ROOT / package).rglob("*.py"))]
+    assert len(sources) > len(PRODUCTION_PACKAGES)  # the walk found the packages
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sources
+        for module in imported_modules(path)
+        if module == "fakes" or module.startswith("fakes.")
+    ]
+    assert offenders == []
+
+
+def test_a_real_mode_worker_never_loads_the_fake():
+    # A fresh interpreter: this suite's own process has long since imported the fake.
+    script = (
+        "import sys\n"
+        "from settings import Settings\n"
+        "from worker import build_service_clients\n"
+        "clients = build_service_clients(Settings.from_env({'CODEGEN_API_KEY': 'key'}))\n"
+        "assert not clients.mock_mode\n"
+        "print(sorted(name for name in sys.modules if name == 'fakes' or name.startswith('fakes.')))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CODEGEN_", "FAKE_"))}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
