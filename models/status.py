@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from models.codegen import PullRequestRef
 from models.github import PRState
+from models.signals import CheckResult, PrEvent, Review
 
 
 class TaskPhase(StrEnum):
@@ -167,20 +168,35 @@ class TaskOutcome(BaseModel):
     mock_mode: bool = False
 
 
-class CarriedState(BaseModel):
-    """Everything continue-as-new hands to the workflow's next run, so nothing is forgotten.
+# Signals that arrive before the workflow knows its PR, kept until it does; told apart by their fields.
+EarlyEvent = PrEvent | CheckResult | Review
 
-    Defined here, not in the workflow module: the sandbox re-imports that module for every workflow
-    run, and building a pydantic model class each time was a third of the cost of starting one.
+
+class TaskState(BaseModel):
+    """The task's whole state: what the workflow mutates, what the `status` query shows (`status`),
+    and exactly what continue-as-new hands to the next run.
+
+    The field names are those of the CarriedState that older code carried, so a run continued by it
+    resumes here. Defined here, not in the workflow module: the sandbox re-imports that module for
+    every workflow run, and building a pydantic model class each time was a third of the cost of
+    starting one.
     """
 
     status: TaskStatus
+    # Every check over the last few head shas; `status.checks` shows the head's.
     all_checks: list[CheckState] = Field(default_factory=list)
+    # GitHub delivery ids already applied, oldest first: a redelivery changes nothing.
     seen_deliveries: list[str] = Field(default_factory=list)
+    early_events: list[EarlyEvent] = Field(default_factory=list)
+    retry_requested: bool = False
     pr_opened_at: datetime | None = None
+    # The agent run that opened the PR: follow-ups resume it.
+    pr_run_id: int | None = None
     prompt_s: float = 0.0
     agent_s: float = 0.0
-    pr_run_id: int | None = None
+    # Head shas whose failing checks were already sent to the agent.
     followed_shas: list[str] = Field(default_factory=list)
+    # Reviews already sent to the agent, by `review_key`.
     handled_reviews: list[str] = Field(default_factory=list)
     followup_history: list[str] = Field(default_factory=list)
+    followup_ended_at: datetime | None = None

@@ -2,19 +2,23 @@
 
 Errors no retry can fix end the task with their reason (`TaskFinished`); a call whose retries ran
 out raises `CallFailed`, which the task may outlive; cancellation passes through as it came.
-Activities are called by name, so nothing here imports what they use.
+Activities are passed as method references (`PromptActivities.generate_prompt`): a renamed or removed
+activity fails at import, and the result type comes from the method's signature.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
-from models.status import Reason
+with workflow.unsafe.imports_passed_through():
+    from models.status import Reason
+
 
 # How the SDK records each local activity in history: a marker of this name.
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -49,6 +53,8 @@ LOCAL_RETRY = RetryPolicy(
 # in history, and a restarted worker resumes the wait instead of starting over.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 
+ResultT = TypeVar("ResultT")
+
 
 class TaskFinished(Exception):
     """Raised inside the workflow to stop with an outcome that is not a merge or close."""
@@ -73,26 +79,29 @@ class CallFailed(Exception):
         super().__init__(self.message)
 
 
-async def call(activity: str, argument: Any, result_type: type, *, local: bool = False, **options: Any) -> Any:
-    """Run an activity, with the retries and budget above unless `options` say otherwise.
+async def call(activity: Callable[[Any, Any], Awaitable[ResultT]], argument: Any, *, local: bool = False, **options: Any) -> ResultT:
+    """Run an activity method, with the retries and budget above unless `options` say otherwise.
 
     `local` for short calls (a prompt render, a GitHub read): run by the worker inside the workflow
     task, recorded as one marker, with no activity task for the server to queue and match.
     """
     options.setdefault("schedule_to_close_timeout", CALL_BUDGET)
+    execute: Callable[..., Awaitable[Any]]
     if local:
         options.setdefault("retry_policy", LOCAL_RETRY)
         options.setdefault("local_retry_threshold", LOCAL_RETRY_THRESHOLD)
-        execute = workflow.execute_local_activity
+        execute = workflow.execute_local_activity_method
     else:
         options.setdefault("retry_policy", EXTERNAL_RETRY)
-        execute = workflow.execute_activity
+        execute = workflow.execute_activity_method
+    name = activity.__name__
     try:
-        return await execute(activity, argument, result_type=result_type, **options)
+        result: ResultT = await execute(activity, argument, **options)
+        return result
     except FailureError as error:
         if is_cancelled_exception(error):
             raise
         cause = error.cause if isinstance(error, ActivityError) else error
         if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
-            raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{activity}: {cause.message}") from error
-        raise CallFailed(activity, cause) from error
+            raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{name}: {cause.message}") from error
+        raise CallFailed(name, cause) from error

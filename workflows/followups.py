@@ -1,0 +1,132 @@
+"""Sending a failure back to the agent: resume its run with the failing checks' output or the review's comments.
+
+`followup_policy` decides when; this module gathers what the agent needs and runs the follow-up.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+from workflows import followup_policy as policy
+from workflows.agent import resume_run, wait_for_run
+from workflows.calls import CallFailed, TaskFinished, call
+from workflows.pr_tracking import failing_checks
+from workflows.running_task import RunningTask
+
+with workflow.unsafe.imports_passed_through():
+    from activities.github import GitHubActivities
+    from activities.prompts import PromptActivities
+    from models.codegen import ResumeRunInput
+    from models.followup import FailingCheck, FollowupPromptInput
+    from models.github import CheckRunInfo, CheckRunsInput, ReviewCommentsInput
+    from models.status import AgentRunRecord, ReviewState, TaskPhase
+
+# Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
+REVIEW_COMMENTS_PATCH = "read-review-comments"
+# Patch id: workflows that ended when GitHub refused a failing check's output (a 404, say) replay as they ran.
+CHECK_OUTPUT_PATCH = "follow-up-without-check-output"
+
+
+async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
+    """Resume the agent's run with what failed; one at a time, events meanwhile are kept for next round."""
+    state, input = task.state, task.input
+    pr, number = state.status.pr, state.status.followups + 1
+    assert pr is not None and state.pr_run_id is not None
+    task.set_phase(TaskPhase.FOLLOWING_UP)
+    task.publish()
+    request = FollowupPromptInput(
+        task=input.task,
+        context=input.context,
+        kind=kind,
+        pr_url=pr.url,
+        head_sha=pr.head_sha,
+        previous_followups=state.followup_history,
+        max_context_size=input.options.max_context_size,
+    )
+    if kind == "fix_checks":
+        state.followed_shas.append(pr.head_sha)
+        request.failing_checks = await _failing_check_details(task)
+        subject = ", ".join(c.name for c in request.failing_checks)
+    else:
+        review = policy.unaddressed_review(state, input.options)
+        assert review is not None
+        state.handled_reviews.append(policy.review_key(review))
+        request.review_body = review.body
+        request.review_comments = await _review_comments(task, review)
+        subject = f"review by {review.reviewer}"
+    state.status.followups = number
+    task.note(f"follow-up {number}: {kind.replace('_', ' ')}", subject)
+    try:
+        prompt = await call(PromptActivities.generate_followup_prompt, request, local=True, start_to_close_timeout=timedelta(seconds=30))
+        run = await resume_run(
+            ResumeRunInput(
+                run_id=state.pr_run_id,
+                prompt=prompt.content,
+                task_id=state.status.task_id,
+                workflow_id=workflow.info().workflow_id,
+                followup=number,
+            )
+        )
+        state.status.agent_runs.append(
+            AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=state.status.attempt, kind="followup")
+        )
+        run = await wait_for_run(task, run.id)
+        state.status.agent_runs[-1].status = run.status
+        result = f"run {run.id} ended {run.status}"
+    except (CallFailed, TaskFinished) as error:
+        # The PR stays open: a failed follow-up spends budget and the task carries on.
+        result = f"failed: {error.message}"
+    state.followup_history.append(f"{kind} for {subject}: {result}")
+    state.followup_ended_at = workflow.now()
+    task.note(f"follow-up {number} done", result)
+
+
+async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
+    """The failing checks with their output text from GitHub (the prompt bounds its size); with the
+    summaries their webhooks brought when GitHub cannot say."""
+    pr = task.state.status.pr
+    assert pr is not None
+    failing = failing_checks(task.state)
+    details: dict[str, CheckRunInfo] = {}
+    try:
+        runs = await call(
+            GitHubActivities.list_check_runs,
+            CheckRunsInput(ref=pr.ref, sha=pr.head_sha),
+            local=True,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        details = {run.name: run for run in runs.checks}
+    except (CallFailed, TaskFinished) as error:
+        if isinstance(error, TaskFinished) and not workflow.patched(CHECK_OUTPUT_PATCH):
+            raise
+        task.note("check output unavailable", error.message)
+    return [
+        FailingCheck(
+            name=check.name,
+            conclusion=check.conclusion,
+            details_url=check.details_url,
+            summary=(details[check.name].output_summary if check.name in details else None) or check.summary,
+            text=details[check.name].output_text if check.name in details else None,
+        )
+        for check in failing
+    ]
+
+
+async def _review_comments(task: RunningTask, review: ReviewState) -> list[str]:
+    """The review's line comments as `path:line: body`; none when GitHub cannot say (the review's body still goes)."""
+    if review.id is None or not workflow.patched(REVIEW_COMMENTS_PATCH):
+        return []
+    assert task.state.status.pr is not None
+    try:
+        result = await call(
+            GitHubActivities.read_review_comments,
+            ReviewCommentsInput(ref=task.state.status.pr.ref, review_id=review.id),
+            local=True,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+    except (CallFailed, TaskFinished) as error:
+        task.note("review comments unavailable", error.message)
+        return []
+    return [comment.located() for comment in result.comments]

@@ -1,0 +1,115 @@
+"""Following the PR until it is merged or closed: signals as they come, follow-ups when due, a GitHub read
+when quiet, expiry at pr_timeout, and continue-as-new when the history grows long."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+
+from workflows import followup_policy as policy
+from workflows.calls import CallFailed, TaskFinished, call
+from workflows.followups import follow_up
+from workflows.pr_tracking import apply_github_read, pr_finished, verdict
+from workflows.running_task import RunningTask
+
+with workflow.unsafe.imports_passed_through():
+    from activities.github import GitHubActivities
+    from models.codegen import PullRequestRef
+    from models.github import PullRequestRead
+    from models.status import Reason, TaskPhase
+
+MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
+MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
+REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
+REAL_FOLLOWUP_SETTLE = timedelta(seconds=60)
+MOCK_FOLLOWUP_SETTLE = timedelta(seconds=2)
+
+
+async def follow_pull_request(task: RunningTask) -> None:
+    """Until merged or closed: apply signals as they come, send failures back to the agent, read GitHub when quiet."""
+    state, options = task.state, task.input.options
+    mock_defaults = state.status.mock_mode
+    base = options.reconcile_interval or (MOCK_RECONCILE_INTERVAL if mock_defaults else REAL_RECONCILE_INTERVAL)
+    ceiling = MOCK_RECONCILE_MAX_INTERVAL if mock_defaults and options.reconcile_interval is None else options.reconcile_max_interval
+    settle = options.followup_settle or (MOCK_FOLLOWUP_SETTLE if mock_defaults else REAL_FOLLOWUP_SETTLE)
+    assert state.pr_opened_at is not None
+    deadline = state.pr_opened_at + options.pr_timeout
+    interval = base
+    next_read: asyncio.Future[None] | None = None
+    while not pr_finished(state):
+        if state.status.iterations_to_green is None and verdict(state) == "passing":
+            state.status.iterations_to_green = state.status.followups
+        due = policy.due_followup(state, options)
+        if due is None and policy.awaiting_agent_push(state, settle, workflow.now()):
+            # The follow-up's commit usually lands right after its run ends: give it the settle window.
+            task.changed = False
+            await task.wait(lambda: task.changed, settle)
+            continue
+        _show_attention(task, due)
+        task.publish()
+        if workflow.info().is_continue_as_new_suggested():
+            await _continue_as_new(task)
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            raise TaskFinished(Reason.EXPIRED, f"the PR was neither merged nor closed within {options.pr_timeout}")
+        task.changed = False
+        if due == "fix_checks":
+            # Late checks may still arrive; any change means judging again.
+            if not await task.wait(lambda: task.changed, min(settle, remaining)):
+                await follow_up(task, due)
+            continue
+        if due == "address_review":
+            await follow_up(task, due)
+            continue
+        if next_read is None:
+            # One timer per read, kept while signals come and go (restarting it on each signal
+            # cost two timer commands per webhook): webhooks flowing make reads less needed, not more.
+            next_read = asyncio.ensure_future(workflow.sleep(min(interval, remaining)))
+        await workflow.wait_condition(lambda timer=next_read: task.changed or timer.done())
+        if task.changed:
+            interval = base
+            continue
+        next_read = None
+        if workflow.now() >= deadline:
+            continue
+        interval = base if await _reconcile(task) else min(interval * 2, ceiling)
+
+
+async def read_pull_request(ref: PullRequestRef) -> PullRequestRead:
+    return await call(GitHubActivities.read_pull_request, ref, local=True, start_to_close_timeout=timedelta(seconds=30))
+
+
+def _show_attention(task: RunningTask, due: policy.FollowupKind | None) -> None:
+    """needs_attention when failures remain that no follow-up will handle: a person must act."""
+    error = policy.attention_needed(task.state, task.input.options, due)
+    task.state.status.error = error
+    if error is None:
+        task.set_phase(TaskPhase.TRACKING_PR)
+        return
+    if task.state.status.phase is not TaskPhase.NEEDS_ATTENTION:
+        task.note("needs attention", error.message)
+    task.set_phase(TaskPhase.NEEDS_ATTENTION)
+
+
+async def _reconcile(task: RunningTask) -> bool:
+    """The safety net for lost webhooks: read the PR and its checks; True if anything changed."""
+    assert task.state.status.pr is not None
+    try:
+        read = await read_pull_request(task.state.status.pr.ref)
+    except CallFailed as failed:
+        # GitHub unreachable for a while: webhooks may still arrive; try again next round.
+        task.note("reconcile failed", failed.message)
+        return False
+    changes = apply_github_read(task.state, read)
+    for change in changes:
+        task.record(change)
+    return bool(changes)
+
+
+async def _continue_as_new(task: RunningTask) -> None:
+    """A fresh history, carrying the whole state: the next run resumes exactly where this one stopped."""
+    await workflow.wait_condition(workflow.all_handlers_finished)
+    next_input = task.input.model_copy(update={"carried_state": task.state.model_dump(mode="json")})
+    workflow.continue_as_new(next_input.model_dump(mode="json"))

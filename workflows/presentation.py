@@ -1,0 +1,106 @@
+"""How a task shows itself: its first status, search attributes, the Web UI's current details, its outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from models import names
+    from models.names import WORKFLOW_ID_PREFIX
+    from models.status import Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus, Timings
+    from models.task import WorkflowInput
+
+
+def initial_status(input: WorkflowInput | None) -> TaskStatus:
+    """A new task's status; with invalid input, enough of one for the query to say so."""
+    info = workflow.info()
+    task = input.task if input else None
+    task_id = (task.id if task and task.id else None) or info.workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    return TaskStatus(
+        task_id=task_id,
+        workflow_id=info.workflow_id,
+        title=task.title if task else "(invalid input)",
+        task_type=task.type.value if task else "",
+        phase=TaskPhase.PENDING,
+        codegen_status="pending",
+        attempt=0,
+        max_attempts=input.options.max_attempts if input else 0,
+        started_at=workflow.now(),
+    )
+
+
+class Publisher:
+    """Search attributes (only those that changed: each upsert is a visibility write) and current details."""
+
+    def __init__(self) -> None:
+        # What visibility already holds (the starter sets the task's attributes when it starts the workflow).
+        self._published: dict[str, Any] = {pair.key.name: pair.value for pair in workflow.info().typed_search_attributes}
+
+    def publish(self, status: TaskStatus, repository: str | None) -> None:
+        wanted = search_attributes(status, repository)
+        updates = [key.value_set(value) for key, value in wanted.items() if self._published.get(key.name) != value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published |= {key.name: value for key, value in wanted.items()}
+        workflow.set_current_details(details_markdown(status))
+
+
+def search_attributes(status: TaskStatus, repository: str | None) -> dict[SearchAttributeKey[str], str]:
+    """The attributes webhooks and stats find the task by; the PR's repository wins over the task's."""
+    wanted = {names.TASK_ID: status.task_id, names.TASK_TYPE: status.task_type, names.TASK_PHASE: status.phase.value}
+    if repository:
+        wanted[names.REPOSITORY] = repository
+    if status.pr:
+        wanted |= {
+            names.PR_KEY: status.pr.ref.key,
+            names.PR_HEAD_SHA: status.pr.head_sha,
+            names.PR_STATUS: status.pr.status,
+            names.REPOSITORY: status.pr.ref.repository,
+        }
+    return wanted
+
+
+def details_markdown(status: TaskStatus) -> str:
+    lines = [f"**Phase:** {status.phase.value} · attempt {status.attempt}/{status.max_attempts}"]
+    if status.agent_runs:
+        run = status.agent_runs[-1]
+        lines.append(f"**Agent run:** [{run.id}]({run.web_url}) {run.status}" if run.web_url else f"**Agent run:** {run.id} {run.status}")
+    if status.pr:
+        lines.append(f"**PR:** [{status.pr.ref.key}]({status.pr.url}) {status.pr.status} · checks {status.verdict}")
+    if status.checks:
+        lines += ["", "| check | result |", "|---|---|"]
+        lines += [f"| {c.name} | {c.conclusion or c.status} |" for c in status.checks]
+    if status.error:
+        lines.append(f"**Error:** {status.error.reason.value}: {status.error.message}")
+    return "\n".join(lines)
+
+
+def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: str, now: datetime) -> TaskOutcome:
+    """The workflow's result, from the state it ended in."""
+    status, opened = state.status, state.pr_opened_at
+    return TaskOutcome(
+        task_id=status.task_id,
+        workflow_id=status.workflow_id,
+        status=phase.value,
+        reason=reason,
+        message=message,
+        pr=status.pr,
+        agent_runs=status.agent_runs,
+        attempts=status.attempts,
+        checks=status.checks,
+        reviews=status.reviews,
+        followups=status.followups,
+        iterations_to_green=status.iterations_to_green,
+        timings=Timings(
+            prompt_s=round(state.prompt_s, 3),
+            agent_s=round(state.agent_s, 3),
+            time_to_pr_s=(opened - status.started_at).total_seconds() if opened else None,
+            time_to_merge_s=(now - opened).total_seconds() if opened and phase is TaskPhase.MERGED else None,
+            total_s=(now - status.started_at).total_seconds(),
+        ),
+        mock_mode=status.mock_mode,
+    )

@@ -1,0 +1,57 @@
+"""One task as its workflow runs it: the input, the state, and how a change is recorded and shown.
+
+The attempts, the PR following and the follow-ups all work through this one object, so the timeline,
+the phase and what visibility shows change in one way only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+
+from workflows.presentation import Publisher
+
+with workflow.unsafe.imports_passed_through():
+    from models.status import CodegenStatus, TaskPhase, TaskState, TimelineEntry
+    from models.task import WorkflowInput
+
+TIMELINE_LIMIT = 200
+
+
+@dataclass
+class RunningTask:
+    input: WorkflowInput
+    state: TaskState
+    publisher: Publisher = field(default_factory=Publisher)
+    # Set by every change a signal or read brings; the PR loop waits on it.
+    changed: bool = False
+
+    def note(self, event: str, detail: str = "") -> None:
+        timeline = self.state.status.timeline
+        timeline.append(TimelineEntry(at=workflow.now(), event=event, detail=detail))
+        del timeline[:-TIMELINE_LIMIT]
+
+    def record(self, change: str | None) -> None:
+        if change:
+            self.changed = True
+            self.note(change)
+
+    def set_phase(self, phase: TaskPhase, codegen_status: CodegenStatus | None = None) -> None:
+        self.state.status.phase = phase
+        if codegen_status:
+            self.state.status.codegen_status = codegen_status
+
+    def publish(self) -> None:
+        self.publisher.publish(self.state.status, self.input.context.repository)
+
+    async def wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
+        """Whether `condition` came true within `timeout`."""
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
