@@ -24,7 +24,7 @@ import psutil
 
 from bench import relay, scale, throughput
 from bench.results import RESULTS_PATH, record
-from child_process import ROOT
+from devstack import ROOT
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def print_table(title: str, rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(f"\n{title}")
     for number, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if number == 0:
             print("  ".join("-" * width for width in widths))
 

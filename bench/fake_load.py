@@ -17,8 +17,8 @@ from collections import Counter
 import httpx
 
 from bench.results import record
+from devstack.services import run_fake_process, serve_fake
 from fakes import FakeConfig
-from fakes.server import run_fake_process, serve_fake
 
 AUTH = {"Authorization": "Bearer bench"}
 SEED_RUNS = 20

@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 from bench.results import record
+from devstack import ROOT
 from models.prompt import PromptInput, PromptResult
 from models.task import TaskContext
 from prompts.engine import PromptGenerator
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def large_prompt_input(extra_files: int) -> PromptInput:

@@ -29,7 +29,7 @@ from temporalio.client import Client
 from bench.results import record
 from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, percentile, start_tasks, wait_for_count
-from child_process import ROOT
+from devstack import ROOT
 from models import names
 from models.names import SIGNAL_CHECK_RESULT
 from models.signals import CheckResult

@@ -28,7 +28,7 @@ import psutil
 from bench.results import record
 from bench.stack import Stack, full_stack, settle_webhooks
 from bench.tasks import RUNNING_TASKS, bounded, start_tasks, wait_for_count
-from child_process import ROOT
+from devstack import ROOT
 from models import names
 
 REAL_RECONCILE_INTERVAL_S = 600

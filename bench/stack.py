@@ -8,13 +8,11 @@ worker's RSS is its own and no part borrows another's event loop. Everything sta
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +20,10 @@ import httpx
 import psutil
 from temporalio.client import Client
 
-import devserver
 import temporal_client
-from child_process import ChildProcess, started
-from fakes.server import free_port, run_fake_process
-from readiness import connected, http_ok, ready, worker_polling
+from devstack import services
+from devstack.process import ChildProcess
+from devstack.readiness import connected, http_ok, ready, worker_polling
 from settings import Settings
 
 # The fake answers at once: a run completes, checks pass and the PR merges without waiting.
@@ -73,30 +70,23 @@ class Stack:
     worker: ChildProcess
 
 
-def child_process(name: str, args: list[str], env: dict[str, str]) -> AbstractContextManager[ChildProcess]:
-    """`args` with `env` on top of ours, output to LOG_DIR/<name>.log (kept for a post-mortem); stopped on exit."""
-    return started(args, {**os.environ, **env}, LOG_DIR / f"{name}.log")
-
-
 @asynccontextmanager
 async def dev_server() -> AsyncIterator[Client]:
     """`temporal server start-dev` on a free loopback port, in memory, headless; yields a connected client."""
-    port = free_port()
-    args = [
-        devserver.temporal_cli_path(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-        "--headless", "--log-level", "error", *devserver.search_attribute_args(),
-    ]  # fmt: skip
-    with child_process("temporal", args, {}) as process:
+    port = services.free_port()
+    with services.dev_server(LOG_DIR / "temporal.log", port) as process:
         address = f"127.0.0.1:{port}"
         connect = connected(lambda: temporal_client.connect(Settings(temporal_address=address)))
         yield await ready(f"temporal server start-dev on {address}", connect, timeout=STARTUP_TIMEOUT_S, watched=[process])
 
 
 @asynccontextmanager
-async def worker_process(client: Client, task_queue: str, args: list[str], env: dict[str, str]) -> AsyncIterator[ChildProcess]:
-    """A worker process (`args`) for `task_queue`, yielded once it polls."""
+async def worker_process(
+    client: Client, task_queue: str, env: dict[str, str], argv: list[str] | None = None
+) -> AsyncIterator[ChildProcess]:
+    """`python worker.py` (or `argv`) for `task_queue`, yielded once it polls."""
     env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "TEMPORAL_TASK_QUEUE": task_queue, **env}
-    with child_process(task_queue, args, env) as process:
+    with services.worker(LOG_DIR / f"{task_queue}.log", argv=argv, **env) as process:
         await ready(f"a worker polling {task_queue}", worker_polling(client, task_queue), timeout=STARTUP_TIMEOUT_S, watched=[process])
         yield process
 
@@ -104,10 +94,9 @@ async def worker_process(client: Client, task_queue: str, args: list[str], env: 
 @asynccontextmanager
 async def relay_process(temporal_address: str, secret: str) -> AsyncIterator[str]:
     """`python relay.py` on a free loopback port; yields its webhook URL once it is ready."""
-    port = free_port()
-    env = {"TEMPORAL_ADDRESS": temporal_address, "WEBHOOK_SECRET": secret, "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port)}
+    port = services.free_port()
     base = f"http://127.0.0.1:{port}"
-    with child_process("relay", [sys.executable, "relay.py"], env) as process:
+    with services.relay(LOG_DIR / "relay.log", port, TEMPORAL_ADDRESS=temporal_address, WEBHOOK_SECRET=secret) as process:
         await ready("relay.py's /readyz", http_ok(f"{base}/readyz"), timeout=STARTUP_TIMEOUT_S, watched=[process])
         yield f"{base}/webhooks/github"
 
@@ -123,7 +112,7 @@ async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict
         address = client.service_client.config.target_host
         relay_url = await stack.enter_async_context(relay_process(address, secret))
         fake_url = await stack.enter_async_context(
-            run_fake_process(
+            services.run_fake_process(
                 {**INSTANT_FAKE, **(fake_env or {}), "WEBHOOK_SECRET": secret, "RELAY_URL": relay_url}, log=LOG_DIR / "fake.log"
             )
         )
@@ -136,7 +125,7 @@ async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict
             "CODEGEN_CREATE_RATE_PER_MINUTE": "1000000000",
             **(worker_env or {}),
         }
-        worker = await stack.enter_async_context(worker_process(client, task_queue, [sys.executable, "worker.py"], env))
+        worker = await stack.enter_async_context(worker_process(client, task_queue, env))
         yield Stack(client, address, task_queue, fake_url, relay_url, secret, worker)
 
 

@@ -124,7 +124,7 @@ async def measure(tasks: int) -> dict[str, Any]:
     task_half, baseline_half = Half(), Half()
     async with full_stack(fake_env=CHECKS_AFTER) as stack:
         baseline_queue = f"{stack.task_queue}-baseline"
-        async with worker_process(stack.client, baseline_queue, [sys.executable, "-m", "bench.baseline"], {}):
+        async with worker_process(stack.client, baseline_queue, {}, argv=[sys.executable, "-m", "bench.baseline"]):
             shape: Shape | None = None
             for kind, count in (("tasks", tasks // 2), ("baseline", tasks // 2), ("baseline", tasks - tasks // 2), ("tasks", tasks - tasks // 2)):
                 before = cpu_seconds()

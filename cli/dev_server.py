@@ -7,9 +7,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-import devserver
 from cli import exit_codes
 from cli.output import fail
+from devstack.temporal_server import dev_server_argv
 
 STATE_DIR = Path(".temporal")
 
@@ -22,20 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def dev_server_command(port: int, ui_port: int) -> list[str]:
-    """`temporal server start-dev` with persistence and the project's search attributes."""
-    return [
-        devserver.temporal_cli_path(), "server", "start-dev",
-        "--db-filename", str(STATE_DIR / "dev.db"),
-        "--port", str(port), "--ui-port", str(ui_port),
-        *devserver.search_attribute_args(),
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
     """Run in the foreground until the server stops; Ctrl-C stops it cleanly."""
     try:
-        command = dev_server_command(args.port, args.ui_port)
+        # The user's own server: on the CLI's default address, with its default logging, persisted.
+        command = dev_server_argv(args.port, ui_port=args.ui_port, db_file=STATE_DIR / "dev.db", loopback=False, quiet=False)
     except RuntimeError as error:
         return fail(str(error), exit_codes.UNAVAILABLE)
     STATE_DIR.mkdir(exist_ok=True)

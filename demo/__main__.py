@@ -13,15 +13,16 @@ import signal
 import sys
 from pathlib import Path
 
-from child_process import ChildFailure
-from demo.run import REPO_ROOT, DemoConfig, run_demo
-from demo.services import stop_recorded
+from demo.pidfile import stop_recorded
+from demo.run import DemoConfig, run_demo
+from devstack import ROOT
+from devstack.process import ChildFailure
 
 INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = DemoConfig(state_dir=REPO_ROOT / ".temporal")
+    defaults = DemoConfig(state_dir=ROOT / ".temporal")
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave everything running afterwards (make demo KEEP=1)")
     parser.add_argument("--stop", action="store_true", help="stop what a --keep run left running, and exit")

@@ -43,7 +43,7 @@ WIDTHS = (22, 15, 17, 8, 11, 8, 0)
 
 
 def _format(cells: tuple[str, ...]) -> str:
-    return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, WIDTHS)).rstrip()
+    return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, WIDTHS, strict=True)).rstrip()
 
 
 class Board:

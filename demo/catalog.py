@@ -9,10 +9,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from cli.task_files import load_context, load_tasks
+from devstack import ROOT
 from models.status import OutcomeStatus, Reason, TaskOutcome
 from models.task import Task, TaskContext
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = ROOT / "examples"
 DEMO_DIR = EXAMPLES_DIR / "demo"
 CONTEXT_FILE = EXAMPLES_DIR / "context.json"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
 import sys
@@ -14,21 +13,20 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-import devserver
 import temporal_client
-from child_process import ChildProcess
 from cli.task_workflows import start_task, web_ui_url
 from demo.board import Board, Row
 from demo.catalog import DemoTask, load_catalog, load_demo_context
-from demo.readiness import DemoError, port_in_use
-from demo.services import recorded_running, start_service, stop_services, write_pidfile
+from demo.pidfile import recorded_running, write_pidfile
+from devstack import ROOT, services
+from devstack.env import clean_env
+from devstack.process import ChildFailure, ChildProcess
+from devstack.readiness import connected, http_ok, ready, worker_polling
 from models.names import QUERY_STATUS
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
-from readiness import connected, http_ok, ready, worker_polling
 from settings import DEFAULT_TASK_QUEUE, Settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 REFRESH_SECONDS = 0.5
 STARTUP_SECONDS = 90.0
 # Short pauses and a bounded PR wait, so a demo task that goes wrong ends instead of hanging.
@@ -38,9 +36,10 @@ DEMO_OPTIONS = TaskOptions(
     pr_timeout=timedelta(minutes=2),
     followup_settle=timedelta(seconds=2),
 )
-# Configuration the demo sets itself: anything inherited under these names could point elsewhere.
-OWN_ENV_PREFIXES = ("TEMPORAL_", "CODEGEN_", "GITHUB_", "WEBHOOK_", "RELAY_", "FAKE_")
-OWN_ENV_NAMES = ("ALLOWED_REPOSITORIES", "IGNORED_REVIEWERS", "PROMPT_TEMPLATES_DIR")
+
+
+class DemoError(ChildFailure):
+    """The demo cannot go on; the message says what happened and ends with the logs that explain it."""
 
 
 @dataclass(frozen=True)
@@ -69,25 +68,21 @@ class DemoConfig:
         )
 
 
-def child_env(config: DemoConfig, repository: str) -> dict[str, str]:
-    """The caller's environment minus the project's own variables, plus the demo's (no CODEGEN_API_KEY: mock mode)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES) and k not in OWN_ENV_NAMES}
-    return env | {
+def demo_env(config: DemoConfig, repository: str) -> dict[str, str]:
+    """What the demo's relay, worker and `starter.py stats` are told (no CODEGEN_API_KEY: mock mode)."""
+    return {
         # Also connects the repository to the fake Codegen organization.
         "ALLOWED_REPOSITORIES": repository,
         "TEMPORAL_ADDRESS": config.settings.temporal_address,
         "TEMPORAL_NAMESPACE": "default",
         "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
-        "RELAY_HOST": "127.0.0.1",
-        "RELAY_PORT": str(config.relay_port),
         "RELAY_URL": f"http://127.0.0.1:{config.relay_port}/webhooks/github",
-        "PYTHONUNBUFFERED": "1",
     }
 
 
 def _refuse_busy_ports(config: DemoConfig) -> None:
     ports = {"Temporal": config.temporal_port, "Web UI": config.ui_port, "relay": config.relay_port}
-    busy = [f"{name} port {port}" for name, port in ports.items() if port_in_use(port)]
+    busy = [f"{name} port {port}" for name, port in ports.items() if services.port_in_use(port)]
     if busy:
         raise DemoError(
             f"{', '.join(busy)} already in use (another Temporal dev server, `make dev-server`, or a kept demo?). "
@@ -95,28 +90,24 @@ def _refuse_busy_ports(config: DemoConfig) -> None:
         )
 
 
-def _start_temporal(config: DemoConfig) -> ChildProcess:
-    database = config.state_dir / "demo.db"
-    for stale in config.state_dir.glob("demo.db*"):  # every run starts with an empty history
-        stale.unlink()
-    command = [
-        devserver.temporal_cli_path(), "server", "start-dev",
-        "--ip", "127.0.0.1", "--port", str(config.temporal_port), "--ui-port", str(config.ui_port),
-        "--db-filename", str(database), "--log-level", "error", "--ui-disable-news-fetch",
-        *devserver.search_attribute_args(),
-    ]  # fmt: skip
-    return start_service("temporal", command, dict(os.environ), config.log_dir, REPO_ROOT)
+def _start(service: ChildProcess, started: list[ChildProcess]) -> ChildProcess:
+    service.start()
+    started.append(service)
+    return service
 
 
-async def _start_everything(config: DemoConfig, services: list[ChildProcess], repository: str, out) -> Client:
+async def _start_everything(config: DemoConfig, started: list[ChildProcess], repository: str, out) -> Client:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    env = child_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
+    env = demo_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
     ui_url = config.settings.temporal_ui_url
+    logs = config.log_dir
 
     print(f"starting Temporal dev server on {config.settings.temporal_address} (Web UI {ui_url}) ...", file=out, flush=True)
-    temporal = _start_temporal(config)
-    services.append(temporal)
-    write_pidfile(config.pidfile, services)  # from the first start on, so `--stop` can clean up after a crash
+    for stale in config.state_dir.glob("demo.db*"):  # every run starts with an empty history
+        stale.unlink()
+    database = config.state_dir / "demo.db"
+    temporal = _start(services.dev_server(logs / "temporal.log", config.temporal_port, ui_port=config.ui_port, db_file=database), started)
+    write_pidfile(config.pidfile, started)  # from the first start on, so `--stop` can clean up after a crash
     client = await ready(
         f"Temporal on {config.settings.temporal_address}",
         connected(lambda: temporal_client.connect(config.settings)),
@@ -126,11 +117,11 @@ async def _start_everything(config: DemoConfig, services: list[ChildProcess], re
     await ready(f"the Web UI on {ui_url}", http_ok(f"http://127.0.0.1:{config.ui_port}/"), timeout=STARTUP_SECONDS, watched=[temporal])
 
     print(f"starting the relay on 127.0.0.1:{config.relay_port} and a worker in mock mode ...", file=out, flush=True)
-    services.append(start_service("relay", [sys.executable, "relay.py"], env, config.log_dir, REPO_ROOT))
-    services.append(start_service("worker", [sys.executable, "worker.py", "--grace-seconds", "5"], env, config.log_dir, REPO_ROOT))
-    write_pidfile(config.pidfile, services)
-    await ready("the relay's /readyz", http_ok(f"http://127.0.0.1:{config.relay_port}/readyz"), timeout=STARTUP_SECONDS, watched=services)
-    await ready("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), timeout=STARTUP_SECONDS, watched=services)
+    _start(services.relay(logs / "relay.log", config.relay_port, **env), started)
+    _start(services.worker(logs / "worker.log", grace_seconds=5, **env), started)
+    write_pidfile(config.pidfile, started)
+    await ready("the relay's /readyz", http_ok(f"http://127.0.0.1:{config.relay_port}/readyz"), timeout=STARTUP_SECONDS, watched=started)
+    await ready("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), timeout=STARTUP_SECONDS, watched=started)
     print(f"ready; logs in {config.log_dir}/\n", file=out, flush=True)
     return client
 
@@ -150,7 +141,7 @@ async def _row(handle: WorkflowHandle, previous: Row) -> Row:
 
 
 async def _follow(
-    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], services: list[ChildProcess], out
+    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], started: list[ChildProcess], out
 ) -> dict[str, TaskOutcome | str]:
     """Refresh `rows` and the board until every workflow has ended; each task's outcome (or why it has none)."""
     results = {demo.task_id: asyncio.create_task(_outcome(handle)) for demo, handle in submitted}
@@ -163,7 +154,7 @@ async def _follow(
             board.update(list(rows.values()))
             if all(result.done() for result in results.values()):
                 break
-            for service in services:
+            for service in started:
                 if service.exited() is not None:
                     raise DemoError(f"{service.name} exited with code {service.exited()} while tasks were running", [service])
             await asyncio.wait(list(results.values()), timeout=REFRESH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
@@ -203,7 +194,7 @@ def _report(config: DemoConfig, catalog: list[DemoTask], outcomes: dict[str, Tas
 def _print_stats(config: DemoConfig, repository: str, out) -> None:
     print("\n$ python starter.py stats", file=out, flush=True)
     command = [sys.executable, "starter.py", "stats"]
-    subprocess.run(command, cwd=REPO_ROOT, env=child_env(config, repository), stdout=out, stderr=subprocess.STDOUT, check=False)
+    subprocess.run(command, cwd=ROOT, env=clean_env(**demo_env(config, repository)), stdout=out, stderr=subprocess.STDOUT, check=False)
 
 
 async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
@@ -216,37 +207,38 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
     catalog = load_catalog()
     context = load_demo_context()
     repository = context.repository or ""
-    services: list[ChildProcess] = []
+    started: list[ChildProcess] = []
     rows: dict[str, Row] = {}  # the latest of each submitted task, for the board and a timeout's message
     finished = False
     try:
         async with asyncio.timeout(config.timeout):
-            client = await _start_everything(config, services, repository, out)
+            client = await _start_everything(config, started, repository, out)
             submitted = []
             for demo in catalog:
                 handle = await start_task(client, config.settings, WorkflowInput(task=demo.task, context=context, options=DEMO_OPTIONS))
                 submitted.append((demo, handle))
                 rows[demo.task_id] = Row.waiting(demo.task_id, demo.task.type.value)
             print(f"submitted {len(submitted)} tasks; following their phases (the `status` query):", file=out, flush=True)
-            outcomes = await _follow(submitted, rows, services, out)
+            outcomes = await _follow(submitted, rows, started, out)
         all_expected = _report(config, catalog, outcomes, out)
         _print_stats(config, repository, out)
         finished = True
     except TimeoutError:
         stuck = "; ".join(f"{row.task_id} still {row.phase}" for row in rows.values() if row.phase not in TERMINAL_PHASES)
-        raise DemoError(f"the demo did not finish within {config.timeout:.0f} s ({stuck or 'while starting the services'})", services) from None
+        raise DemoError(f"the demo did not finish within {config.timeout:.0f} s ({stuck or 'while starting the services'})", started) from None
     finally:
         if not (finished and config.keep):
-            stop_services(services)
+            for service in reversed(started):  # the worker and the relay before the server they talk to
+                service.stop()
             config.pidfile.unlink(missing_ok=True)
     print("\nevery task ended as expected" if all_expected else "\nsome tasks did not end as expected", file=out)
     if config.keep:
-        _print_kept(config, services, out)
+        _print_kept(config, started, out)
     return 0 if all_expected else 1
 
 
-def _print_kept(config: DemoConfig, services: list[ChildProcess], out) -> None:
-    print(f"\nleft running (KEEP=1): {', '.join(f'{s.name} (pid {s.pid})' for s in services)}", file=out)
+def _print_kept(config: DemoConfig, started: list[ChildProcess], out) -> None:
+    print(f"\nleft running (KEEP=1): {', '.join(f'{s.name} (pid {s.pid})' for s in started)}", file=out)
     print(f"  Web UI:  {config.settings.temporal_ui_url}/namespaces/default/workflows", file=out)
     address = "" if config.temporal_port == DemoConfig.temporal_port else f"TEMPORAL_ADDRESS={config.settings.temporal_address} "
     print(f"  CLI:     {address}.venv/bin/python starter.py status demo-feature", file=out)

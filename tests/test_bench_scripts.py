@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import bench
-from child_process import ROOT
+from devstack import ROOT
 
 MODULES = sorted(f"bench.{module.name}" for module in pkgutil.iter_modules(bench.__path__))
 

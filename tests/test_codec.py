@@ -26,11 +26,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import temporal_client
-from child_process import ROOT
 from codec.encryption import ENCODING, KEY_ID_METADATA, EncryptionCodec, EncryptionKeyError
+from devstack import ROOT
+from devstack.env import clean_env
 from models.status import TaskOutcome, TaskStatus
 from settings import Settings
-from tests.fault_harness import clean_env
 from tests.relay_probe import serving
 from webhooks.app import create_app
 from worker import running_workers

@@ -16,11 +16,17 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.codegen import REPOSITORY_NOT_CONNECTED, CodegenActivities, CodegenClient, heartbeating_while_slow, parse_agent_run
+from activities.codegen import (
+    REPOSITORY_NOT_CONNECTED,
+    CodegenActivities,
+    CodegenClient,
+    heartbeating_while_slow,
+    parse_agent_run,
+)
 from activities.http_errors import HttpErrorType, error_from_response
 from activities.service_clients import ServiceClients
+from devstack.services import free_port, serve_fake
 from fakes import FakeConfig
-from fakes.server import free_port, serve_fake
 from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, classify_run_status
 from settings import Settings
 from tests.fake_services import AUTH, finished_run

@@ -29,7 +29,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-import devserver
+from devstack import temporal_server as devserver
 from models import names
 from settings import Settings
 

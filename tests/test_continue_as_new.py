@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-import devserver
+from devstack import temporal_server as devserver
 from models import names
 from models.signals import CheckResult, PrEvent
 from models.status import TaskOutcome, TaskPhase, TaskStatus

@@ -20,28 +20,17 @@ import psutil
 import pytest
 
 from demo.catalog import load_catalog
-from demo.readiness import port_in_use
+from devstack import ROOT
+from devstack.services import free_ports, port_in_use
 from models.status import Reason, TaskOutcome
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_TIMEOUT_S = 240
 PROCESS_DEADLINE_S = DEMO_TIMEOUT_S + 60
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
-
-
 @pytest.fixture
 def demo_args(tmp_path: Path) -> list[str]:
-    temporal, ui, relay = _free_ports(3)
+    temporal, ui, relay = free_ports(3)
     return [
         "--temporal-port", str(temporal), "--ui-port", str(ui), "--relay-port", str(relay),
         "--state-dir", str(tmp_path / "state"), "--timeout", str(DEMO_TIMEOUT_S),
@@ -55,7 +44,7 @@ def _ports(args: list[str]) -> list[int]:
 def _demo(*args: str, **popen: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "demo", *args],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -120,7 +109,7 @@ def test_keep_leaves_everything_running_until_stop(demo_args: list[str]):
     finally:
         stop = subprocess.run(
             [sys.executable, "-m", "demo", "--stop", "--state-dir", str(state_dir)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
 
     assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from devstack.services import run_fake_process, serve_app, serve_fake
 from fakes import FakeConfig, create_app
-from fakes.server import run_fake_process, serve_app, serve_fake
 from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run
 from tests.waiting import wait_until
 from webhooks.payloads import parse_event

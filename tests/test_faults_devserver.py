@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from fakes.server import free_port
+from devstack.services import free_port
 from settings import Settings
 from tests.fault_harness import (
     assert_expected,
@@ -43,7 +43,7 @@ async def test_tasks_complete_across_a_temporal_server_crash_and_restart(task_qu
     async with AsyncExitStack() as stack:
         server.start()
         stack.callback(server.stop)
-        client = await connect_when_up(address, data_converter=pydantic_data_converter)
+        client = await connect_when_up(server, address, data_converter=pydantic_data_converter)
         relay_url = await stack.enter_async_context(
             serving(create_app(Settings(webhook_secret=SecretStr(secret), task_queue=task_queue), client))
         )
@@ -67,7 +67,7 @@ async def test_tasks_complete_across_a_temporal_server_crash_and_restart(task_qu
 
         await wait_until(a_webhook_failed, timeout=30, interval=0.1, what="a webhook refused while Temporal is down")
         server.start()
-        await connect_when_up(address)
+        await connect_when_up(server, address)
         results = await outcomes(handles, timeout=150)
         counters = await fake_counters(fake_url)
 

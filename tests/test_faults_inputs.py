@@ -23,9 +23,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from child_process import ROOT
+from devstack import ROOT
+from devstack.env import clean_env
 from models.task import TASK_ID_PATTERN, Task, TaskType, WorkflowInput
-from tests.fault_harness import clean_env
 from tests.scripted_services import ScriptedServices
 from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow

@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from fakes.server import free_port
+from devstack.services import free_port
 from models.status import TaskStatus
 from settings import Settings
 from tests.fault_harness import (

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from child_process import ChildProcess
+from devstack.process import ChildProcess
 from models.status import TaskStatus
 from settings import Settings
 from tests.fault_harness import (
@@ -67,9 +67,9 @@ async def test_sigkilled_worker_loses_no_task_and_duplicates_no_agent_run(
             worker.start()
 
             # Kill once this incarnation has called the APIs (it is doing work), then at a random moment.
-            async def progressed() -> int:
+            async def progressed(before: int = requests_before) -> int:
                 total = _api_requests(await fake_counters(fake_url))
-                return total if total > requests_before else 0
+                return total if total > before else 0
 
             requests_before = await wait_until(progressed, timeout=60, interval=0.1, what=f"work before kill {kill + 1}")
             await _random_pause(rng.uniform(0.2, 2.5))

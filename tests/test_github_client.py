@@ -20,8 +20,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.github import GitHubActivities, GitHubClient
 from activities.service_clients import ServiceClients
+from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
-from fakes.server import serve_app, serve_fake
 from models.codegen import PullRequestRef
 from models.github import CheckRunsInput, CommitPullRequestsInput, ReviewCommentsInput
 from settings import Settings

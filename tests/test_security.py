@@ -16,11 +16,11 @@ from google.protobuf.json_format import MessageToJson
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from child_process import ChildProcess
-from fakes.server import free_port
-from readiness import http_ok, ready
+from devstack.env import clean_env
+from devstack.process import ChildProcess
+from devstack.readiness import http_ok, ready
+from devstack.services import free_port
 from tests.fault_harness import (
-    clean_env,
     fake_counters,
     fake_process,
     outcomes,

@@ -8,9 +8,9 @@ import signal
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from fakes.server import free_port
+from devstack.readiness import connected
+from devstack.services import free_ports
 from models import names
-from readiness import connected
 from tests.starter_process import Starter
 from tests.waiting import wait_until
 
@@ -22,7 +22,7 @@ async def test_dev_server_persists_in_dot_temporal_and_registers_search_attribut
 
 
 async def serve_once(tmp_path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port = free_ports(2)
     starter = Starter(f"127.0.0.1:{port}", "unused")
     server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path)
     try:

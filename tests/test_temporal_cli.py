@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-import devserver
+from devstack import temporal_server as devserver
 from models.status import TaskPhase
 from tests.scripted_services import ScriptedServices
 from tests.waiting import wait_until

@@ -14,7 +14,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from fakes.server import free_port
+from devstack.services import free_port
 from models.status import TaskOutcome
 
 ROOT = Path(__file__).resolve().parent.parent

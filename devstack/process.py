@@ -1,7 +1,7 @@
 """A command run as a child in its own process group, its output in a log file.
 
-Stopping or killing signals the whole group, so nothing the command starts outlives it. The demo,
-the benchmarks, the fault tests and `fakes.server.run_fake_process` start their processes this way.
+Stopping or killing signals the whole group, so nothing the command starts outlives it. Everything
+the dev stack starts runs this way.
 """
 
 from __future__ import annotations
@@ -9,18 +9,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+from devstack import ROOT
+
 STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass
 class ChildProcess:
-    """`argv` with exactly `env`, run from `cwd`; restartable after a kill, the log appended to then."""
+    """`argv` with exactly `env`, run from `cwd`; restartable after a kill, the log appended to then.
+
+    As a context manager: started on entry and, whatever happens in the block, its group gone on exit.
+    """
 
     argv: list[str]
     env: dict[str, str]
@@ -46,6 +49,13 @@ class ChildProcess:
                 self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+
+    def __enter__(self) -> ChildProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def exited(self) -> int | None:
         """The exit code once it has ended; None while it runs (or before it started)."""
@@ -86,18 +96,9 @@ class ChildFailure(RuntimeError):
     """
 
     def __init__(self, message: str, children: Sequence[ChildProcess] = ()) -> None:
-        super().__init__(message + "".join(f"\n\n--- last lines of {child.log} ---\n{child.log_tail()}" for child in children))
-
-
-@contextmanager
-def started(argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> Iterator[ChildProcess]:
-    """Start `argv`; whatever happens in the block, its process group is gone afterwards."""
-    child = ChildProcess(argv, env, log, cwd)
-    child.start()
-    try:
-        yield child
-    finally:
-        child.stop()
+        super().__init__(
+            message + "".join(f"\n\n--- last lines of {child.log} ---\n{child.log_tail()}" for child in children)
+        )
 
 
 def signal_group(pgid: int, signum: int) -> None:

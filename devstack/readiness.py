@@ -1,6 +1,5 @@
-"""Waiting for started processes to be usable: a check polled until it holds, with a deadline, and only
-while the processes it depends on keep running. The demo, the benchmarks, the fault tests and
-`fakes.server.run_fake_process` wait this way.
+"""Waiting for started things to be usable: a check polled until it holds, with a deadline, and only
+while the processes it depends on keep running. Everything the dev stack starts is waited for this way.
 """
 
 from __future__ import annotations
@@ -16,17 +15,22 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from child_process import ChildFailure, ChildProcess
+from devstack.process import ChildFailure, ChildProcess
 
 POLL_SECONDS = 0.2
 T = TypeVar("T")
 
 
 async def ready(
-    what: str, check: Callable[[], Awaitable[T | None]], *, timeout: float, watched: Sequence[ChildProcess]
+    what: str,
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    timeout: float,
+    watched: Sequence[ChildProcess] = (),
+    interval: float = POLL_SECONDS,
 ) -> T:
-    """Poll `check` until it returns something truthy, and return that; fail when `timeout` passes or
-    a `watched` process exits."""
+    """Poll `check` every `interval` seconds until it returns something truthy, and return that; fail
+    (ChildFailure, with the watched processes' logs) when `timeout` passes or a `watched` process exits."""
     deadline = time.monotonic() + timeout
     while True:
         for process in watched:
@@ -37,7 +41,7 @@ async def ready(
             return result
         if time.monotonic() >= deadline:
             raise ChildFailure(f"{what}: not ready after {timeout:.0f} s", watched)
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(interval)
 
 
 def http_ok(url: str) -> Callable[[], Awaitable[bool]]:

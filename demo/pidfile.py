@@ -1,7 +1,5 @@
-"""The processes the demo starts (child_process.ChildProcess: its own process group and log file).
-
-A pidfile records them (with their start times, so a reused pid is never signalled), which is
-how `python -m demo --stop` finds what `--keep` left running.
+"""The pidfile that records the processes the demo started (with their start times, so a reused pid
+is never signalled), which is how `python -m demo --stop` finds what `--keep` left running.
 """
 
 from __future__ import annotations
@@ -13,23 +11,11 @@ from pathlib import Path
 
 import psutil
 
-from child_process import STOP_GRACE_SECONDS, ChildProcess, signal_group
-
-
-def start_service(name: str, command: list[str], env: dict[str, str], log_dir: Path, cwd: Path) -> ChildProcess:
-    """Start `command`, its output in `<log_dir>/<name>.log`."""
-    service = ChildProcess(command, env, log_dir / f"{name}.log", cwd)
-    service.start()
-    return service
-
-
-def stop_services(services: list[ChildProcess]) -> None:
-    """Stop each (in reverse start order): SIGTERM, then SIGKILL whatever outlives the grace period."""
-    for service in reversed(services):
-        service.stop()
+from devstack.process import STOP_GRACE_SECONDS, ChildProcess, signal_group
 
 
 def write_pidfile(path: Path, services: list[ChildProcess]) -> None:
+    """Record the services still running."""
     entries = [
         {"name": s.name, "pid": s.pid, "create_time": psutil.Process(s.pid).create_time(), "log": str(s.log)}
         for s in services
