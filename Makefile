@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo demo-stop bench dev-server clean
+.PHONY: test check demo demo-stop bench dev-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
-test: $(STAMP)
+# Lint, then types, then tests: the two checkers take seconds, the suite minutes.
+# What each checks is in pyproject.toml ([tool.ruff], [tool.mypy] files).
+test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
 
 demo: $(STAMP)
 	$(BIN)/python -m demo $(if $(KEEP),--keep,)
@@ -29,4 +35,4 @@ dev-server: $(STAMP)
 	$(BIN)/python starter.py dev-server
 
 clean:
-	rm -rf $(VENV) .temporal .pytest_cache
+	rm -rf $(VENV) .temporal .pytest_cache .mypy_cache .ruff_cache

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import overload
 
 from pydantic import BaseModel, SecretStr
 
 from models.names import DEFAULT_TASK_QUEUE
 
 
+@overload
+def _text(env: Mapping[str, str], name: str, default: str) -> str: ...
+@overload
+def _text(env: Mapping[str, str], name: str, default: None = None) -> str | None: ...
 def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     value = env.get(name, "").strip()
     return value or default

@@ -43,7 +43,8 @@ async def cancel_task(client: Client, settings: Settings, reference: str, *, wai
     if description is None:
         return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
     if description.status is not WorkflowExecutionStatus.RUNNING:
-        return fail(f"task {reference} is not running ({description.status.name.lower()}): nothing to cancel", exit_codes.FAILURE)
+        status = description.status.name.lower() if description.status else "status unknown"
+        return fail(f"task {reference} is not running ({status}): nothing to cancel", exit_codes.FAILURE)
     # No run id: the request reaches the latest run, even one started by continue-as-new meanwhile.
     # A task that ends on its own meanwhile keeps its outcome (the request is then a no-op).
     handle = client.get_workflow_handle(workflow_id, result_type=TaskOutcome)

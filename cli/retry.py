@@ -12,14 +12,15 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.exceptions import FailureError
 
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail
 from cli.task_workflows import describe_or_none, start_task, web_ui_url, workflow_id_from
 from models.errors import describe_validation_error
-from models.status import TaskOutcome
 from models.names import UPDATE_RETRY, WORKFLOW_ID_PREFIX
+from models.status import TaskOutcome
 from models.task import WorkflowInput
 from settings import Settings
 
@@ -58,7 +59,8 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
         try:
             answer = await handle.execute_update(UPDATE_RETRY, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as error:
-            return fail(str(error.cause.message if error.cause else error), exit_codes.FAILURE)
+            # The workflow's rejection arrives as an ApplicationError; its message is what the user needs.
+            return fail(error.cause.message if isinstance(error.cause, FailureError) else str(error.cause), exit_codes.FAILURE)
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             return fail(f"no worker answered the retry update within {UPDATE_TIMEOUT}; is worker.py running?", exit_codes.UNAVAILABLE)
         print(answer)

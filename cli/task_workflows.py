@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import names
-from models.status import TaskOutcome, TaskPhase
 from models.names import WORKFLOW_ID_PREFIX, WORKFLOW_NAME
+from models.status import TaskOutcome, TaskPhase
 from models.task import WorkflowInput, workflow_id_for
 from settings import Settings
 

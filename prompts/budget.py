@@ -86,7 +86,7 @@ def fit(render: Render, view: dict[str, Any], order: Sequence[OptionalSection], 
                 cuts.pop()
         view[section.key] = None
         cuts.append(Cut(section.key, section.label, "dropped"))
-        if hopeless:
+        if hopeless and size is not None:  # hopeless implies a measured size; mypy cannot tell
             estimate -= size
             stale = True
             continue
