@@ -20,7 +20,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import error_from_transport, invalid_response, raise_for_response
-from models.names import AGENT_RUNS_METRIC
 from models.codegen import (
     AgentPullRequest,
     AgentRun,
@@ -31,6 +30,7 @@ from models.codegen import (
     StartRunInput,
     WaitRunInput,
 )
+from models.names import AGENT_RUNS_METRIC
 
 SERVICE = "Codegen"
 PAGE_LIMIT = 100  # the API's maximum `limit`
@@ -252,6 +252,8 @@ class CodegenActivities:
     async def _find_run_of_attempt(self, input: StartRunInput) -> AgentRun | None:
         """Search recent runs, newest first, for one an earlier try of this activity created."""
         info = activity.info()
+        if info.workflow_run_id is None:
+            return None  # not called by a workflow: no earlier try can have tagged a run
         scan_until = info.scheduled_time - self.ADOPTION_SCAN_MARGIN
         for page in range(self.ADOPTION_MAX_PAGES):
             result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus
@@ -13,11 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack import temporal_server as devserver
 from models import names
-from models.signals import CheckResult, PrEvent
-from models.status import TaskOutcome, TaskPhase, TaskStatus
+from models.signals import CheckResult, PrEvent, Review
+from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
 from tests.scripted_services import ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, wait_for_phase
 from tests.waiting import wait_until
+from workflows import followup_policy
 
 SUGGEST_AFTER_EVENTS = 60
 
@@ -74,3 +77,78 @@ async def test_a_long_history_continues_as_new_without_forgetting(eager_env: Wor
         outcome = await latest.result()
     assert outcome.status == "merged" and len(services.created) == 1
     assert {c.conclusion for c in outcome.checks} == {"success"}
+
+
+async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_identical_state(eager_env: WorkflowEnvironment, task_queue: str):
+    """The follow-up's run ends with a review waiting: the task continues as new at once, inside the settle
+    window that gives the agent's push time to land. The next run must start from exactly that state."""
+    client = eager_env.client
+    services = ScriptedServices(followup_gate=asyncio.Event())
+    task_id = f"can-fu-{uuid.uuid4().hex[:8]}"
+    settle = timedelta(seconds=5)
+    async with AsyncExitStack() as stack:
+        for worker in services.workers(client, task_queue):
+            await stack.enter_async_context(worker)
+        handle = await client.start_workflow(
+            "CodegenTaskWorkflow",
+            task_input(task_id, reconcile_interval=3600, followup_settle=settle.total_seconds()),
+            id=f"codegen-task-{task_id}",
+            task_queue=task_queue,
+            result_type=TaskOutcome,
+        )
+        first_run = handle.first_execution_run_id
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        failing = CheckResult(delivery_id="fail", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(1))
+        await handle.signal("check_result", failing)
+
+        async def following_up() -> bool:
+            return len(services.resumes) == 1
+
+        await wait_until(following_up, what="the fix-checks follow-up to resume the run")
+        # While the follow-up's run works, the history grows past the point where the server suggests
+        # continue-as-new, and a review arrives: nothing is judged until the run ends.
+        for number in range(SUGGEST_AFTER_EVENTS // 2):
+            check = CheckResult(delivery_id=f"pad{number}", head_sha="sha-1", name=f"lint-{number}", conclusion="success", completed_at=at(number))
+            await handle.signal("check_result", check)
+        await handle.signal("review", Review(delivery_id="r1", review_id=None, state="changes_requested", reviewer="alice", pr_key=PR_KEY, submitted_at=at(50)))
+        services.followup_gate.set()
+
+        async def continued() -> bool:
+            return (await client.get_workflow_handle(handle.id, run_id=first_run).describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+        await wait_until(continued, what="the first run to continue as new")
+        history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+        last = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        (next_input,) = await pydantic_data_converter.decode(last.input.payloads, [dict])
+        carried = TaskState.model_validate(next_input["carried_state"])
+
+        # Carried inside the settle window: the follow-up just ended on the head it was about.
+        assert carried.followup_ended_at is not None and carried.followed_shas == ["sha-1"]
+        assert followup_policy.awaiting_agent_push(carried, settle, carried.followup_ended_at)
+        assert carried.status.followups == 1 and carried.pr_run_id == 101
+        assert [r.reviewer for r in carried.status.reviews] == ["alice"]
+        assert {"fail", "r1", "pad0"} <= set(carried.seen_deliveries)
+        assert len(carried.all_checks) == 1 + SUGGEST_AFTER_EVENTS // 2
+        # What the first run showed at its end is exactly what it carried.
+        ended = await client.get_workflow_handle(handle.id, run_id=first_run).query("status", result_type=TaskStatus)
+        assert ended == carried.status
+
+        # The next run starts from that state: same timeline, then its own entries.
+        latest = client.get_workflow_handle(handle.id, result_type=TaskOutcome)
+        resumed = await latest.query("status", result_type=TaskStatus)
+        assert resumed.timeline[: len(carried.status.timeline)] == carried.status.timeline
+        assert resumed.timeline[len(carried.status.timeline)].event == "continued as new"
+        assert (resumed.attempts, resumed.agent_runs[:2], resumed.checks) == (carried.status.attempts, carried.status.agent_runs, carried.status.checks)
+
+        # It goes on where the first run stopped: the review is addressed once, and a redelivery from before the switch changes nothing.
+        async def second_followup_done() -> bool:
+            status = await latest.query("status", result_type=TaskStatus)
+            return any(entry.event == "follow-up 2 done" for entry in status.timeline)
+
+        await wait_until(second_followup_done, what="the review's follow-up in the new run")
+        await latest.signal("check_result", failing)
+        await latest.signal("pr_event", PrEvent(delivery_id="merge", action="closed", merged=True, pr_key=PR_KEY))
+        outcome = await latest.result()
+    assert outcome.status == "merged" and outcome.followups == 2 and len(services.created) == 1
+    assert [p.kind for p in services.followup_prompts] == ["fix_checks", "address_review"]
+    assert not any(entry.event == "needs attention" for entry in resumed.timeline)

@@ -72,6 +72,7 @@ class CodegenTaskWorkflow:
             if state.status.pr is None:
                 self._start_following(await obtain_pull_request(task))
             await follow_pull_request(task)
+            assert state.status.pr is not None
             pr_status = state.status.pr.status
             reason = Reason.MERGED if pr_status == "merged" else Reason.CLOSED_UNMERGED
             outcome = self._finish(TaskPhase(pr_status), reason, f"PR {pr_status}")

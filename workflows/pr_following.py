@@ -4,6 +4,7 @@ when quiet, expiry at pr_timeout, and continue-as-new when the history grows lon
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -67,7 +68,7 @@ async def follow_pull_request(task: RunningTask) -> None:
             # One timer per read, kept while signals come and go (restarting it on each signal
             # cost two timer commands per webhook): webhooks flowing make reads less needed, not more.
             next_read = asyncio.ensure_future(workflow.sleep(min(interval, remaining)))
-        await workflow.wait_condition(lambda timer=next_read: task.changed or timer.done())
+        await workflow.wait_condition(_changed_or_done(task, next_read))
         if task.changed:
             interval = base
             continue
@@ -75,6 +76,10 @@ async def follow_pull_request(task: RunningTask) -> None:
         if workflow.now() >= deadline:
             continue
         interval = base if await _reconcile(task) else min(interval * 2, ceiling)
+
+
+def _changed_or_done(task: RunningTask, timer: asyncio.Future[None]) -> Callable[[], bool]:
+    return lambda: task.changed or timer.done()
 
 
 async def read_pull_request(ref: PullRequestRef) -> PullRequestRead:

@@ -11,13 +11,21 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, CheckRunInfo, PullRequestInfo, PullRequestRead
+    from models.github import (
+        FAILING_CONCLUSIONS,
+        PASSING_CONCLUSIONS,
+        CheckRunInfo,
+        PRState,
+        PullRequestInfo,
+        PullRequestRead,
+    )
     from models.signals import CheckResult, PrEvent, Review
     from models.status import CheckState, PullRequestState, ReviewState, TaskState, Verdict
 
 
 # Checks kept for this many recent head shas: results can arrive before the push that made them.
 KEPT_SHAS = 3
+_STATUS_AFTER: dict[str, PRState] = {"reopened": "open", "ready_for_review": "open", "converted_to_draft": "draft"}
 
 
 def pr_state_from(info: PullRequestInfo) -> PullRequestState:
@@ -88,7 +96,7 @@ def apply_pr_event(state: TaskState, event: PrEvent) -> str | None:
         _prune_checks(state)
         _refresh(state)
         return f"new commit {event.head_sha[:7]}: checks start over"
-    new_status = {"reopened": "open", "ready_for_review": "open", "converted_to_draft": "draft"}.get(event.action)
+    new_status = _STATUS_AFTER.get(event.action)
     if new_status and new_status != pr.status:
         pr.status = new_status
         return f"PR {event.action.replace('_', ' ')}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -11,7 +11,7 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from models import names
     from models.names import WORKFLOW_ID_PREFIX
-    from models.status import Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus, Timings
+    from models.status import OutcomeStatus, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus, Timings
     from models.task import WorkflowInput
 
 
@@ -85,7 +85,7 @@ def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: st
     return TaskOutcome(
         task_id=status.task_id,
         workflow_id=status.workflow_id,
-        status=phase.value,
+        status=cast(OutcomeStatus, phase.value),
         reason=reason,
         message=message,
         pr=status.pr,

@@ -6,7 +6,6 @@ the phase and what visibility shows change in one way only.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,5 +52,5 @@ class RunningTask:
         try:
             await workflow.wait_condition(condition, timeout=timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
