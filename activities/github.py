@@ -22,8 +22,6 @@ from models.github import (
     CheckRunInfo,
     CheckRunsInput,
     CheckRunsResult,
-    CommitPullRequestsInput,
-    CommitPullRequestsResult,
     PullRequestInfo,
     PullRequestRead,
     ReviewComment,
@@ -111,9 +109,6 @@ class GitHubClient:
             url, params = page.next_url, None
         return [info for _, (_, info) in sorted(latest.items())]
 
-    async def pull_requests_for_commit(self, owner: str, repo: str, sha: str) -> list[PullRequestInfo]:
-        return (await self._get(f"/repos/{owner}/{repo}/commits/{sha}/pulls", {"per_page": PER_PAGE}, _pull_requests)).value
-
     async def list_review_comments(self, ref: PullRequestRef, review_id: int) -> list[ReviewComment]:
         """The line comments of one review, oldest first: its first REVIEW_COMMENT_PAGES pages."""
         url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews/{review_id}/comments"
@@ -126,12 +121,6 @@ class GitHubClient:
                 break
             url, params = page.next_url, None
         return comments
-
-
-def _pull_requests(data: Any, where: str) -> list[PullRequestInfo]:
-    if not isinstance(data, list):
-        raise invalid_response(SERVICE, where, "not a list")
-    return [_pull_request_info(item, where) for item in data]
 
 
 def _check_runs(data: Any, where: str) -> list[tuple[int, CheckRunInfo]]:
@@ -200,7 +189,7 @@ class GitHubActivities:
         self.client = client
 
     def all(self) -> list[Any]:
-        return [self.read_pull_request, self.list_check_runs, self.read_review_comments, self.find_pull_requests_for_commit]
+        return [self.read_pull_request, self.list_check_runs, self.read_review_comments]
 
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
@@ -219,10 +208,3 @@ class GitHubActivities:
         """What a reviewer wrote on the diff's lines, for the follow-up that addresses the review."""
         return ReviewCommentsResult(review_id=input.review_id, comments=await self.client.list_review_comments(input.ref, input.review_id))
 
-    @activity.defn(name="find_pull_requests_for_commit")
-    async def find_pull_requests_for_commit(self, input: CommitPullRequestsInput) -> CommitPullRequestsResult:
-        """PRs containing a commit: maps a check event with empty `pull_requests` to its PR."""
-        owner, _, repo = input.repository.partition("/")
-        return CommitPullRequestsResult(
-            sha=input.sha, pull_requests=await self.client.pull_requests_for_commit(owner, repo, input.sha)
-        )

@@ -71,18 +71,6 @@ class PullRequestRead(BaseModel):
     checks: list[CheckRunInfo] = Field(default_factory=list)
 
 
-class CommitPullRequestsInput(BaseModel):
-    """Which PRs contain a commit: for check events whose `pull_requests` list is empty."""
-
-    repository: str  # owner/name
-    sha: str
-
-
-class CommitPullRequestsResult(BaseModel):
-    sha: str
-    pull_requests: list[PullRequestInfo] = Field(default_factory=list)
-
-
 class ReviewComment(BaseModel):
     """A reviewer's comment on a line (or, with no line, a whole file) of the PR's diff."""
 

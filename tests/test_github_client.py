@@ -23,7 +23,7 @@ from activities.service_clients import ServiceClients
 from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
 from models.codegen import PullRequestRef
-from models.github import CheckRunsInput, CommitPullRequestsInput, ReviewCommentsInput
+from models.github import CheckRunsInput, ReviewCommentsInput
 from settings import Settings
 from tests.fake_services import create_run, finished_run
 from worker import build_service_clients
@@ -157,20 +157,6 @@ async def test_latest_per_name_across_pages_even_when_github_repeats_a_name():
     async with httpx.AsyncClient(transport=httpx.MockTransport(respond), base_url="https://api.github.com") as http:
         checks = await GitHubClient(http).list_check_runs(PullRequestRef(owner="o", repo="r", number=1), "c" * 40)
     assert [(c.name, c.conclusion, c.output_title) for c in checks] == [("lint", "success", "#2"), ("test", "failure", "#9")]
-
-
-async def test_pull_requests_for_an_older_commit(clients, fake):
-    ref = await open_pr(fake, "GH-COMMIT")
-    first_sha = (await clients.github.get_pull_request(ref)).head_sha
-    await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/push")
-    result = await ActivityEnvironment().run(
-        GitHubActivities(clients.github).find_pull_requests_for_commit,
-        CommitPullRequestsInput(repository=ref.repository, sha=first_sha),
-    )
-    assert [pr.ref.number for pr in result.pull_requests] == [ref.number]
-    assert result.pull_requests[0].head_sha != first_sha  # the PR has moved on
-    none = await clients.github.pull_requests_for_commit(ref.owner, ref.repo, "0" * 40)
-    assert none == []
 
 
 async def test_a_reviews_line_comments_are_read_across_pages(clients, fake):
