@@ -14,7 +14,7 @@ import pytest
 
 from models.status import ErrorInfo, Reason, TaskState
 from models.task import TaskOptions
-from tests.test_pr_tracking import AUTHOR, HEAD, Event, apply_all, at, check, make_state, pr_event, review, running, sha
+from tests.pr_events import AUTHOR, HEAD, Event, apply_all, at, check, make_state, pr_event, review, running, sha
 from workflows.followup_policy import (
     attention_needed,
     awaiting_agent_push,
