@@ -1,7 +1,7 @@
 """A fake Codegen API and a fake GitHub in one ASGI app, for mock mode, tests and benchmarks.
 
 `create_app(FakeConfig.from_env())` serves both APIs; `python -m fakes` runs it standalone;
-`serve_fake(config)` runs it on a free loopback port inside a test. See `fakes/scenario.py`
+`devstack.services.serve_fake(config)` runs it on a free loopback port inside a test. See `fakes/scenario.py`
 for the per-task fault vocabulary and `fakes/config.py` for the global knobs.
 """
 

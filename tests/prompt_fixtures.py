@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from devstack import ROOT
 from models.task import Task, TaskContext, TaskType
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def example_task(task_type: TaskType | str) -> Task:

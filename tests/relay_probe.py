@@ -7,9 +7,7 @@ each signal once per delivery id, so a test can see exactly what the relay deliv
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,13 +18,13 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-import uvicorn
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from devstack.services import serve_app
 from models import names
 from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
 from models.signals import CheckResult, PrEvent, Review
@@ -229,18 +227,6 @@ def relay_client(app: Any) -> httpx.AsyncClient:
 
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yields the webhook URL (for RELAY_URL)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        await wait_until(lambda: server.started or task.done(), what="uvicorn started")
-        if task.done():
-            task.result()
-        yield f"http://127.0.0.1:{port}/webhooks/github"
-    finally:
-        server.should_exit = True
-        await task
-        listener.close()
+    """Serve the relay `app` on a free loopback port; yields its webhook URL (for RELAY_URL)."""
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/webhooks/github"

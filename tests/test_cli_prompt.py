@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from cli.task_files import TaskFileError, load_context, load_tasks
+from devstack import ROOT
 from models.task import Task, TaskContext
 
-ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 if not PYTHON.exists():  # running outside the project's virtualenv
     PYTHON = Path(sys.executable)

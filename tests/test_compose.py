@@ -29,11 +29,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from devstack import temporal_server as devserver
+from devstack import ROOT, temporal_server
 from models import names
 from settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -384,7 +383,7 @@ def test_setup_creates_exactly_the_project_search_attributes() -> None:
 async def _run_setup(address: str, namespace: str) -> str:
     setup = load_compose()["services"]["setup"]
     env = {
-        "PATH": f"{Path(devserver.temporal_cli_path()).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{Path(temporal_server.temporal_cli_path()).parent}{os.pathsep}{os.environ['PATH']}",
         **{name: str(value) for name, value in setup["environment"].items()},
         "TEMPORAL_ADDRESS": address,
         "TEMPORAL_NAMESPACE": namespace,

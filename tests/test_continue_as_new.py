@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from devstack import temporal_server as devserver
+from devstack import temporal_server
 from models import names
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
@@ -29,7 +29,7 @@ SUGGEST_AFTER_EVENTS = 60
 async def eager_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=devserver.temporal_cli_path(),
+        dev_server_existing_path=temporal_server.temporal_cli_path(),
         search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
         dev_server_extra_args=[

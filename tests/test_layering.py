@@ -10,7 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from devstack import ROOT
+
 PRODUCTION_PACKAGES = ("models", "workflows", "activities", "webhooks", "codec", "cli", "prompts")
 
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -23,6 +22,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from devstack import ROOT
 from settings import Settings
 from tests.relay_probe import (
     IGNORED_BOT,
@@ -38,8 +38,6 @@ from tests.relay_probe import (
 )
 from webhooks.app import MAX_BODY_BYTES, create_app
 from webhooks.signature import sign
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def relay_settings(**overrides) -> Settings:

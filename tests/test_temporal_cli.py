@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from devstack import temporal_server as devserver
+from devstack import temporal_server
 from models.status import TaskPhase
 from tests.scripted_services import ScriptedServices
 from tests.waiting import wait_until
@@ -20,7 +20,7 @@ from tests.waiting import wait_until
 
 async def temporal(env: WorkflowEnvironment, *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        devserver.temporal_cli_path(),
+        temporal_server.temporal_cli_path(),
         *args,
         "--address",
         env.client.service_client.config.target_host,

@@ -14,10 +14,9 @@ import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from devstack import ROOT
 from devstack.services import free_port
 from models.status import TaskOutcome
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path):
