@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--type", choices=[kind.value for kind in TaskType], help="TaskType")
     parser.add_argument("--repo", type=_repository, metavar="OWNER/NAME", help="Repository")
     parser.add_argument("--status", choices=list(EXECUTION_FILTERS), default="all", help="workflow state (default all)")
-    parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
+    parser.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N rows (default 50)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.set_defaults(run=run)
 
@@ -38,6 +38,16 @@ def _repository(value: str) -> str:
     return value
 
 
+def _limit(value: str) -> int:
+    try:
+        limit = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if limit < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; expected 0 or more rows")
+    return limit
+
+
 def list_query(settings: Settings, args: argparse.Namespace) -> str:
     """The visibility query for the filters given."""
     conditions = [
@@ -45,8 +55,9 @@ def list_query(settings: Settings, args: argparse.Namespace) -> str:
         for key, value in ((names.TASK_PHASE, args.phase), (names.TASK_TYPE, args.type), (names.REPOSITORY, args.repo))
         if value
     ]
-    if EXECUTION_FILTERS[args.status]:
-        conditions.append(EXECUTION_FILTERS[args.status])
+    execution_filter = EXECUTION_FILTERS[args.status]
+    if execution_filter:
+        conditions.append(execution_filter)
     return visibility_query(settings, *conditions)
 
 

@@ -19,11 +19,11 @@ def _json_value(value: Any) -> str:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Left-aligned columns separated by two spaces; empty cells print as `-`."""
+    """Left-aligned columns separated by two spaces; empty cells print as `-`; no rows, the headers alone."""
     cells = [[str(value) if value not in (None, "") else "-" for value in row] for row in rows]
-    widths = [max(len(str(header)), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
+    widths = [max([len(str(header)), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
     for row in [list(headers), *cells]:
-        print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
 
 
 def fail(message: str, code: int) -> int:

@@ -10,20 +10,26 @@ import asyncio
 import hashlib
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_files import TaskFileError, load_context, load_tasks
-from cli.task_workflows import start_task, web_ui_url
+from cli.task_workflows import describe_or_none, start_task, web_ui_url
+from models import names
 from models.errors import describe_validation_error
-from models.task import Task, TaskContext, TaskOptions, WorkflowInput
+from models.status import TaskPhase
+from models.task import Task, TaskContext, TaskOptions, WorkflowInput, workflow_id_for
 from settings import Settings
+
+# Options that hold lists: on the command line their value is text separated by commas (bob,alice).
+LIST_OPTIONS = frozenset(name for name, field in TaskOptions.model_fields.items() if get_origin(field.annotation) is list)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="a task option, e.g. max_attempts=5, pr_timeout=P3D, attempt_backoff=60 (durations: seconds or ISO 8601)",
+    )
+    parser.add_argument(
+        "--again", action="store_true",
+        help="start tasks whose last run merged once more: a new agent and a second PR for the same task",
     )
     parser.add_argument("--wait", action="store_true", help="wait for every outcome; exit 0 only if all merged")
     parser.add_argument("--json", action="store_true", help="print the started workflows (and outcomes) as JSON")
@@ -63,9 +73,16 @@ def run(args: argparse.Namespace) -> int:
         return fail("\n".join(["nothing was started:", *problems]), exit_codes.INVALID_INPUT)
 
     async def submit(client: Client, settings: Settings) -> int:
-        return await _start_all(client, settings, inputs, wait=args.wait, as_json=args.json)
+        return await _start_all(client, settings, inputs, wait=args.wait, as_json=args.json, again=args.again)
 
+    _silence_sdk_core_log()
     return run_with_client(submit)
+
+
+def _silence_sdk_core_log() -> None:
+    """The Temporal core SDK writes its warnings (a task over 512 KiB, say) to stderr as coloured Rust
+    log lines, between the command's own; the command reports every failure itself."""
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)
 
 
 def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:
@@ -77,10 +94,7 @@ def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:
         if not separator or not key.strip():
             problems.append(f"--option {pair}: expected KEY=VALUE")
             continue
-        try:
-            raw[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            raw[key.strip()] = value
+        raw[key.strip()] = _option_value(key.strip(), value)
     try:
         return TaskOptions.model_validate(raw), problems
     except ValidationError as error:
@@ -91,6 +105,15 @@ def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:
                 message = f"unknown option; known: {known}"
             problems.append(f"--option {key}: {message}")
         return TaskOptions(), problems
+
+
+def _option_value(key: str, text: str) -> Any:
+    """JSON when `text` parses as JSON, else the text itself; a list option's one name (`bob`, `1234`) stays text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return text if key in LIST_OPTIONS and not isinstance(value, list) else value
 
 
 def with_stable_id(task: Task) -> Task:
@@ -106,26 +129,23 @@ def _duplicate_ids(inputs: list[WorkflowInput]) -> list[str]:
     return [f"task id {task_id!r} appears {count} times" for task_id, count in counts.items() if count > 1]
 
 
-async def _start_all(client: Client, settings: Settings, inputs: list[WorkflowInput], *, wait: bool, as_json: bool) -> int:
-    started, report, refused = [], [], 0
+async def _start_all(
+    client: Client, settings: Settings, inputs: list[WorkflowInput], *, wait: bool, as_json: bool, again: bool
+) -> int:
+    started: list[WorkflowHandle] = []
+    report: list[dict[str, Any]] = []
     for item in inputs:
-        task_id = item.task.id
-        try:
-            handle = await start_task(client, settings, item)
-        except WorkflowAlreadyStartedError as error:
-            refused += 1
-            fail(f"task {task_id} is already running (workflow {error.workflow_id})", exit_codes.FAILURE)
-            report.append({"task_id": task_id, "workflow_id": error.workflow_id, "started": False})
+        handle, entry = await _start_one(client, settings, item, again=again)
+        report.append(entry)
+        if handle is None:
             continue
         started.append(handle)
-        url = web_ui_url(settings, handle.id)
-        report.append({"task_id": task_id, "workflow_id": handle.id, "run_id": handle.result_run_id, "started": True, "url": url})
         if not as_json:
-            print(f"started {task_id}: {handle.id}\n  {url}")
-    code = exit_codes.FAILURE if refused else exit_codes.OK
+            print(f"started {entry['task_id']}: {handle.id}\n  {entry['url']}")
+    code = exit_codes.FAILURE if len(started) < len(inputs) else exit_codes.OK
     if wait and started:
         outcomes = await asyncio.gather(*(_outcome(handle) for handle in started))
-        by_id = dict(zip((handle.id for handle in started), outcomes))
+        by_id = dict(zip((handle.id for handle in started), outcomes, strict=True))
         for entry in report:
             if entry["workflow_id"] in by_id and entry["started"]:
                 entry["outcome"] = by_id[entry["workflow_id"]]
@@ -136,6 +156,33 @@ async def _start_all(client: Client, settings: Settings, inputs: list[WorkflowIn
     if as_json:
         print_json(report)
     return code
+
+
+async def _start_one(
+    client: Client, settings: Settings, item: WorkflowInput, *, again: bool
+) -> tuple[WorkflowHandle | None, dict[str, Any]]:
+    """Start the task's workflow and describe it; or say on stderr why not (running, or merged without `again`)."""
+    task_id = item.task.id
+    assert task_id is not None, "every input has its id by now"
+    workflow_id = workflow_id_for(task_id)
+    if not again and await _has_merged(client, workflow_id):
+        fail(f"task {task_id} has already merged (workflow {workflow_id}); submit with --again to run it "
+             "once more, with a new agent and a second PR", exit_codes.FAILURE)
+        return None, {"task_id": task_id, "workflow_id": workflow_id, "started": False, "merged": True}
+    try:
+        handle = await start_task(client, settings, item)
+    except WorkflowAlreadyStartedError as error:
+        fail(f"task {task_id} is already running (workflow {error.workflow_id})", exit_codes.FAILURE)
+        return None, {"task_id": task_id, "workflow_id": error.workflow_id, "started": False}
+    url = web_ui_url(settings, handle.id)
+    return handle, {"task_id": task_id, "workflow_id": handle.id, "run_id": handle.result_run_id, "started": True, "url": url}
+
+
+async def _has_merged(client: Client, workflow_id: str) -> bool:
+    """True when the task's latest run ended with its PR merged: its work is done, and running the same
+    task again would start a second agent and open a second PR. A failed or closed task may run again."""
+    description = await describe_or_none(client, workflow_id)
+    return description is not None and description.typed_search_attributes.get(names.TASK_PHASE) == TaskPhase.MERGED
 
 
 async def _outcome(handle: WorkflowHandle) -> dict[str, Any]:

@@ -5,14 +5,45 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from models.names import WORKFLOW_ID_PREFIX
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+REPOSITORY_URL_PATTERN = r"^(?:https?://[^/]+/|git@[^:]+:)([^/]+)/([^/]+?)(?:\.git)?/?$"
+DEFAULT_BASE_BRANCH = "main"
+# What git refuses in a branch name (git check-ref-format): whitespace, control characters, ~^:?*[\, "..", "@{".
+_NOT_IN_BRANCH_NAMES = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{")
+# Every duration option is at most this. Longer ones are no real wish: P99999999D overflows the date
+# arithmetic once the PR opens, and a task open for years is one nobody watches.
+MAX_DURATION = timedelta(days=366)
+DURATION_FORMS = "seconds (90) or ISO 8601 (PT30M, P7D)"
+_ISO_DURATION = TypeAdapter(timedelta)
+
+
+def refused(message: str) -> PydanticCustomError:
+    """A validation error shown exactly as written: a ValueError would read "Value error, ..."."""
+    return PydanticCustomError("invalid_input", message)
+
+
+def _shown(value: Any) -> str:
+    """A user's value in an error message, cut so a huge one cannot flood the terminal."""
+    text = _spoken(value) if isinstance(value, timedelta) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class TaskType(StrEnum):
@@ -34,7 +65,7 @@ class _Strict(BaseModel):
 class Task(_Strict):
     """One coding task. Only `title` and `type` are required; `id` is assigned on submit if absent."""
 
-    id: str | None = Field(default=None, pattern=TASK_ID_PATTERN)
+    id: str | None = None
     title: str = Field(min_length=1, max_length=500)
     description: str = ""
     type: TaskType = TaskType.IMPLEMENTATION
@@ -45,19 +76,26 @@ class Task(_Strict):
     # Type-specific details (severity, reproduction_steps, user_stories, ...): see prompts/.
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(TASK_ID_PATTERN, value):
+            raise refused(f"expected 1 to 128 letters, digits, '.', '_' or '-'; got {_shown(value)}")
+        return value
+
     @field_validator("type", mode="before")
     @classmethod
     def _known_type(cls, value: Any) -> Any:
         if isinstance(value, str) and value not in TaskType._value2member_map_:
             valid = ", ".join(t.value for t in TaskType)
-            raise ValueError(f"unknown task type {value!r}; valid types: {valid}")
+            raise refused(f"unknown task type {_shown(value)}; valid types: {valid}")
         return value
 
     @field_validator("title")
     @classmethod
     def _title_not_blank(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("title must not be blank")
+            raise refused("must not be blank")
         return value
 
 
@@ -83,46 +121,138 @@ class TaskContext(_Strict):
     """Where the work happens: the repository and what the agent should know about it."""
 
     project_name: str | None = None
-    repository: str | None = Field(default=None, pattern=REPOSITORY_PATTERN)
+    repository: str | None = None
     repository_url: str | None = None
-    base_branch: str = "main"
+    # Left out, empty or blank: the default branch, `main`.
+    base_branch: str = DEFAULT_BASE_BRANCH
     codebase_context: CodebaseContext = Field(default_factory=CodebaseContext)
     dependencies: list[str] | dict[str, str] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("repository")
+    @classmethod
+    def _repository_form(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(REPOSITORY_PATTERN, value):
+            raise refused(f"expected owner/name (letters, digits, '.', '_', '-'); got {_shown(value)}")
+        return value
+
+    @field_validator("repository_url")
+    @classmethod
+    def _repository_url_form(cls, value: str | None) -> str | None:
+        if value and not re.match(REPOSITORY_URL_PATTERN, value):
+            raise refused(f"expected a repository URL like https://github.com/owner/name; got {_shown(value)}")
+        return value
+
+    @field_validator("base_branch", mode="before")
+    @classmethod
+    def _branch_or_default(cls, value: Any) -> Any:
+        # An empty branch would name no branch in the prompt ("base branch ``"): it means the default.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_BASE_BRANCH
+        if isinstance(value, str) and _NOT_IN_BRANCH_NAMES.search(value.strip()):
+            raise refused(f"expected a git branch name (no spaces, control characters, ~^:?*[\\, '..' or '@{{'); got {_shown(value)}")
+        return value.strip() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _repository_from_url(self) -> TaskContext:
         if self.repository is None and self.repository_url:
-            match = re.match(r"^(?:https?://[^/]+/|git@[^:]+:)([^/]+)/([^/]+?)(?:\.git)?/?$", self.repository_url)
-            if not match:
-                raise ValueError(
-                    f"repository_url {self.repository_url!r} is not a repository URL like https://github.com/owner/name"
-                )
+            match = re.match(REPOSITORY_URL_PATTERN, self.repository_url)
+            assert match is not None, "the field validator checked the URL"
             self.repository = f"{match.group(1)}/{match.group(2)}"
         return self
 
 
+def _spoken(duration: timedelta) -> str:
+    """`366 days`, `182.5 days`, `0.1 s`: a duration as people say it."""
+    seconds = duration.total_seconds()
+    if seconds >= 86400:
+        return f"{round(seconds / 86400, 1):g} days"
+    return f"{seconds:g} s"
+
+
+def _seconds(value: Any) -> float | None:
+    """How many seconds `value` names (a number, a numeric text or ISO 8601), or None if it names no duration."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return _ISO_DURATION.validate_python(value).total_seconds()
+    except ValidationError:
+        return None
+
+
+def _duration_from(minimum: timedelta, *, optional: bool = False) -> BeforeValidator:
+    """A duration option from `minimum` to MAX_DURATION, refused outside them with both bounds named."""
+
+    def within_bounds(value: Any) -> timedelta | None:
+        if value is None and optional:
+            return None
+        seconds = _seconds(value)
+        # NaN compares false both ways, so it is refused too.
+        if seconds is None or not minimum.total_seconds() <= seconds <= MAX_DURATION.total_seconds():
+            raise refused(
+                f"expected a duration from {_spoken(minimum)} to {_spoken(MAX_DURATION)}, "
+                f"in {DURATION_FORMS}; got {_shown(value)}"
+            )
+        return timedelta(seconds=seconds)
+
+    return BeforeValidator(within_bounds)
+
+
+def _account_names(value: Any) -> list[str]:
+    """A list of account names; one text is split at commas, the natural form on a command line."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise refused(f"expected account names, as a list or separated by commas (bob,alice); got {_shown(value)}")
+    return [name.strip() for name in value if name.strip()]
+
+
 class TaskOptions(_Strict):
-    """How the workflow treats the task. Durations accept seconds or ISO 8601 ("P7D")."""
+    """How the workflow treats the task. Durations accept seconds or ISO 8601 ("P7D").
+
+    Every duration has a floor that keeps the workflow from spinning (a zero agent_timeout, a
+    GitHub read with no pause) and a ceiling, MAX_DURATION, that keeps its dates in range.
+    """
 
     max_attempts: int = Field(default=3, ge=1, le=20)
     # First pause between attempts; doubles each attempt.
-    attempt_backoff: timedelta = timedelta(seconds=30)
-    retry_window: timedelta = timedelta(days=7)
-    pr_timeout: timedelta = timedelta(days=14)
+    attempt_backoff: Annotated[timedelta, _duration_from(timedelta(0))] = timedelta(seconds=30)
+    retry_window: Annotated[timedelta, _duration_from(timedelta(0))] = timedelta(days=7)
+    pr_timeout: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(days=14)
     # How long one agent run may take before the attempt counts as failed.
-    agent_timeout: timedelta = timedelta(hours=2)
+    agent_timeout: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(hours=2)
     # None: 10 minutes against the real APIs, a few seconds in mock mode.
-    reconcile_interval: timedelta | None = None
-    reconcile_max_interval: timedelta = timedelta(hours=1)
+    reconcile_interval: Annotated[timedelta | None, _duration_from(timedelta(seconds=1), optional=True)] = None
+    reconcile_max_interval: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(hours=1)
     max_followups: int = Field(default=3, ge=0, le=20)
     # Checks may still be arriving when the last known one fails. None: 60 s, or 2 s in mock mode.
-    followup_settle: timedelta | None = None
+    followup_settle: Annotated[timedelta | None, _duration_from(timedelta(seconds=0.1), optional=True)] = None
     # Reviews from these accounts never trigger a follow-up (the PR's author, the agent, always counts as one).
-    ignored_reviewers: list[str] = Field(default_factory=list)
+    ignored_reviewers: Annotated[list[str], BeforeValidator(_account_names)] = Field(default_factory=list)
     max_context_size: int = Field(default=8000, ge=500, le=200_000)
     include_code_examples: bool = True
     enhance_with_best_practices: bool = True
+
+    @field_validator("attempt_backoff")
+    @classmethod
+    def _pauses_within_bounds(cls, backoff: timedelta, info: ValidationInfo) -> timedelta:
+        # The pause doubles after each failed attempt, so the last one can dwarf the first.
+        attempts = info.data.get("max_attempts")
+        if attempts is None:
+            return backoff
+        total = backoff * (2 ** (attempts - 1) - 1)
+        if total > MAX_DURATION:
+            raise refused(
+                f"the pauses between {attempts} attempts ({_spoken(backoff)}, doubling) add up to {_spoken(total)}, "
+                f"more than {_spoken(MAX_DURATION)}: lower attempt_backoff or max_attempts"
+            )
+        return backoff
 
 
 class WorkflowInput(_Strict):
