@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
@@ -30,7 +31,14 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 25 * 1024 * 1024
 # GitHub gives up on a delivery after 10 s; answer before that, whatever Temporal is doing.
 ANSWER_WITHIN = timedelta(seconds=9)
+# GitHub sends a body at once. A client that stops sending before the Content-Length it declared
+# would otherwise hold the request open until ANSWER_WITHIN.
+BODY_STALL = timedelta(seconds=2)
 READINESS_TIMEOUT = timedelta(seconds=2)
+# GitHub's delivery ids are GUIDs; each signal carries one, and a workflow keeps the last 2,000.
+MAX_DELIVERY_ID_CHARS = 200
+# Metric labels taken from a payload: anything longer is no GitHub action, and would bloat /metrics.
+MAX_LABEL_CHARS = 64
 
 
 @dataclass
@@ -41,6 +49,8 @@ class _Delivery:
     action: str = ""
     delivery_id: str = ""
     started: float = field(default_factory=time.monotonic)
+    # Until the whole body has arrived, a request that runs out of time is the client's doing, not Temporal's.
+    body_received: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ def create_app(
     lookup_patience: timedelta = timedelta(seconds=5),
     finished_memory: timedelta = FINISHED_MEMORY,
     answer_within: timedelta = ANSWER_WITHIN,
+    body_stall: timedelta = BODY_STALL,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The relay app. `settings.webhook_secret` is required; `webhook_secret_previous` is accepted too.
@@ -64,7 +75,7 @@ def create_app(
     `lookup_patience` bounds how long a delivery waits for its workflow to show up in visibility
     before it is answered "untracked"; a delivery whose workflows have all closed is answered
     "finished" without waiting, and the PR's further deliveries for `finished_memory` from memory.
-    `answer_within` bounds every webhook request.
+    `answer_within` bounds every webhook request; a body that stops arriving for `body_stall` is refused.
     """
     if settings.webhook_secret is None:
         raise ValueError("WEBHOOK_SECRET is required: without it anyone could forge GitHub deliveries")
@@ -75,6 +86,7 @@ def create_app(
         router=WorkflowRouter(client, lookup_patience=lookup_patience, finished_memory=finished_memory),
         metrics=metrics,
         answer_within=answer_within.total_seconds(),
+        body_stall=body_stall.total_seconds(),
         max_body_bytes=max_body_bytes,
     )
 
@@ -117,6 +129,7 @@ class _Relay:
         router: WorkflowRouter,
         metrics: RelayMetrics,
         answer_within: float,
+        body_stall: float,
         max_body_bytes: int,
     ) -> None:
         self._secrets = secrets
@@ -124,6 +137,7 @@ class _Relay:
         self._router = router
         self._metrics = metrics
         self._answer_within = answer_within
+        self._body_stall = body_stall
         self._max_body_bytes = max_body_bytes
 
     async def receive(self, request: Request) -> Response:
@@ -132,7 +146,7 @@ class _Relay:
             async with asyncio.timeout(self._answer_within):
                 answer = await self._handle(request, delivery)
         except TimeoutError:
-            answer = _Answer(503, {"error": "not answered in time; Temporal may be slow or unreachable"}, "timeout")
+            answer = _late_answer(delivery)
         elapsed = time.monotonic() - delivery.started
         self._metrics.record(delivery.event, delivery.action, answer.outcome, elapsed)
         logger.info(
@@ -148,20 +162,23 @@ class _Relay:
 
     async def _handle(self, request: Request, delivery: _Delivery) -> _Answer:
         body = await self._read_body(request)
-        if body is None:
-            return _Answer(413, {"error": f"body larger than {self._max_body_bytes} bytes"}, "too_large")
+        if isinstance(body, _Answer):
+            return body
+        delivery.body_received = True
         # Nothing about the request is trusted, parsed or labelled before the signature checks out.
         if not signature.verify(body, request.headers.get("x-hub-signature-256"), self._secrets):
             return _Answer(401, {"error": "missing or invalid X-Hub-Signature-256"}, "unauthorized")
         event = request.headers.get("x-github-event", "")
-        delivery.delivery_id = request.headers.get("x-github-delivery", "")
-        if not event or not delivery.delivery_id:
+        delivery_id = request.headers.get("x-github-delivery", "")
+        if not event or not delivery_id:
             return _Answer(400, {"error": "X-GitHub-Event and X-GitHub-Delivery are required"}, "malformed")
-        delivery.event = event
+        if len(delivery_id) > MAX_DELIVERY_ID_CHARS:
+            return _Answer(400, {"error": f"X-GitHub-Delivery is longer than {MAX_DELIVERY_ID_CHARS} characters"}, "malformed")
+        delivery.event, delivery.delivery_id = event, delivery_id
         try:
             document = decode_body(body, request.headers.get("content-type"))
             action = document.get("action")
-            delivery.action = action if isinstance(action, str) else ""
+            delivery.action = action if isinstance(action, str) and len(action) <= MAX_LABEL_CHARS else ""
             payload = parse_event(event, document)
         except MalformedDelivery as error:
             return _Answer(400, {"error": str(error)}, "malformed")
@@ -190,19 +207,46 @@ class _Relay:
             "signalled",
         )
 
-    async def _read_body(self, request: Request) -> bytes | None:
-        """The raw body, or None as soon as it is known to exceed the limit (never read unbounded)."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body_bytes:
-            return None
+    async def _read_body(self, request: Request) -> bytes | _Answer:
+        """The raw body; or the answer to one too large (never read unbounded), cut short or stalled."""
+        declared = int(request.headers["content-length"]) if request.headers.get("content-length", "").isdigit() else None
+        if declared is not None and declared > self._max_body_bytes:
+            return self._too_large()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                return None
-            chunks.append(chunk)
+        stream = request.stream()
+        try:
+            while (chunk := await self._next_chunk(stream)) is not None:
+                size += len(chunk)
+                if size > self._max_body_bytes:
+                    return self._too_large()
+                chunks.append(chunk)
+        except TimeoutError:
+            return _incomplete(f"{size} bytes arrived, then nothing for {self._body_stall:g} s")
+        except ClientDisconnect:
+            return _incomplete(f"the client disconnected after {size} bytes")
+        if declared is not None and size != declared:
+            return _incomplete(f"Content-Length is {declared} bytes, {size} arrived")
         return b"".join(chunks)
+
+    async def _next_chunk(self, stream: AsyncIterator[bytes]) -> bytes | None:
+        """The body's next chunk, None at its end; TimeoutError when none comes within the stall limit."""
+        async with asyncio.timeout(self._body_stall):
+            return await anext(stream, None)
+
+    def _too_large(self) -> _Answer:
+        return _Answer(413, {"error": f"body larger than {self._max_body_bytes} bytes"}, "too_large")
+
+
+def _incomplete(detail: str) -> _Answer:
+    return _Answer(400, {"error": f"incomplete body: {detail}"}, "incomplete")
+
+
+def _late_answer(delivery: _Delivery) -> _Answer:
+    """The answer when a request runs out of time: the client's fault while its body is still arriving."""
+    if not delivery.body_received:
+        return _incomplete("the whole body did not arrive in time")
+    return _Answer(503, {"error": "not answered in time; Temporal may be slow or unreachable"}, "timeout")
 
 
 def _closed(workflow_ids: list[str], target: Target) -> str:

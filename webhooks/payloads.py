@@ -7,11 +7,21 @@ field they do name that is missing or mistyped is a malformed delivery (HTTP 400
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+# Names GitHub gives (logins, repositories, refs, SHAs, check names, states, actions) are far shorter.
+# A longer one is no GitHub payload; it would go into a signal, a visibility query and a metric label.
+MAX_NAME_CHARS = 1_000
+MAX_URL_CHARS = 2_048
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_CHARS)]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL_CHARS)]
+# A `\ud800`-style escape: JSON may spell half of a UTF-16 pair, which no UTF-8 text can carry.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class MalformedDelivery(ValueError):
@@ -23,22 +33,22 @@ class _Part(BaseModel):
 
 
 class Account(_Part):
-    login: str
+    login: Name
 
 
 class Repository(_Part):
     id: int
-    full_name: str
+    full_name: Name
 
 
 class CommitRef(_Part):
-    ref: str
-    sha: str
+    ref: Name
+    sha: Name
 
 
 class PullRequest(_Part):
     number: int
-    state: str
+    state: Name
     title: str = ""
     body: str | None = None
     draft: bool = False
@@ -54,7 +64,7 @@ class RepoId(_Part):
 
 
 class LinkedRef(_Part):
-    sha: str
+    sha: Name
     repo: RepoId
 
 
@@ -67,8 +77,8 @@ class LinkedPullRequest(_Part):
 
 
 class App(_Part):
-    name: str
-    slug: str | None = None
+    name: Name
+    slug: Name | None = None
 
 
 class CheckOutput(_Part):
@@ -77,23 +87,23 @@ class CheckOutput(_Part):
 
 
 class CheckRun(_Part):
-    name: str
-    head_sha: str
-    status: str
-    conclusion: str | None = None
+    name: Name
+    head_sha: Name
+    status: Name
+    conclusion: Name | None = None
     completed_at: datetime | None = None
-    details_url: str | None = None
-    html_url: str | None = None
+    details_url: Url | None = None
+    html_url: Url | None = None
     output: CheckOutput = CheckOutput()
     pull_requests: list[LinkedPullRequest] = []
 
 
 class CheckSuite(_Part):
-    head_sha: str
-    status: str | None = None
-    conclusion: str | None = None
+    head_sha: Name
+    status: Name | None = None
+    conclusion: Name | None = None
     updated_at: datetime | None = None
-    url: str | None = None
+    url: Url | None = None
     app: App
     pull_requests: list[LinkedPullRequest] = []
 
@@ -102,28 +112,28 @@ class ReviewPart(_Part):
     id: int
     user: Account
     body: str | None = None
-    state: str
-    commit_id: str | None = None
+    state: Name
+    commit_id: Name | None = None
     submitted_at: datetime | None = None
 
 
 class PullRequestEvent(_Part):
-    action: str
+    action: Name
     number: int
     pull_request: PullRequest
     repository: Repository
     # synchronize only: the new head commit.
-    after: str | None = None
+    after: Name | None = None
 
 
 class CheckRunEvent(_Part):
-    action: str
+    action: Name
     check_run: CheckRun
     repository: Repository
 
 
 class CheckSuiteEvent(_Part):
-    action: str
+    action: Name
     check_suite: CheckSuite
     repository: Repository
 
@@ -131,24 +141,24 @@ class CheckSuiteEvent(_Part):
 class StatusEvent(_Part):
     """A commit status; it has no `action`, and its `state` may still be `pending`."""
 
-    sha: str
-    context: str
-    state: str
+    sha: Name
+    context: Name
+    state: Name
     description: str | None = None
-    target_url: str | None = None
+    target_url: Url | None = None
     updated_at: datetime | None = None
     repository: Repository
 
 
 class PullRequestReviewEvent(_Part):
-    action: str
+    action: Name
     review: ReviewPart
     pull_request: PullRequest
     repository: Repository
 
 
 class PingEvent(_Part):
-    zen: str = ""
+    zen: Name = ""
     hook_id: int | None = None
 
 
@@ -164,24 +174,44 @@ EVENT_MODELS: dict[str, type[_Part]] = {
 
 def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """The delivery's JSON object, from `application/json` or the form-encoded `payload=` variant."""
-    media_type = (content_type or "application/json").split(";")[0].strip().lower()
-    if media_type == "application/x-www-form-urlencoded":
-        try:
-            fields = parse_qs(raw.decode("utf-8"), strict_parsing=True)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise MalformedDelivery(f"form body is not valid: {error}") from None
-        if len(fields.get("payload", ())) != 1:
-            raise MalformedDelivery("form body must carry exactly one `payload` field")
-        text = fields["payload"][0]
-    else:
-        text = raw
+    text = _json_text(raw, content_type)
     try:
         document = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise MalformedDelivery(f"body is not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedDelivery("body nests deeper than any GitHub payload") from None
     if not isinstance(document, dict):
         raise MalformedDelivery("body must be a JSON object")
+    _refuse_unpaired_surrogates(text, document)
     return document
+
+
+def _json_text(raw: bytes, content_type: str | None) -> bytes:
+    """The JSON itself: the body, or its `payload` field when the body is form-encoded."""
+    media_type = (content_type or "application/json").split(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        return raw
+    try:
+        fields = parse_qs(raw.decode("utf-8"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MalformedDelivery(f"form body is not valid: {error}") from None
+    if len(fields.get("payload", ())) != 1:
+        raise MalformedDelivery("form body must carry exactly one `payload` field")
+    return fields["payload"][0].encode()
+
+
+def _refuse_unpaired_surrogates(raw: bytes, document: dict[str, Any]) -> None:
+    """Refuse text holding half a UTF-16 pair: a signal, an answer or a metric label with it fails to encode.
+
+    Only an escape can spell one, so a body without such an escape (nearly every delivery) is not walked.
+    """
+    if _SURROGATE_ESCAPE.search(raw) is None:
+        return
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedDelivery("body holds an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff)") from None
 
 
 def parse_event(event: str, document: dict[str, Any]) -> BaseModel | None:

@@ -101,7 +101,7 @@ class WorkflowRouter:
             self._runs_by_pr_keys.pop(order.target.pr_keys, None)
         lookup = await self.find(order.target)
         results = await asyncio.gather(*(self._signal(workflow_id, order) for workflow_id in lookup.running))
-        signalled = [workflow_id for workflow_id, sent in zip(lookup.running, results) if sent]
+        signalled = [workflow_id for workflow_id, sent in zip(lookup.running, results, strict=True) if sent]
         if signalled:
             return Routed(signalled=signalled)
         # Nothing took the signal: the workflows found had closed, or closed since (refused as not found).
@@ -139,9 +139,9 @@ class WorkflowRouter:
                 f"{names.PR_HEAD_SHA.name} = '{target.head_sha}'"
                 f" AND {names.REPOSITORY.name} = '{target.repository}'"
             )
-            running = [run.id for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
-            if running:
-                return Lookup(running=running)
+            running_ids = [run.id for run in runs if run.status == WorkflowExecutionStatus.RUNNING]
+            if running_ids:
+                return Lookup(running=running_ids)
             closed += [run.id for run in runs if _has_ended(run)]
         if target.task_id:
             owner = await self._by_task_id(target)
