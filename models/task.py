@@ -138,8 +138,11 @@ class TaskContext(_Strict):
 
     @field_validator("repository_url")
     @classmethod
-    def _repository_url_form(cls, value: str | None) -> str | None:
-        if value and not re.match(REPOSITORY_URL_PATTERN, value):
+    def _repository_url_form(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Read only when `repository` is left out, as it always was: a stricter check would refuse the
+        # input of a workflow already running when it replays.
+        needed = "repository" in info.data and info.data["repository"] is None
+        if value and needed and not re.match(REPOSITORY_URL_PATTERN, value):
             raise refused(f"expected a repository URL like https://github.com/owner/name; got {_shown(value)}")
         return value
 

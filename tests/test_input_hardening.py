@@ -119,6 +119,11 @@ def test_messages_say_what_is_expected_in_plain_words(document, expected):
     assert not any(leak in line for leak in PYDANTIC_LEAKS), line
 
 
+def test_repository_url_is_read_only_without_a_repository():
+    # As before: running workflows started with both must still validate when they replay.
+    assert TaskContext.model_validate({"repository": REPO, "repository_url": "see the wiki"}).repository == REPO
+
+
 @pytest.mark.parametrize("branch", ["", "   ", None])
 def test_an_empty_base_branch_means_main(branch):
     assert TaskContext.model_validate({"repository": REPO, "base_branch": branch}).base_branch == "main"
