@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -19,26 +20,21 @@ AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 
 
 async def start_run(input: StartRunInput) -> AgentRun:
-    """On the rate-limited queue, so every worker together keeps to Codegen's creation limit."""
-    return await call(
-        CodegenActivities.start_agent_run,
-        input,
-        task_queue=codegen_api_task_queue(workflow.info().task_queue),
-        start_to_close_timeout=timedelta(minutes=1),
-        schedule_to_close_timeout=timedelta(minutes=30),
-        heartbeat_timeout=AGENT_CALL_HEARTBEAT_TIMEOUT,
-    )
+    return await call(CodegenActivities.start_agent_run, input, **_starting_agent_work())
 
 
 async def resume_run(input: ResumeRunInput) -> AgentRun:
-    return await call(
-        CodegenActivities.resume_agent_run,
-        input,
-        task_queue=codegen_api_task_queue(workflow.info().task_queue),
-        start_to_close_timeout=timedelta(minutes=1),
-        schedule_to_close_timeout=timedelta(minutes=30),
-        heartbeat_timeout=AGENT_CALL_HEARTBEAT_TIMEOUT,
-    )
+    return await call(CodegenActivities.resume_agent_run, input, **_starting_agent_work())
+
+
+def _starting_agent_work() -> dict[str, Any]:
+    """On the rate-limited queue, so every worker together keeps to Codegen's creation limit."""
+    return {
+        "task_queue": codegen_api_task_queue(workflow.info().task_queue),
+        "start_to_close_timeout": timedelta(minutes=1),
+        "schedule_to_close_timeout": timedelta(minutes=30),
+        "heartbeat_timeout": AGENT_CALL_HEARTBEAT_TIMEOUT,
+    }
 
 
 async def wait_for_run(task: RunningTask, run_id: int) -> AgentRun:

@@ -15,6 +15,10 @@ with workflow.unsafe.imports_passed_through():
     from models.task import WorkflowInput
 
 
+# The outcome repeats these fields of the status as they are at the end.
+_SHOWN_IN_OUTCOME = sorted(TaskOutcome.model_fields.keys() & TaskStatus.model_fields.keys())
+
+
 def initial_status(input: WorkflowInput | None) -> TaskStatus:
     """A new task's status; with invalid input, enough of one for the query to say so."""
     info = workflow.info()
@@ -80,21 +84,13 @@ def details_markdown(status: TaskStatus) -> str:
 
 
 def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: str, now: datetime) -> TaskOutcome:
-    """The workflow's result, from the state it ended in."""
+    """The workflow's result: what the status shows of runs, PR and checks, with the outcome and timings."""
     status, opened = state.status, state.pr_opened_at
     return TaskOutcome(
-        task_id=status.task_id,
-        workflow_id=status.workflow_id,
+        **{name: getattr(status, name) for name in _SHOWN_IN_OUTCOME},
         status=cast(OutcomeStatus, phase.value),
         reason=reason,
         message=message,
-        pr=status.pr,
-        agent_runs=status.agent_runs,
-        attempts=status.attempts,
-        checks=status.checks,
-        reviews=status.reviews,
-        followups=status.followups,
-        iterations_to_green=status.iterations_to_green,
         timings=Timings(
             prompt_s=round(state.prompt_s, 3),
             agent_s=round(state.agent_s, 3),
@@ -102,5 +98,4 @@ def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: st
             time_to_merge_s=(now - opened).total_seconds() if opened and phase is TaskPhase.MERGED else None,
             total_s=(now - status.started_at).total_seconds(),
         ),
-        mock_mode=status.mock_mode,
     )
