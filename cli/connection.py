@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 import temporal_client
@@ -30,6 +31,9 @@ _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCE
 def run_with_client(command: Command) -> int:
     """Connect with the environment's settings, run `command`, return its exit code."""
     settings = Settings.from_env()
+    # The core SDK writes its warnings (a payload over 512 KiB, say) to stderr as coloured Rust log
+    # lines, between the command's own; every command reports its failures itself.
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)
     return run_to_completion(_connected(command, settings))
 
 

@@ -70,7 +70,7 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
     outcome = await handle.result(follow_runs=False)
     return fail(
         f"task {outcome.task_id} already finished: {outcome.status} ({outcome.reason.value}); "
-        "submit it again to start over",
+        "submit it with --again to start over",
         exit_codes.FAILURE,
     )
 

@@ -15,7 +15,6 @@ from typing import Any, get_origin
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.runtime import Runtime, TelemetryConfig
 
 from cli import exit_codes
 from cli.connection import run_with_client
@@ -75,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
     async def submit(client: Client, settings: Settings) -> int:
         return await _start_all(client, settings, inputs, wait=args.wait, as_json=args.json, again=args.again)
 
-    _silence_sdk_core_log()
     return run_with_client(submit)
-
-
-def _silence_sdk_core_log() -> None:
-    """The Temporal core SDK writes its warnings (a task over 512 KiB, say) to stderr as coloured Rust
-    log lines, between the command's own; the command reports every failure itself."""
-    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)
 
 
 def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:

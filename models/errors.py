@@ -8,5 +8,6 @@ def describe_validation_error(error: ValidationError) -> list[str]:
     lines = []
     for problem in error.errors(include_url=False):
         location = ".".join(str(part) for part in problem["loc"]) or "(input)"
-        lines.append(f"{location}: {problem['msg']}")
+        # A validator's own message reads as written, without pydantic's prefix.
+        lines.append(f"{location}: {problem['msg'].removeprefix('Value error, ')}")
     return lines

@@ -196,6 +196,9 @@ def _duration_from(minimum: timedelta, *, optional: bool = False) -> BeforeValid
         if value is None and optional:
             return None
         seconds = _seconds(value)
+        if optional and seconds == 0:
+            # 0 has always meant "the default" here, and tasks already running were started with it.
+            return None
         # NaN compares false both ways, so it is refused too.
         if seconds is None or not minimum.total_seconds() <= seconds <= MAX_DURATION.total_seconds():
             raise refused(

@@ -63,7 +63,7 @@ def test_task_without_id_is_fine(tmp_path):
 @pytest.mark.parametrize(
     ("data", "expected_lines"),
     [
-        ({"title": "x", "type": "chore"}, ["t.json: type: Value error, unknown task type 'chore'; valid types: implementation, bug_fix, feature, refactor, documentation, testing, optimization, security"]),
+        ({"title": "x", "type": "chore"}, ["t.json: type: unknown task type 'chore'; valid types: implementation, bug_fix, feature, refactor, documentation, testing, optimization, security"]),
         ({"title": "x", "acceptanceCriteria": [], "priority": 7}, ["t.json: priority: Input should be less than or equal to 5", "t.json: acceptanceCriteria: Extra inputs are not permitted"]),
         ([{"title": "a"}, {"type": "feature"}], ["t.json: [1].title: Field required"]),
     ],

@@ -40,7 +40,6 @@ HARMFUL_OPTIONS = [
     ("agent_timeout", "PT0S"),  # "Activity must have start_to_close_timeout", retried forever
     ("pr_timeout", "P99999999D"),  # OverflowError once the PR opens
     ("pr_timeout", "0"),
-    ("reconcile_interval", "0"),
     ("reconcile_max_interval", "0"),  # reads GitHub in a loop
     ("attempt_backoff", "-1"),  # a timer with a negative delay fails the workflow task, forever
     ("retry_window", "-P1D"),
@@ -76,9 +75,12 @@ def test_harmful_options_are_refused_at_submit_and_by_the_workflow_model(key, va
     assert line.startswith(f"options.{key}: expected a duration")
 
 
-def test_reconcile_zero_with_zero_ceiling_names_both():
+def test_zero_means_the_default_for_the_optional_pauses_and_a_zero_ceiling_is_refused():
+    # Tasks already running were started with 0 for "the default": their input must still validate.
+    options = WorkflowInput.model_validate({"task": {"title": "t"}, "options": {"reconcile_interval": 0, "followup_settle": "PT0S"}}).options
+    assert (options.reconcile_interval, options.followup_settle) == (None, None)
     lines = refusals({"reconcile_interval": 0, "reconcile_max_interval": 0})
-    assert [line.split(":")[0] for line in lines] == ["options.reconcile_interval", "options.reconcile_max_interval"]
+    assert [line.split(":")[0] for line in lines] == ["options.reconcile_max_interval"]
 
 
 def test_doubling_backoff_is_bounded_in_all():
