@@ -27,6 +27,7 @@ CHECK_TIMEOUT = 15.0
 RPC_TIMEOUT = timedelta(seconds=CHECK_TIMEOUT)
 RELAY_TIMEOUT = httpx.Timeout(5.0)
 MOCK_MODE = "MOCK MODE (no CODEGEN_API_KEY)"
+WEBHOOK_PATH = "/webhooks/github"
 
 
 @dataclass
@@ -63,8 +64,8 @@ async def run_checks(settings: Settings) -> list[Check]:
     """Temporal first (the pollers need it), then Codegen and the relay; each bounded in time."""
     checks = await _temporal_checks(settings)
     checks.append(await _codegen_check(settings))
-    if settings.relay_url_explicit:
-        checks.append(await _relay_check(settings.relay_url))
+    # RELAY_URL, or its default: a relay that is not running is a task that hears no webhooks.
+    checks.append(await _relay_check(settings.relay_url))
     return checks
 
 
@@ -117,12 +118,22 @@ async def _codegen_check(settings: Settings) -> Check:
     return Check("codegen", health.ok, (f"{MOCK_MODE}: " if health.mock_mode else "") + health.detail)
 
 
-async def _relay_check(relay_url: str) -> Check:
+def relay_ready_url(relay_url: str) -> str:
+    """The relay's /readyz next to its webhook path (a proxy's prefix kept): .../webhooks/github -> .../readyz."""
     parts = urlsplit(relay_url)
-    ready_url = f"{parts.scheme}://{parts.netloc}/readyz"
+    path = parts.path.rstrip("/")
+    prefix = path[: -len(WEBHOOK_PATH)] if path.endswith(WEBHOOK_PATH) else ""
+    return f"{parts.scheme}://{parts.netloc}{prefix}/readyz"
+
+
+async def _relay_check(relay_url: str) -> Check:
+    ready_url = relay_ready_url(relay_url)
     try:
         async with httpx.AsyncClient(timeout=RELAY_TIMEOUT) as http:
             response = await http.get(ready_url)
+    except httpx.TransportError as error:
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        return Check("relay", False, f"{ready_url}: not reachable ({reason}); start relay.py there, or set RELAY_URL")
     except httpx.HTTPError as error:
         return Check("relay", False, f"{ready_url}: {type(error).__name__}: {error}")
     return Check("relay", response.is_success, f"{ready_url}: HTTP {response.status_code}")

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cli.health import relay_ready_url
+from devstack.services import free_ports
 from tests.scripted_services import ScriptedServices
 from tests.starter_process import running, starter  # noqa: F401 (starter is a fixture)
 
@@ -28,7 +30,8 @@ async def test_no_worker_is_unhealthy(starter, task_queue):
 
 async def test_workers_polling_both_queues_make_it_healthy(client, starter, task_queue):
     async with running(ScriptedServices().workers(client, task_queue)):
-        done = await starter("health")
+        with relay_answering(200) as relay_url:
+            done = await starter("health", env={"RELAY_URL": relay_url})
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
@@ -83,6 +86,30 @@ async def test_relay_not_ready_is_unhealthy(client, starter, task_queue):
     assert done.returncode == 1
     relay = {check["name"]: check for check in done.json()["checks"]}["relay"]
     assert relay["ok"] is False and relay["detail"].startswith("http://127.0.0.1:1/readyz")
+
+
+async def test_the_relay_is_checked_at_the_default_relay_url_too(starter):
+    # No RELAY_URL: the configuration's default, http://127.0.0.1:8787/webhooks/github, is where the
+    # fake sends webhooks and where a relay must answer. Up or not here, it is checked.
+    done = await starter("health", "--json")
+    checks = {check["name"]: check for check in done.json()["checks"]}
+    assert "relay" in checks, done.stdout
+    assert checks["relay"]["detail"].startswith("http://127.0.0.1:8787/readyz: ")
+
+
+async def test_a_relay_that_is_not_running_is_reported_not_reachable_with_its_url(client, starter, task_queue):
+    [port] = free_ports(1)
+    async with running(ScriptedServices().workers(client, task_queue)):
+        done = await starter("health", env={"RELAY_URL": f"http://127.0.0.1:{port}/webhooks/github"})
+    assert done.returncode == 1
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("relay ")]
+    assert f"FAIL  http://127.0.0.1:{port}/readyz: not reachable (" in line and "start relay.py" in line, done.stdout
+
+
+def test_the_readiness_url_sits_next_to_the_webhook_path():
+    assert relay_ready_url("http://127.0.0.1:8787/webhooks/github") == "http://127.0.0.1:8787/readyz"
+    assert relay_ready_url("https://hooks.example.com/codegen/webhooks/github/") == "https://hooks.example.com/codegen/readyz"
+    assert relay_ready_url("https://hooks.example.com/elsewhere") == "https://hooks.example.com/readyz"
 
 
 async def test_unreachable_temporal_exits_3(starter):
