@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from models.status import AgentRunRecord
+
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout; datetimes as ISO 8601."""
@@ -52,3 +54,17 @@ def duration(seconds: float | None) -> str:
 def timestamp(moment: datetime | None) -> str:
     """UTC, to the second: `2026-11-24 23:31:02`."""
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def agent_run_labels(runs: Sequence[AgentRunRecord]) -> list[str]:
+    """Each run as `<id> <status> (attempt N)` or `(follow-up K of attempt N)`: a follow-up resumes the
+    attempt's run, so the id alone does not tell them apart."""
+    labels, followups = [], 0
+    for run in runs:
+        if run.kind == "followup":
+            followups += 1
+            role = f"follow-up {followups} of attempt {run.attempt}"
+        else:
+            role = f"attempt {run.attempt}"
+        labels.append(f"{run.id} {run.status} ({role})")
+    return labels

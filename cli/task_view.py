@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.output import duration, timestamp
+from cli.output import agent_run_labels, duration, timestamp
 from models.status import TaskOutcome, TaskStatus, TimelineEntry
 
 
@@ -21,7 +21,7 @@ def render_status(status: TaskStatus, url: str, timeline_tail: int = 10) -> str:
     ]
     if status.agent_runs:
         run = status.agent_runs[-1]
-        rows.append(("Agent run", f"{run.id} {run.status} {run.web_url or ''}".rstrip()))
+        rows.append(("Agent run", f"{agent_run_labels(status.agent_runs)[-1]} {run.web_url or ''}".rstrip()))
     if status.pr:
         rows.append(("PR", f"{status.pr.ref.key} {status.pr.status}  checks {status.verdict}  {status.pr.url}"))
     if status.checks:
@@ -48,7 +48,7 @@ def render_outcome(outcome: TaskOutcome, url: str) -> str:
     if outcome.pr:
         rows.append(("PR", f"{outcome.pr.ref.key} {outcome.pr.status}  {outcome.pr.url}"))
     if outcome.agent_runs:
-        rows.append(("Agent runs", ", ".join(f"{run.id} {run.status}" for run in outcome.agent_runs)))
+        rows.append(("Agent runs", ", ".join(agent_run_labels(outcome.agent_runs))))
     rows.append(("Attempts", str(len(outcome.attempts))))
     rows.append(("Timings", f"to PR {duration(timings.time_to_pr_s)}, to merge {duration(timings.time_to_merge_s)}, "
                             f"total {duration(timings.total_s)}"))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from cli.task_view import render_outcome, render_status
 from cli.task_workflows import start_task
+from models.status import AgentRunRecord, Reason, TaskOutcome, TaskPhase, TaskStatus
 from models.task import WorkflowInput
 from settings import Settings
 from tests.scripted_services import ScriptedServices, task_input
@@ -116,3 +119,22 @@ async def test_ctrl_c_stops_watching_cleanly(client, starter, task_queue):
     assert watcher.returncode == 130
     assert "Traceback" not in stderr.decode() and "interrupted" in stderr.decode()
     await client.get_workflow_handle(f"codegen-task-{task_id}").terminate("test done")
+
+
+def test_agent_runs_say_which_is_the_attempt_and_which_the_follow_up():
+    # A follow-up resumes the attempt's run: same id, same final status. The kind tells them apart.
+    runs = [
+        AgentRunRecord(id=2, status="COMPLETE", attempt=1),
+        AgentRunRecord(id=2, status="COMPLETE", attempt=1, kind="followup"),
+        AgentRunRecord(id=2, status="ACTIVE", attempt=1, kind="followup"),
+    ]
+    outcome = TaskOutcome(task_id="T1", workflow_id="codegen-task-T1", status="merged", reason=Reason.MERGED, agent_runs=runs)
+    lines = render_outcome(outcome, "http://ui").splitlines()
+    assert "Agent runs 2 COMPLETE (attempt 1), 2 COMPLETE (follow-up 1 of attempt 1), 2 ACTIVE (follow-up 2 of attempt 1)" in lines
+
+    status = TaskStatus(
+        task_id="T1", workflow_id="codegen-task-T1", title="t", task_type="feature", phase=TaskPhase.FOLLOWING_UP,
+        codegen_status="processing", attempt=1, max_attempts=3, agent_runs=runs[:2],
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    assert "Agent run  2 COMPLETE (follow-up 1 of attempt 1)" in render_status(status, "http://ui").splitlines()
