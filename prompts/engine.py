@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, Template
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 
 from models.followup import FollowupPromptInput
 from models.prompt import PromptInput, PromptMetadata, PromptResult
@@ -25,7 +34,44 @@ GENERATOR_VERSION = "1.0.0"
 BUNDLED_TEMPLATES_DIR = Path(__file__).parent / "templates"
 _DATA_DIR = Path(__file__).parent
 
-__all__ = ["GENERATOR_VERSION", "PromptGenerator", "PromptTooLargeError"]
+__all__ = ["GENERATOR_VERSION", "PromptGenerator", "PromptTemplateError", "PromptTooLargeError"]
+
+
+class PromptTemplateError(TemplateError):
+    """A template that does not compile or render, reported as `file:line: message`.
+
+    A jinja2.TemplateError, so whoever catches those (`starter.py prompt`, the prompt activity) reports
+    the location without knowing about it.
+    """
+
+    def __init__(self, filename: str | None, lineno: int | None, message: str) -> None:
+        self.filename, self.lineno, self.detail = filename, lineno, message
+        where = ":".join(str(part) for part in (filename, lineno) if part is not None)
+        super().__init__(f"{where}: {message}" if where else message)
+
+    @classmethod
+    def locate(cls, error: Exception, template_dirs: Sequence[Path]) -> PromptTemplateError:
+        """`error` with the file and line it came from: a syntax error names them; an error while
+        rendering (an undefined variable, a missing include, a filter's TypeError) is placed at the
+        innermost template line in its traceback, where jinja2 puts the template's own file and line."""
+        if isinstance(error, PromptTemplateError):
+            return error
+        if isinstance(error, TemplateSyntaxError):
+            return cls(error.filename or error.name, error.lineno, error.message or "syntax error")
+        filename, lineno = None, None
+        frame = error.__traceback__
+        while frame is not None:
+            path = Path(frame.tb_frame.f_code.co_filename)
+            if any(path.is_relative_to(directory) for directory in template_dirs):
+                filename, lineno = str(path), frame.tb_lineno
+            frame = frame.tb_next
+        if isinstance(error, TemplateNotFound):
+            message = f"included template {error.name!r} not found"
+        elif isinstance(error, TemplateError):
+            message = error.message or type(error).__name__
+        else:
+            message = f"{type(error).__name__}: {error}"
+        return cls(filename, lineno, message)
 
 
 def _characters_to_tokens(size: int) -> int:
@@ -85,8 +131,16 @@ class PromptGenerator:
     def _template(self, name: str) -> Template:
         template = self._templates.get(name)
         if template is None:
-            template = self._templates[name] = self._env.get_template(name)
+            try:
+                template = self._env.get_template(name)
+            except TemplateError as error:
+                raise PromptTemplateError.locate(error, self._template_dirs) from error
+            self._templates[name] = template
         return template
+
+    @property
+    def _template_dirs(self) -> list[Path]:
+        return [BUNDLED_TEMPLATES_DIR.resolve(), *([self._override_dir] if self._override_dir else [])]
 
     def _template_label(self, template: Template) -> str:
         """The template's name, or its full path when a team's override directory supplied it."""
@@ -100,7 +154,7 @@ class PromptGenerator:
         """Render the prompt for `prompt.task`, within `prompt.options.max_context_size` characters.
 
         Raises PromptTooLargeError when the required parts alone exceed the budget, and
-        jinja2.TemplateError when a (team-supplied) template is broken.
+        PromptTemplateError (`file:line: message`) when a (team-supplied) template is broken.
         """
         task = prompt.task
         template = self._template(f"{task.type.value}.md.j2")
@@ -124,7 +178,11 @@ class PromptGenerator:
         self, template: Template, view: dict[str, Any], budget: int, order: Sequence[OptionalSection] = CUT_ORDER
     ) -> tuple[str, list[Cut]]:
         def render(current: Mapping[str, Any], cuts: Sequence[Cut]) -> tuple[str, dict[str, int]]:
-            return split_marked(template.render(current, cuts=cuts, mark=self._mark), self._mark)
+            try:
+                text = template.render(current, cuts=cuts, mark=self._mark)
+            except Exception as error:  # whatever a team's template does wrong, said with its file and line
+                raise PromptTemplateError.locate(error, self._template_dirs) from error
+            return split_marked(text, self._mark)
 
         return fit(render, view, order, budget)
 

@@ -99,6 +99,17 @@ def test_templates_dir_from_environment(tmp_path):
     assert done.returncode == 0 and done.stdout == "TEAM Share tasks with teammates\n"
 
 
+def test_a_broken_template_is_reported_with_its_file_and_line(tmp_path):
+    (tmp_path / "feature.md.j2").write_text("# {{ task.title }}\n\n{{ task.summary }}\n")
+    done = starter("examples/tasks/feature.json", env={"PROMPT_TEMPLATES_DIR": str(tmp_path)})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"prompt template error: {tmp_path}/feature.md.j2:3: 'models.task.Task object' has no attribute 'summary'\n"
+
+    (tmp_path / "feature.md.j2").write_text("# {{ task.title }}\n{{ task.title | upper }\n")
+    done = starter("examples/tasks/feature.json", "--templates-dir", str(tmp_path))
+    assert done.returncode == 1 and done.stderr.startswith(f"prompt template error: {tmp_path}/feature.md.j2:2: "), done.stderr
+
+
 # --- the loader submit shares ---------------------------------------------------------------
 
 def test_load_tasks_accepts_one_task_or_a_list(tmp_path):

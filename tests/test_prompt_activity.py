@@ -14,8 +14,15 @@ from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
+    from cli.task_workflows import start_task
+    from models.codegen import codegen_api_task_queue
     from models.followup import FollowupPromptInput
     from models.prompt import PromptInput, PromptResult
+    from models.status import Reason
+    from models.task import WorkflowInput
+    from settings import Settings
+    from tests.scripted_services import ScriptedServices, task_input
+    from workflows.codegen_task import CodegenTaskWorkflow
 
 
 @workflow.defn(sandboxed=False)
@@ -85,3 +92,23 @@ async def test_followup_activity_renders_fix_checks(client, task_queue):
             RenderFollowupWorkflow.run, followup, id=f"followup-{uuid.uuid4().hex}", task_queue=task_queue, result_type=PromptResult,
         )
     assert result.content.startswith("# Fix failing checks: t\n") and "- lint: failure\n" in result.content
+
+
+async def test_a_broken_team_template_ends_the_task_with_its_file_and_line(client, task_queue, tmp_path):
+    (tmp_path / "feature.md.j2").write_text("# {{ task.title }}\n\n{{ task.summary }}\n")
+    services, prompts = ScriptedServices(), PromptActivities(str(tmp_path))
+    activities = [
+        prompts.generate_prompt, prompts.generate_followup_prompt, services.wait_for_agent_run,
+        services.read_pull_request, services.list_check_runs, services.read_review_comments,
+    ]  # fmt: skip
+    task_worker = Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=activities)
+    api_worker = Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[services.start_agent_run, services.resume_agent_run])
+    async with task_worker, api_worker:
+        handle = await start_task(client, Settings(task_queue=task_queue), WorkflowInput.model_validate(task_input(f"tpl-{uuid.uuid4().hex[:8]}")))
+        outcome = await handle.result()
+
+    assert (outcome.status, outcome.reason) == ("failed", Reason.TEMPLATE_ERROR)
+    assert outcome.message == (
+        f"generate_prompt: prompt template error: {tmp_path}/feature.md.j2:3: 'models.task.Task object' has no attribute 'summary'"
+    )
+    assert services.created == []

@@ -7,7 +7,7 @@ from jinja2 import UndefinedError
 
 from models.prompt import PromptInput, PromptOptions
 from models.task import CodebaseContext, CodeExample, Task, TaskContext, TaskType
-from prompts.engine import GENERATOR_VERSION, PromptGenerator, PromptTooLargeError
+from prompts.engine import GENERATOR_VERSION, PromptGenerator, PromptTemplateError, PromptTooLargeError
 from prompts.view import CUT_ORDER
 from tests.prompt_fixtures import example_context, example_task
 
@@ -260,10 +260,48 @@ def test_override_dir_must_exist(tmp_path):
         PromptGenerator(tmp_path / "missing")
 
 
-def test_undefined_variables_fail_loudly(tmp_path):
-    (tmp_path / "testing.md.j2").write_text("{{ task.titel }}")
-    with pytest.raises(UndefinedError, match="titel"):
+def test_undefined_variables_fail_loudly_with_file_and_line(tmp_path):
+    (tmp_path / "testing.md.j2").write_text("# {{ task.title }}\n\n{{ task.titel }}")
+    with pytest.raises(PromptTemplateError) as caught:
         PromptGenerator(tmp_path).generate(PromptInput(task={"title": "t", "type": "testing"}))
+    assert str(caught.value) == f"{tmp_path}/testing.md.j2:3: 'models.task.Task object' has no attribute 'titel'"
+    assert isinstance(caught.value.__cause__, UndefinedError)
+
+
+def test_a_syntax_error_names_the_file_and_line(tmp_path):
+    (tmp_path / "bug_fix.md.j2").write_text("# {{ task.title }}\n\n{% if task.description %}\nno endif\n")
+    with pytest.raises(PromptTemplateError) as caught:
+        PromptGenerator(tmp_path).generate(PromptInput(task={"title": "t", "type": "bug_fix"}))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path}/bug_fix.md.j2:4: Unexpected end of template"), message
+    assert (caught.value.filename, caught.value.lineno) == (f"{tmp_path}/bug_fix.md.j2", 4)
+
+
+def test_a_broken_partial_is_named_not_the_template_that_includes_it(tmp_path):
+    # The bundled feature.md.j2 includes partials/delivery.md.j2: the team's copy is where the fault is.
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "delivery.md.j2").write_text("\nDeliver to {{ base_branch }}.\n{{ base_branch | nosuchfilter }}\n")
+    with pytest.raises(PromptTemplateError) as caught:
+        PromptGenerator(tmp_path).generate(PromptInput(task={"title": "t", "type": "feature"}))
+    assert str(caught.value).startswith(f"{tmp_path}/partials/delivery.md.j2:3: "), str(caught.value)
+    assert "nosuchfilter" in str(caught.value)
+
+    (tmp_path / "partials" / "delivery.md.j2").write_text("\nDeliver to {{ base_branch }}.\n\n{{ base_branch.nope }}\n")
+    with pytest.raises(PromptTemplateError) as caught:
+        PromptGenerator(tmp_path).generate(PromptInput(task={"title": "t", "type": "feature"}))
+    assert str(caught.value).startswith(f"{tmp_path}/partials/delivery.md.j2:4: "), str(caught.value)
+
+
+def test_a_missing_include_and_an_error_while_rendering_are_placed_too(tmp_path):
+    (tmp_path / "refactor.md.j2").write_text("# {{ task.title }}\n{% include 'partials/nothere.md.j2' %}\n")
+    (tmp_path / "security.md.j2").write_text("# {{ task.title }}\n\n\n{{ task.priority / 0 }}\n")
+    team = PromptGenerator(tmp_path)
+    with pytest.raises(PromptTemplateError) as caught:
+        team.generate(PromptInput(task={"title": "t", "type": "refactor"}))
+    assert str(caught.value) == f"{tmp_path}/refactor.md.j2:2: included template 'partials/nothere.md.j2' not found"
+    with pytest.raises(PromptTemplateError) as caught:
+        team.generate(PromptInput(task={"title": "t", "type": "security"}))
+    assert str(caught.value) == f"{tmp_path}/security.md.j2:4: ZeroDivisionError: division by zero"
 
 
 def test_without_repository_the_base_branch_is_still_named():
