@@ -17,6 +17,10 @@ tricky = st.sampled_from(["{{ task.title }}", "{title}", "{% if %}", "$&", "$1",
 user_text = st.lists(st.one_of(tricky, st.text(max_size=30)), max_size=8).map("".join)
 nonblank_text = user_text.filter(lambda text: text.strip() != "")
 task_types = st.sampled_from(list(TaskType))
+# What a base branch may be (no spaces or control characters, none of ~^:?*[\\, no '..' or '@{'), tricky still.
+branch_tricky = st.sampled_from(["{{task.title}}", "{title}", "{%if%}", "$&", "$1", "$$", "```", "#h", "\u00e9\u4e2d\U0001f600"])
+branch_text = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zs", "Zl", "Zp"], blacklist_characters="~^:?*[\\.@"), min_size=1, max_size=20)
+branch_names = st.lists(st.one_of(branch_tricky, branch_text), min_size=1, max_size=5).map("".join)
 
 
 @st.composite
@@ -35,7 +39,7 @@ def tasks(draw) -> Task:
 def contexts(draw) -> TaskContext:
     return TaskContext(
         project_name=draw(st.none() | user_text),
-        base_branch=draw(nonblank_text),
+        base_branch=draw(branch_names),
         codebase_context=CodebaseContext(
             language=draw(st.none() | user_text),
             framework=draw(st.none() | user_text),
