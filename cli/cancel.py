@@ -15,7 +15,7 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_view import render_outcome
-from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
+from cli.task_workflows import TaskLookupError, find_task, web_ui_url
 from models.status import Reason, TaskOutcome
 from settings import Settings
 
@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def cancel_task(client: Client, settings: Settings, reference: str, *, wait: float, as_json: bool) -> int:
     """Request the cancellation and wait for the outcome; 0 once the task ended cancelled."""
-    workflow_id = workflow_id_from(reference)
-    description = await describe_or_none(client, workflow_id)
-    if description is None:
-        return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
+    try:
+        description = await find_task(client, settings, reference)
+    except TaskLookupError as error:
+        return fail(str(error), exit_codes.FAILURE)
+    workflow_id = description.id
     if description.status is not WorkflowExecutionStatus.RUNNING:
         status = description.status.name.lower() if description.status else "status unknown"
         return fail(f"task {reference} is not running ({status}): nothing to cancel", exit_codes.FAILURE)

@@ -17,7 +17,7 @@ from temporalio.exceptions import FailureError
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail
-from cli.task_workflows import describe_or_none, start_task, web_ui_url, workflow_id_from
+from cli.task_workflows import TaskLookupError, find_task, start_task, web_ui_url
 from models.errors import describe_validation_error
 from models.names import UPDATE_RETRY, WORKFLOW_ID_PREFIX
 from models.status import TaskOutcome
@@ -50,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def retry_task(client: Client, settings: Settings, reference: str) -> int:
     """Update, restart or refuse, depending on where the task's latest run is."""
-    workflow_id = workflow_id_from(reference)
-    description = await describe_or_none(client, workflow_id)
-    if description is None:
-        return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
+    try:
+        description = await find_task(client, settings, reference)
+    except TaskLookupError as error:
+        return fail(str(error), exit_codes.FAILURE)
+    workflow_id = description.id
     handle = client.get_workflow_handle(workflow_id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
         try:
@@ -94,7 +95,8 @@ async def _restart(client: Client, settings: Settings, workflow_id: str, status:
                        *describe_validation_error(error)]),
             exit_codes.INVALID_INPUT,
         )
-    new_run = await start_task(client, settings, original)
+    # The same workflow id, also for a task started by hand under another id than codegen-task-<task id>.
+    new_run = await start_task(client, settings, original, workflow_id=workflow_id)
     print(f"the last run {status.name.lower()}; started a new run {new_run.result_run_id} of {workflow_id}")
     print(f"  {web_ui_url(settings, workflow_id)}")
     return exit_codes.OK

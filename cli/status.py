@@ -19,7 +19,7 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_view import render_outcome, render_status
-from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
+from cli.task_workflows import TaskLookupError, find_task, web_ui_url
 from models import names
 from models.status import TaskOutcome, TaskStatus
 from settings import Settings
@@ -44,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def show(client: Client, settings: Settings, reference: str, *, as_json: bool) -> int:
-    """Print the task's state; exit 1 when there is no such task."""
-    workflow_id = workflow_id_from(reference)
-    description = await describe_or_none(client, workflow_id)
-    if description is None:
-        return fail(f"no task {reference} (workflow {workflow_id} not found)", exit_codes.FAILURE)
+    """Print the task's state; exit 1 when there is no such task, or the task id names several workflows."""
+    try:
+        description = await find_task(client, settings, reference)
+    except TaskLookupError as error:
+        return fail(str(error), exit_codes.FAILURE)
+    workflow_id = description.id
     answer = await read_task(client, description)
     url = web_ui_url(settings, workflow_id)
     if as_json:

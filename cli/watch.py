@@ -13,7 +13,7 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail, print_json
 from cli.task_view import render_outcome, timeline_line
-from cli.task_workflows import describe_or_none, web_ui_url, workflow_id_from
+from cli.task_workflows import TaskLookupError, find_task, web_ui_url
 from models.names import QUERY_STATUS
 from models.status import TaskOutcome, TaskStatus, TimelineEntry
 from settings import Settings
@@ -32,9 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     async def watch(client: Client, settings: Settings) -> int:
-        workflow_id = workflow_id_from(args.id)
-        if await describe_or_none(client, workflow_id) is None:
-            return fail(f"no task {args.id} (workflow {workflow_id} not found)", exit_codes.FAILURE)
+        try:
+            workflow_id = (await find_task(client, settings, args.id)).id
+        except TaskLookupError as error:
+            return fail(str(error), exit_codes.FAILURE)
         print(f"watching {workflow_id}  {web_ui_url(settings, workflow_id)}  (Ctrl-C stops watching, not the task)", flush=True)
         return await follow(client.get_workflow_handle(workflow_id, result_type=TaskOutcome), args.interval, as_json=args.json, settings=settings)
 

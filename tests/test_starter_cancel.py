@@ -44,7 +44,7 @@ async def test_cancel_ends_a_task_tracking_its_pr_and_says_the_pr_stays_open(cli
 async def test_cancel_of_an_unknown_task_exits_1(starter):
     done = await starter("cancel", "no-such-task")
     assert done.returncode == 1
-    assert done.stderr == "no task no-such-task (workflow codegen-task-no-such-task not found)\n"
+    assert done.stderr == "no task no-such-task (workflow codegen-task-no-such-task not found, and no task workflow has TaskId 'no-such-task')\n"
 
 
 async def test_a_cancel_no_worker_takes_in_time_is_kept_until_one_does(client, starter, task_queue):

@@ -76,7 +76,7 @@ async def test_unknown_task_exits_1_cleanly_thirty_times_in_a_row(starter):
     for _ in range(30):
         done = await starter("status", "no-such-task")
         assert done.returncode == 1, (done.returncode, done.stderr)
-        assert done.stderr == "no task no-such-task (workflow codegen-task-no-such-task not found)\n"
+        assert done.stderr == "no task no-such-task (workflow codegen-task-no-such-task not found, and no task workflow has TaskId 'no-such-task')\n"
 
 
 async def test_unreachable_temporal_is_one_line_and_exit_3(starter):
