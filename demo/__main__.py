@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.stop:
         stopped = stop_recorded(config.pidfile)
+        config.secret_file.unlink(missing_ok=True)
         print(f"stopped {', '.join(stopped)}" if stopped else "no demo was running")
         return 0
     try:

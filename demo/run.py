@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,6 +58,15 @@ class DemoConfig:
         return self.state_dir / "demo.pids.json"
 
     @property
+    def secret_file(self) -> Path:
+        """The webhook secret of a kept demo's relay, so a person can sign a webhook by hand."""
+        return self.state_dir / "demo-webhook-secret"
+
+    @property
+    def relay_webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.relay_port}/webhooks/github"
+
+    @property
     def log_dir(self) -> Path:
         return self.state_dir / "demo-logs"
 
@@ -76,7 +87,7 @@ def demo_env(config: DemoConfig, repository: str) -> dict[str, str]:
         "TEMPORAL_ADDRESS": config.settings.temporal_address,
         "TEMPORAL_NAMESPACE": "default",
         "TEMPORAL_TASK_QUEUE": DEFAULT_TASK_QUEUE,
-        "RELAY_URL": f"http://127.0.0.1:{config.relay_port}/webhooks/github",
+        "RELAY_URL": config.relay_webhook_url,
     }
 
 
@@ -98,7 +109,10 @@ def _start(service: ChildProcess, started: list[ChildProcess]) -> ChildProcess:
 
 async def _start_everything(config: DemoConfig, started: list[ChildProcess], repository: str, out) -> Client:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    env = demo_env(config, repository) | {"WEBHOOK_SECRET": secrets.token_hex(32)}
+    secret = secrets.token_hex(32)
+    env = demo_env(config, repository) | {"WEBHOOK_SECRET": secret}
+    if config.keep:  # the relay outlives this run: whoever explores it needs the secret to sign a webhook
+        _write_secret(config.secret_file, secret)
     ui_url = config.settings.temporal_ui_url
     logs = config.log_dir
 
@@ -124,6 +138,25 @@ async def _start_everything(config: DemoConfig, started: list[ChildProcess], rep
     await ready("a worker polling codegen-tasks", worker_polling(client, DEFAULT_TASK_QUEUE), timeout=STARTUP_SECONDS, watched=started)
     print(f"ready; logs in {config.log_dir}/\n", file=out, flush=True)
     return client
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """Readable by this user only, like the environment the relay holds it in."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(secret)
+
+
+def signed_webhook_command(config: DemoConfig) -> str:
+    """One shell line that signs a ping with the kept relay's secret and sends it (answered 200, ignored)."""
+    secret = shlex.quote(str(config.secret_file))
+    signature = f"$(printf %s \"$body\" | openssl dgst -sha256 -hmac \"$(cat {secret})\" -r | cut -d' ' -f1)"
+    return (
+        "body='{\"zen\": \"signed by hand\"}'; curl -s -H 'Content-Type: application/json' -H 'X-GitHub-Event: ping' "
+        f"-H 'X-GitHub-Delivery: by-hand-1' -H \"X-Hub-Signature-256: sha256={signature}\" --data-binary \"$body\" "
+        f"{config.relay_webhook_url}"
+    )
 
 
 async def _outcome(handle: WorkflowHandle) -> TaskOutcome | str:
@@ -204,6 +237,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
         pids = ", ".join(f"{e['name']} {e['pid']}" for e in running)
         raise DemoError(f"a demo left running by KEEP=1 is still up ({pids}); stop it first: make demo-stop")
     _refuse_busy_ports(config)
+    config.secret_file.unlink(missing_ok=True)  # a stopped (or crashed) kept demo's
     catalog = load_catalog()
     context = load_demo_context()
     repository = context.repository or ""
@@ -231,6 +265,7 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
             for service in reversed(started):  # the worker and the relay before the server they talk to
                 service.stop()
             config.pidfile.unlink(missing_ok=True)
+            config.secret_file.unlink(missing_ok=True)
     print("\nevery task ended as expected" if all_expected else "\nsome tasks did not end as expected", file=out)
     if config.keep:
         _print_kept(config, started, out)
@@ -243,4 +278,7 @@ def _print_kept(config: DemoConfig, started: list[ChildProcess], out) -> None:
     address = "" if config.temporal_port == DemoConfig.temporal_port else f"TEMPORAL_ADDRESS={config.settings.temporal_address} "
     print(f"  CLI:     {address}.venv/bin/python starter.py status demo-feature", file=out)
     print(f"  logs:    {config.log_dir}/", file=out)
+    print(f"  webhook: the relay at {config.relay_webhook_url} checks signatures with the secret in", file=out)
+    print(f"           {config.secret_file} (its WEBHOOK_SECRET). Sign and send one by hand:", file=out)
+    print(f"           {signed_webhook_command(config)}", file=out)
     print("  stop it: make demo-stop   (or: .venv/bin/python -m demo --stop)", file=out)

@@ -89,6 +89,7 @@ def test_the_demo_reaches_every_expected_outcome_and_stops_what_it_started(demo_
     assert "Outcomes" in output  # starter.py stats ran against the demo's server
     state_dir = Path(demo_args[demo_args.index("--state-dir") + 1])
     assert not (state_dir / "demo.pids.json").exists()
+    assert not (state_dir / "demo-webhook-secret").exists()  # kept only while a relay that uses it runs
     assert [port for port in _ports(demo_args) if port_in_use(port)] == []
     assert {log.name for log in (state_dir / "demo-logs").iterdir()} == {"temporal.log", "relay.log", "worker.log"}
 
@@ -106,6 +107,7 @@ def test_keep_leaves_everything_running_until_stop(demo_args: list[str]):
         assert sorted(_alive(entries)) == ["relay", "temporal", "worker"]
         relay_port = _ports(demo_args)[2]
         assert httpx.get(f"http://127.0.0.1:{relay_port}/readyz", timeout=10).status_code == 200
+        _assert_a_webhook_can_be_signed_by_hand(output, state_dir, relay_port)
     finally:
         stop = subprocess.run(
             [sys.executable, "-m", "demo", "--stop", "--state-dir", str(state_dir)],
@@ -115,6 +117,22 @@ def test_keep_leaves_everything_running_until_stop(demo_args: list[str]):
     assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
     assert _alive(entries) == []
     assert not pidfile.exists()
+    assert not (state_dir / "demo-webhook-secret").exists()
+
+
+def _assert_a_webhook_can_be_signed_by_hand(output: str, state_dir: Path, relay_port: int) -> None:
+    """The kept demo says where the relay's webhook secret is, and its example command is answered by the relay."""
+    secret_file = state_dir / "demo-webhook-secret"
+    assert str(secret_file) in output and "WEBHOOK_SECRET" in output, output
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    lines = output.splitlines()
+    command = lines[next(i for i, line in enumerate(lines) if "Sign and send one by hand:" in line) + 1].strip()
+    assert command.endswith(f"http://127.0.0.1:{relay_port}/webhooks/github"), command
+    sent = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+    # Signed with the right secret: past the 401 a wrong or missing signature gets, and answered as a ping.
+    assert sent.returncode == 0 and json.loads(sent.stdout) == {"ignored": "ping", "zen": "signed by hand"}, sent.stdout + sent.stderr
+    unsigned = subprocess.run(["bash", "-c", command.replace("$(cat", "$(echo wrong; : ")], capture_output=True, text=True, timeout=30)
+    assert "ignored" not in unsigned.stdout, unsigned.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
