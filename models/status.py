@@ -200,3 +200,5 @@ class TaskState(BaseModel):
     handled_reviews: list[str] = Field(default_factory=list)
     followup_history: list[str] = Field(default_factory=list)
     followup_ended_at: datetime | None = None
+    # A webhook said the PR closed or merged: the task ends on it only once a GitHub read agrees.
+    reported_close: PrEvent | None = None

@@ -20,7 +20,7 @@ from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
 from tests.scripted_services import ScriptedServices, at, task_input
-from tests.test_workflow import PR_KEY, run_workers, start, wait_for_phase
+from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
 from tests.waiting import wait_until
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -49,7 +49,7 @@ async def _merge_after_followup_and_review(handle, services: ScriptedServices) -
     await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
     await handle.signal("check_result", CheckResult(delivery_id="c2", head_sha="sha-2", name="test", conclusion="success", completed_at=at(2)))
     await handle.signal("review", Review(delivery_id="r1", state="approved", reviewer="alice"))
-    await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+    await handle.signal("pr_event", services.close("p2"))
 
 
 async def _merge_after_review_with_line_comments(handle, services: ScriptedServices) -> None:
@@ -62,7 +62,7 @@ async def _merge_after_review_with_line_comments(handle, services: ScriptedServi
     await wait_until(followed_up, what="the follow-up")
     await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
     await handle.signal("review", Review(delivery_id="r2", review_id=56, state="approved", reviewer="alice", submitted_at=at(50)))
-    await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+    await handle.signal("pr_event", services.close("p2"))
 
 
 async def _merge_after_followup_without_check_output(handle, services: ScriptedServices) -> None:
@@ -73,14 +73,25 @@ async def _merge_after_followup_without_check_output(handle, services: ScriptedS
         return bool(services.resumes)
 
     await wait_until(followed_up, what="the follow-up")
-    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+    await handle.signal("pr_event", services.close("p1"))
 
 
 async def _retry_then_close(handle, services: ScriptedServices) -> None:
     await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
     await handle.execute_update("retry", result_type=str)
     await wait_for_phase(handle, TaskPhase.TRACKING_PR)
-    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=False, pr_key=PR_KEY))
+    await handle.signal("pr_event", services.close("p1", merged=False))
+
+
+async def _unconfirmed_then_merged(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY, head_sha="sha-9"))
+
+    async def noted() -> bool:
+        return any(entry.event == "close not confirmed" for entry in (await status_of(handle)).timeline)
+
+    await wait_until(noted, what="the unconfirmed close")
+    await handle.signal("pr_event", services.close("p2"))
 
 
 async def _nothing(handle, services: ScriptedServices) -> None:
@@ -106,6 +117,7 @@ RECORDINGS = {
         task_input("replay-5", reconcile_interval=3600, followup_settle=0.3),
         _merge_after_followup_without_check_output,
     ),
+    "merged_once_github_confirmed": (ScriptedServices, task_input("replay-6", reconcile_interval=3600), _unconfirmed_then_merged),
 }
 
 

@@ -37,6 +37,7 @@ from models.github import (
     ReviewCommentsResult,
 )
 from models.prompt import PromptInput, PromptMetadata, PromptResult
+from models.signals import PrEvent
 from models.task import Task
 from workflows.codegen_task import CodegenTaskWorkflow
 
@@ -69,6 +70,11 @@ class ScriptedServices:
     github_down: bool = False
     # When set, reading check runs for their output fails with an ApplicationError of this type (non-retryable).
     check_output_error: str | None = None
+
+    def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
+        """GitHub closes the PR, so reads say so from now on, and the webhook that tells of it."""
+        self.pr_state, self.merged = "closed", merged
+        return PrEvent(delivery_id=delivery_id, action="closed", merged=merged, pr_key=f"{REPO}#7")
 
     def ref(self, number: int = 7) -> PullRequestRef:
         owner, repo = REPO.split("/")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-from models.signals import PrEvent
 from models.status import Reason, TaskPhase
 from tests.scripted_services import ScriptedServices, task_input
-from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from tests.test_workflow import run_workers, start, status_of, wait_for_phase
 from workflows.calls import LOCAL_RETRY
 
 
@@ -42,7 +41,12 @@ async def test_a_github_outage_ends_a_reconciles_retries_and_the_task_carries_on
         failed = next(entry for entry in status.timeline if entry.event == "reconcile failed")
         assert failed.detail == "read_pull_request: GitHub answered 503"
 
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        # A webhook's merge waits for GitHub to confirm it.
+        await handle.signal("pr_event", services.close("p1"))
+        await time_env.sleep(timedelta(minutes=16))
+        status = await status_of(handle)
+        assert status.phase is TaskPhase.TRACKING_PR and status.timeline[-1].event == "close not confirmed yet"
+        services.github_down = False
         outcome = await handle.result()
     assert (outcome.status, outcome.reason) == ("merged", Reason.MERGED)
 
@@ -60,7 +64,7 @@ async def test_a_github_outage_as_the_pr_opens_delays_tracking_without_a_second_
         services.github_down = False
         await time_env.sleep(timedelta(minutes=5))
         await wait_for_phase(handle, TaskPhase.TRACKING_PR)
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1"))
         outcome = await handle.result()
 
     assert (outcome.status, len(outcome.attempts)) == ("merged", 1)

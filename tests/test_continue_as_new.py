@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack import temporal_server
 from models import names
-from models.signals import CheckResult, PrEvent, Review
+from models.signals import CheckResult, Review
 from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
 from tests.scripted_services import ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, wait_for_phase
@@ -73,7 +73,7 @@ async def test_a_long_history_continues_as_new_without_forgetting(eager_env: Wor
 
         # A redelivery from before the switch is still recognised; a new one still applies.
         await latest.signal("check_result", CheckResult(delivery_id="d0", head_sha="sha-1", name="check-0", conclusion="failure", completed_at=at(100)))
-        await latest.signal("pr_event", PrEvent(delivery_id="merge", action="closed", merged=True, pr_key=PR_KEY))
+        await latest.signal("pr_event", services.close("merge"))
         outcome = await latest.result()
     assert outcome.status == "merged" and len(services.created) == 1
     assert {c.conclusion for c in outcome.checks} == {"success"}
@@ -147,7 +147,7 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
 
         await wait_until(second_followup_done, what="the review's follow-up in the new run")
         await latest.signal("check_result", failing)
-        await latest.signal("pr_event", PrEvent(delivery_id="merge", action="closed", merged=True, pr_key=PR_KEY))
+        await latest.signal("pr_event", services.close("merge"))
         outcome = await latest.result()
     assert outcome.status == "merged" and outcome.followups == 2 and len(services.created) == 1
     assert [p.kind for p in services.followup_prompts] == ["fix_checks", "address_review"]

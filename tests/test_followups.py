@@ -49,7 +49,7 @@ async def test_failing_checks_pass_after_one_followup(time_env, task_queue):
         await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
         await handle.signal("check_result", passing("c2", "sha-2"))
         await wait_until(lambda: _phase_and_verdict(handle, TaskPhase.TRACKING_PR, "passing"), what="green on sha-2")
-        await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p2"))
         outcome = await handle.result()
 
     assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
@@ -77,7 +77,7 @@ async def test_budget_spent_needs_attention_until_a_person_acts(time_env, task_q
         assert status.error.message == "checks failing after 1 follow-up(s): test"
         assert len(services.resumes) == 1
 
-        await handle.signal("pr_event", PrEvent(delivery_id="p2", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p2"))
         outcome = await handle.result()
     assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, None)
 
@@ -94,7 +94,7 @@ async def test_changes_requested_then_approved(time_env, task_queue):
         assert services.followup_prompts[0].review_body == "Please add tests for the limiter."
 
         await handle.signal("review", Review(delivery_id="r2", state="approved", reviewer="alice", submitted_at=at(50)))
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1"))
         outcome = await handle.result()
     assert (outcome.status, outcome.followups) == ("merged", 1)
     assert [(r.reviewer, r.state) for r in outcome.reviews] == [("alice", "approved")]
@@ -110,7 +110,7 @@ async def test_a_reviews_line_comments_go_into_the_followup(time_env, task_queue
         await wait_for_phase(handle, TaskPhase.TRACKING_PR)
         await handle.signal("review", Review(delivery_id="r1", review_id=55, state="changes_requested", reviewer="alice", body="Two things.", submitted_at=at(5)))
         await resumed(services, 1)
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1"))
         await handle.result()
 
     assert services.review_comment_reads == [55]
@@ -127,7 +127,7 @@ async def test_a_review_whose_comments_cannot_be_read_is_still_addressed(time_en
         await handle.signal("review", Review(delivery_id="r1", review_id=56, state="changes_requested", reviewer="alice", body="Rename it.", submitted_at=at(5)))
         await resumed(services, 1)
         status = await status_of(handle)
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1"))
         outcome = await handle.result()
 
     assert services.review_comment_reads == [56]
@@ -145,7 +145,7 @@ async def test_failing_checks_whose_output_github_refuses_are_still_followed_up(
         await handle.signal("check_result", failing("c1", "sha-1"))
         await resumed(services, 1)
         status = await status_of(handle)
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=True, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1"))
         outcome = await handle.result()
 
     # The webhook's summary stands in for the output GitHub would not give.
@@ -170,7 +170,7 @@ async def test_events_during_a_followup_are_kept_for_the_next_round(time_env, ta
         await resumed(services, 2)
         assert [p.kind for p in services.followup_prompts] == ["fix_checks", "address_review"]
         assert "fix_checks for test" in services.followup_prompts[1].previous_followups[0]
-        await handle.signal("pr_event", PrEvent(delivery_id="p1", action="closed", merged=False, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("p1", merged=False))
         outcome = await handle.result()
     assert (outcome.status, outcome.followups) == ("closed", 2)
 

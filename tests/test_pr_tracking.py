@@ -42,6 +42,7 @@ from workflows.pr_tracking import (
     failing_checks,
     open_pull_request,
     pr_finished,
+    report_close,
 )
 
 # ---- verdict: events -> verdict and the head's checks ---------------------------------------
@@ -655,3 +656,13 @@ def test_any_sequence_redelivered_gives_the_state_of_once(specs: list[tuple[str,
     apply_all(twice, events)
     apply_all(twice, events)
     assert twice == once
+
+
+def test_a_reported_close_waits_for_github_to_confirm_it() -> None:
+    state = make_state()
+    line = report_close(state, pr_event("closed", merged=True))
+    assert line == "webhook: PR merged; confirming with GitHub"
+    assert state.reported_close is not None and not pr_finished(state) and state.status.pr.status == "open"
+    # About another PR, or once the PR has ended: nothing to confirm.
+    assert report_close(make_state(), pr_event("closed", key=OTHER_KEY)) is None
+    assert report_close(make_state(status="merged"), pr_event("closed")) is None

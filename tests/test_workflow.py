@@ -70,7 +70,7 @@ async def test_merged_after_passing_checks_with_duplicates_ignored(time_env, tas
         timeline = [entry.event for entry in (await status_of(handle)).timeline]
         assert timeline.count("check ci: success on sha-1") == 1
 
-        await handle.signal("pr_event", PrEvent(delivery_id="d3", action="closed", merged=True, pr_key=PR_KEY, occurred_at=at(20)))
+        await handle.signal("pr_event", services.close("d3"))
         outcome = await handle.result()
 
     assert (outcome.status, outcome.reason) == ("merged", Reason.MERGED)
@@ -116,7 +116,7 @@ async def test_exhausted_attempts_wait_for_the_retry_update(time_env, task_queue
             await handle.execute_update("retry", result_type=str)
         assert "tracking_pr, not awaiting_retry" in str(refused.value.cause)
 
-        await handle.signal("pr_event", PrEvent(delivery_id="c", action="closed", merged=False, pr_key=PR_KEY))
+        await handle.signal("pr_event", services.close("c", merged=False))
         outcome = await handle.result()
     assert (outcome.status, outcome.reason) == ("closed", Reason.CLOSED_UNMERGED)
     assert len(services.created) == 2
@@ -241,3 +241,25 @@ async def test_webhooks_that_beat_the_workflow_to_its_pr_are_kept(time_env, task
         assert [(r.reviewer, r.state) for r in status.reviews] == [("alice", "approved")]
         await handle.cancel()
         await handle.result()
+
+
+async def test_a_webhooks_close_ends_the_task_only_when_github_agrees(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("confirm-1", reconcile_interval=3600))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        # Validly signed, but about another head: GitHub still shows the PR open.
+        await handle.signal("pr_event", PrEvent(delivery_id="forged", action="closed", merged=True, pr_key=PR_KEY, head_sha="sha-9"))
+
+        async def refused() -> bool:
+            return any(entry.event == "close not confirmed" for entry in (await status_of(handle)).timeline)
+
+        await wait_until(refused, what="the unconfirmed close noted")
+        status = await status_of(handle)
+        assert status.phase is TaskPhase.TRACKING_PR and status.pr.status == "open"
+        assert "GitHub shows the PR open" in status.timeline[-1].detail
+
+        await handle.signal("pr_event", services.close("real"))
+        outcome = await handle.result()
+    assert (outcome.status, outcome.reason, outcome.pr.status) == ("merged", Reason.MERGED, "merged")

@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from models.status import ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
     from models.task import WorkflowInput
 
+# Patch id: workflows that ended on a webhook's close without reading GitHub replay as they ran.
+CONFIRM_CLOSE_PATCH = "confirm-close-with-github"
 SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 
@@ -161,7 +163,9 @@ class CodegenTaskWorkflow:
 
     def _apply(self, event: PrEvent | CheckResult | Review) -> None:
         state, task = self._state, self._running()
-        if isinstance(event, PrEvent):
+        if isinstance(event, PrEvent) and event.action == "closed" and workflow.patched(CONFIRM_CLOSE_PATCH):
+            task.record(pr_tracking.report_close(state, event))
+        elif isinstance(event, PrEvent):
             task.record(pr_tracking.apply_pr_event(state, event))
         elif isinstance(event, CheckResult):
             task.record(pr_tracking.apply_check(state, event))

@@ -40,6 +40,9 @@ async def follow_pull_request(task: RunningTask) -> None:
     interval = base
     next_read: asyncio.Future[None] | None = None
     while not pr_finished(state):
+        # While GitHub cannot say, the task goes on as before (expiry included) and asks again next round.
+        if state.reported_close is not None and await _confirm_close(task):
+            continue
         if state.status.iterations_to_green is None and verdict(state) == "passing":
             state.status.iterations_to_green = state.status.followups
         due = policy.due_followup(state, options)
@@ -111,6 +114,24 @@ async def _reconcile(task: RunningTask) -> bool:
     for change in changes:
         task.record(change)
     return bool(changes)
+
+
+async def _confirm_close(task: RunningTask) -> bool:
+    """Ends the task only if GitHub shows the PR closed too; False when GitHub could not be read."""
+    state = task.state
+    assert state.status.pr is not None and state.reported_close is not None
+    try:
+        read = await read_pull_request(state.status.pr.ref)
+    except CallFailed as failed:
+        task.note("close not confirmed yet", failed.message)
+        return False
+    for change in apply_github_read(state, read):
+        task.record(change)
+    if not pr_finished(state):
+        reported = "merged" if state.reported_close.merged else "closed"
+        task.note("close not confirmed", f"a webhook said {reported}; GitHub shows the PR {state.status.pr.status} at {state.status.pr.head_sha[:7]}")
+    state.reported_close = None
+    return True
 
 
 async def _continue_as_new(task: RunningTask) -> None:

@@ -103,6 +103,15 @@ def apply_pr_event(state: TaskState, event: PrEvent) -> str | None:
     return None
 
 
+def report_close(state: TaskState, event: PrEvent) -> str | None:
+    """A webhook says the PR closed: kept for a GitHub read to confirm, since a signed delivery can still
+    be about another head, or plain wrong, while GitHub shows the PR open."""
+    if event.pr_key != _pr(state).ref.key or pr_finished(state):
+        return None
+    state.reported_close = event
+    return f"webhook: PR {'merged' if event.merged else 'closed'}; confirming with GitHub"
+
+
 def apply_check(state: TaskState, result: CheckResult) -> str | None:
     if not _record_check(state, _check_state(result, result.output_summary)):
         return None
