@@ -14,14 +14,19 @@ def codegen_api_task_queue(task_queue: str) -> str:
     """Run creation gets its own queue, rate-limited by the server across all workers."""
     return f"{task_queue}-codegen-api"
 
-SUCCESS_STATUSES = frozenset({"COMPLETE"})
+# Codegen's status is a free string, spelled in several ways (`COMPLETE`, `completed`): read case-insensitively.
+SUCCESS_STATUSES = frozenset({"COMPLETE", "COMPLETED"})
+RUNNING_STATUSES = frozenset({"PENDING", "ACTIVE", "RUNNING", "EVALUATION"})
+PAUSED_STATUSES = frozenset({"PAUSED"})  # the agent waits for input (a plan to approve, say)
 FAILURE_STATUSES = frozenset(
     {"FAILED", "ERROR", "CANCELLED", "STOPPED", "TIMEOUT", "MAX_ITERATIONS_REACHED", "OUT_OF_TOKENS"}
 )
+KNOWN_STATUSES = SUCCESS_STATUSES | RUNNING_STATUSES | PAUSED_STATUSES | FAILURE_STATUSES
 
 
 class RunState(StrEnum):
     RUNNING = "running"
+    PAUSED = "paused"
     COMPLETE = "complete"
     FAILED = "failed"
 
@@ -33,6 +38,8 @@ def classify_run_status(status: str | None) -> RunState:
         return RunState.COMPLETE
     if normalized in FAILURE_STATUSES:
         return RunState.FAILED
+    if normalized in PAUSED_STATUSES:
+        return RunState.PAUSED
     return RunState.RUNNING
 
 
@@ -99,11 +106,21 @@ class StartRunInput(BaseModel):
     repository: str | None = None
     # Copied into the run metadata; the fake reads `scenario` from it to inject faults per task.
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Sent as `model` when set; Codegen's organization default otherwise.
+    model: str | None = None
+    # The run id of the workflow's first run: kept by continue-as-new and by `temporal workflow reset`,
+    # so a run created for this attempt is recognised whatever happened to the workflow since.
+    first_execution_run_id: str | None = None
 
 
 class WaitRunInput(BaseModel):
+    """Wait until the run ends (COMPLETE or a failure) or waits for input (PAUSED)."""
+
     run_id: int
     poll_interval_seconds: float = 15.0
+    # Right after a resume Codegen may still say PAUSED: a run not yet seen running since the wait began
+    # ends the wait as PAUSED only after this long. 0: a PAUSED run ends the wait at once.
+    paused_grace_seconds: float = 0.0
 
 
 class ResumeRunInput(BaseModel):
@@ -111,7 +128,33 @@ class ResumeRunInput(BaseModel):
     prompt: str
     task_id: str
     workflow_id: str
+    # The follow-up's number; 0 for the instruction that resumes a paused run.
     followup: int
+    # Sent as `model` when set; the run's own model otherwise.
+    model: str | None = None
+
+
+class StopAgentInput(BaseModel):
+    """Stop Codegen's agents on the run's PR (`remove-from-pr`): a cancelled task's PR gets no more pushes."""
+
+    run_id: int
+
+
+class StopAgentResult(BaseModel):
+    confirmed: bool
+    detail: str
+
+
+class ActiveRunQuery(BaseModel):
+    """Is an agent run already working on this PR (Codegen's own checks auto-fixer, or a reply to a comment)?"""
+
+    pr_url: str
+    # Only runs created at or after this count (the PR's opening).
+    created_after: datetime | None = None
+
+
+class ActiveRunResult(BaseModel):
+    run: AgentRun | None = None
 
 
 class CodegenHealth(BaseModel):

@@ -17,6 +17,9 @@ class PrEvent(BaseModel):
     merged: bool = False
     head_sha: str | None = None
     occurred_at: datetime | None = None
+    # The web host of the delivery's repository (github.com, an Enterprise host, the fake's): a task takes
+    # events only from its own PR's host, so a mock PR's event never reaches a real task, nor the reverse.
+    host: str | None = None
 
 
 class CheckResult(BaseModel):
@@ -30,6 +33,7 @@ class CheckResult(BaseModel):
     completed_at: datetime | None = None
     details_url: str | None = None
     output_summary: str | None = None
+    host: str | None = None  # as PrEvent.host
 
 
 class Review(BaseModel):
@@ -42,3 +46,4 @@ class Review(BaseModel):
     submitted_at: datetime | None = None
     # owner/repo#number of the reviewed PR, so the workflow can refuse reviews of other PRs.
     pr_key: str | None = None
+    host: str | None = None  # as PrEvent.host
