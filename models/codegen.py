@@ -111,6 +111,9 @@ class StartRunInput(BaseModel):
     # The run id of the workflow's first run: kept by continue-as-new and by `temporal workflow reset`,
     # so a run created for this attempt is recognised whatever happened to the workflow since.
     first_execution_run_id: str | None = None
+    # When the task began (its first run's `workflow.info().workflow_start_time`, which a reset keeps): the
+    # search for a run this attempt already created stops at older runs. None: an hour before the activity.
+    task_started_at: datetime | None = None
 
 
 class WaitRunInput(BaseModel):
