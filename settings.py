@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import overload
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -37,13 +39,44 @@ def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    """1/true/yes/on or 0/false/no/off; unset or empty: None."""
+    value = _text(env, name)
+    if value is None:
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {value!r}")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url` names this machine (localhost, 127.0.0.0/8, ::1): a fake started here, never a real service."""
+    host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseModel):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = DEFAULT_TASK_QUEUE
 
     codegen_api_key: SecretStr | None = None
+    # CODEGEN_MOCK: True asks for mock mode on purpose (a key, if set, is never sent); False asks for the
+    # real API (no key is then refused); None (unset) leaves it to the key, see `mock_mode`.
+    codegen_mock: bool | None = None
     codegen_org_id: str = "1"
+    codegen_org_id_explicit: bool = False
     codegen_api_url: str = "https://api.codegen.com"
     # Set explicitly: mock mode talks to a fake served there instead of one inside the worker.
     codegen_api_url_explicit: bool = False
@@ -52,6 +85,7 @@ class Settings(BaseModel):
 
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
+    github_api_url_explicit: bool = False
 
     webhook_secret: SecretStr | None = None
     webhook_secret_previous: SecretStr | None = None
@@ -72,8 +106,57 @@ class Settings(BaseModel):
 
     @property
     def mock_mode(self) -> bool:
-        """No Codegen key: the worker talks to the bundled fake Codegen and GitHub."""
+        """The worker talks to the bundled fake Codegen and GitHub: CODEGEN_MOCK=1, or no key and no CODEGEN_MOCK.
+
+        A worker checks `mock_mode_refusal()` before it starts: no key next to production settings is refused.
+        """
+        if self.codegen_mock is not None:
+            return self.codegen_mock
         return self.codegen_api_key is None
+
+    @property
+    def mock_mode_reason(self) -> str:
+        """Why this is mock mode, for the banner: asked for, or no key."""
+        if not self.codegen_mock:
+            return "no CODEGEN_API_KEY"
+        unsent = [name for name, value in (("CODEGEN_API_KEY", self.codegen_api_key), ("GITHUB_TOKEN", self.github_token)) if value]
+        if not unsent:
+            return "CODEGEN_MOCK=1"
+        return f"CODEGEN_MOCK=1; the {' and '.join(unsent)} set here {'is' if len(unsent) == 1 else 'are'} never sent anywhere"
+
+    def production_settings(self) -> list[str]:
+        """The settings present that only a real deployment has: a GitHub token, an org id, a non-loopback API URL."""
+        found = []
+        if self.github_token is not None:
+            found.append("GITHUB_TOKEN")
+        if self.codegen_org_id_explicit:
+            found.append("CODEGEN_ORG_ID")
+        if self.codegen_api_url_explicit and not is_loopback_url(self.codegen_api_url):
+            found.append(f"CODEGEN_API_URL={self.codegen_api_url}")
+        if self.github_api_url_explicit and not is_loopback_url(self.github_api_url):
+            found.append(f"GITHUB_API_URL={self.github_api_url}")
+        return found
+
+    def mock_mode_refusal(self) -> str | None:
+        """Why a worker must not start with these settings, or None.
+
+        Mock mode can never touch real tasks: a worker without CODEGEN_API_KEY runs the fakes only when
+        nothing else is configured (a developer's machine), or when CODEGEN_MOCK=1 asks for them. A
+        deployment that lost its key keeps its other settings, and is refused instead of faking its PRs.
+        """
+        if self.codegen_api_key is not None or self.codegen_mock:
+            return None
+        how = "set CODEGEN_API_KEY to use the Codegen API, or CODEGEN_MOCK=1 to run the bundled fakes on purpose (mock mode)"
+        if self.codegen_mock is False:
+            return f"CODEGEN_API_KEY is not set, but CODEGEN_MOCK=0 asks for the real Codegen API: {how}"
+        production = self.production_settings()
+        if not production:
+            return None
+        named = ", ".join(production)
+        return (
+            f"CODEGEN_API_KEY is not set, but {named} {'is' if len(production) == 1 else 'are'}: "
+            f"refusing to run the bundled fakes in place of a real deployment; {how}"
+        )
 
     @property
     def create_rate_per_minute(self) -> float:
@@ -89,12 +172,15 @@ class Settings(BaseModel):
             temporal_namespace=_text(env, "TEMPORAL_NAMESPACE", "default"),
             task_queue=_text(env, "TEMPORAL_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             codegen_api_key=_secret(env, "CODEGEN_API_KEY"),
+            codegen_mock=_flag(env, "CODEGEN_MOCK"),
             codegen_org_id=_text(env, "CODEGEN_ORG_ID", "1"),
+            codegen_org_id_explicit=_text(env, "CODEGEN_ORG_ID") is not None,
             codegen_api_url=_text(env, "CODEGEN_API_URL", "https://api.codegen.com").rstrip("/"),
             codegen_api_url_explicit=_text(env, "CODEGEN_API_URL") is not None,
             codegen_create_rate_per_minute=_number(env, "CODEGEN_CREATE_RATE_PER_MINUTE"),
             github_token=_secret(env, "GITHUB_TOKEN"),
             github_api_url=_text(env, "GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            github_api_url_explicit=_text(env, "GITHUB_API_URL") is not None,
             webhook_secret=_secret(env, "WEBHOOK_SECRET"),
             webhook_secret_previous=_secret(env, "WEBHOOK_SECRET_PREVIOUS"),
             relay_host=_text(env, "RELAY_HOST", "127.0.0.1"),

@@ -2,7 +2,9 @@
 
     python worker.py [--metrics-port 9464] [--grace-seconds 30]
 
-No CODEGEN_API_KEY means mock mode: the bundled fake Codegen and GitHub, announced loudly.
+Mock mode (the bundled fake Codegen and GitHub, announced loudly) is CODEGEN_MOCK=1, or no CODEGEN_API_KEY with
+nothing else configured. No key next to GITHUB_TOKEN, CODEGEN_ORG_ID or a non-loopback CODEGEN_API_URL or
+GITHUB_API_URL is refused (exit code 2): a deployment that lost its key never fakes its tasks.
 This is the composition root: the one place that wires the fake (fakes/wiring.py) into a worker.
 """
 
@@ -24,7 +26,7 @@ from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.prompts import PromptActivities
-from activities.service_clients import ServiceClients, clients_at_urls, uses_in_process_fake
+from activities.service_clients import ServiceClients, clients_at_urls, refuse_unsafe_mock_mode, uses_in_process_fake
 from cli import exit_codes
 from models import names
 from models.codegen import codegen_api_task_queue
@@ -46,7 +48,11 @@ MAX_CACHED_WORKFLOWS = 500
 
 
 def build_service_clients(settings: Settings) -> ServiceClients:
-    """This process's Codegen and GitHub clients; mock mode without CODEGEN_API_URL runs the fake in-process."""
+    """This process's Codegen and GitHub clients; mock mode without CODEGEN_API_URL runs the fake in-process.
+
+    Raises `UnsafeMockMode` (a ValueError) for settings a worker must not run with (`Settings.mock_mode_refusal`).
+    """
+    refuse_unsafe_mock_mode(settings)
     if not uses_in_process_fake(settings):
         return clients_at_urls(settings)
     # Imported only here: a real-mode worker never loads the fake (Starlette and its 1,800 lines).
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
+        # Before connecting: the refusal must not wait for (or depend on) Temporal.
+        refuse_unsafe_mock_mode(settings)
         asyncio.run(serve(settings, args.metrics_port, timedelta(seconds=args.grace_seconds)))
     except (RuntimeError, ValueError) as error:
         logger.error("%s", error)

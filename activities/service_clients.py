@@ -1,6 +1,8 @@
 """Builds the process-wide HTTP clients for Codegen and GitHub from `Settings`.
 
-- Real mode (CODEGEN_API_KEY set): Codegen at CODEGEN_API_URL, GitHub at GITHUB_API_URL.
+- Real mode (CODEGEN_API_KEY set, no CODEGEN_MOCK=1): Codegen at CODEGEN_API_URL, GitHub at GITHUB_API_URL.
+- No key next to a production setting (GITHUB_TOKEN, CODEGEN_ORG_ID, a non-loopback API URL) and no
+  CODEGEN_MOCK=1: refused (`UnsafeMockMode`), so mock mode can never stand in for a real deployment.
 - Mock mode with CODEGEN_API_URL: both talk over HTTP to a fake served there (`python -m fakes`).
 - Mock mode, no CODEGEN_API_URL: both talk to a fake inside this process. This package never
   imports the fake: the composition root (`worker.build_service_clients`) builds it and hands its
@@ -62,6 +64,17 @@ class ServiceClients:
         await self.aclose()
 
 
+class UnsafeMockMode(ValueError):
+    """No CODEGEN_API_KEY where the settings say a real deployment; the message says what to set."""
+
+
+def refuse_unsafe_mock_mode(settings: Settings) -> None:
+    """Raise `UnsafeMockMode` when these settings must not build clients (`Settings.mock_mode_refusal`)."""
+    refusal = settings.mock_mode_refusal()
+    if refusal is not None:
+        raise UnsafeMockMode(refusal)
+
+
 def uses_in_process_fake(settings: Settings) -> bool:
     """Mock mode with no CODEGEN_API_URL: the clients need a fake served inside this process."""
     return settings.mock_mode and not settings.codegen_api_url_explicit
@@ -69,6 +82,7 @@ def uses_in_process_fake(settings: Settings) -> bool:
 
 def clients_at_urls(settings: Settings) -> ServiceClients:
     """Real mode, or mock mode against the fake served at CODEGEN_API_URL; creating them does no I/O."""
+    refuse_unsafe_mock_mode(settings)
     if uses_in_process_fake(settings):
         raise ValueError("mock mode without CODEGEN_API_URL needs the in-process fake: use worker.build_service_clients")
     if settings.mock_mode:
@@ -136,6 +150,6 @@ def _http_fake_clients(settings: Settings) -> ServiceClients:
         _codegen_http(url, MOCK_TOKEN),
         _github_http(url, None),
         settings,
-        f"MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the fake served at {url} (python -m fakes); "
+        f"MOCK MODE ({settings.mock_mode_reason}): Codegen and GitHub are the fake served at {url} (python -m fakes); "
         "no real agent runs, no real pull requests",
     )

@@ -117,6 +117,7 @@ async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict
             )
         )
         env = {
+            "CODEGEN_MOCK": "1",
             "CODEGEN_API_URL": fake_url,
             "GITHUB_API_URL": fake_url,
             "WEBHOOK_SECRET": secret,

@@ -80,8 +80,9 @@ class DemoConfig:
 
 
 def demo_env(config: DemoConfig, repository: str) -> dict[str, str]:
-    """What the demo's relay, worker and `starter.py stats` are told (no CODEGEN_API_KEY: mock mode)."""
+    """What the demo's relay, worker and `starter.py stats` are told (CODEGEN_MOCK=1: mock mode on purpose)."""
     return {
+        "CODEGEN_MOCK": "1",
         # Also connects the repository to the fake Codegen organization.
         "ALLOWED_REPOSITORIES": repository,
         "TEMPORAL_ADDRESS": config.settings.temporal_address,

@@ -27,7 +27,7 @@ def in_process_fake_clients(settings: Settings) -> ServiceClients:
     return clients_over_transport(
         settings,
         httpx.ASGITransport(app=create_app(config, world)),
-        "MOCK MODE (no CODEGEN_API_KEY): Codegen and GitHub are the bundled fakes running inside this worker; "
+        f"MOCK MODE ({settings.mock_mode_reason}): Codegen and GitHub are the bundled fakes running inside this worker; "
         f"{webhooks}; no real agent runs, no real pull requests",
         world.aclose,
     )

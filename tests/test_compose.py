@@ -150,7 +150,7 @@ def test_settings_variables_are_observed() -> None:
     expected_some = {"TEMPORAL_ADDRESS", "CODEGEN_API_KEY", "WEBHOOK_SECRET", "ALLOWED_REPOSITORIES"}
     assert expected_some <= settings_variables()
     source = (ROOT / "settings.py").read_text()
-    assert settings_variables() == set(re.findall(r'_(?:text|secret|csv|number)\(env,\s*"([A-Z0-9_]+)"', source))
+    assert settings_variables() == set(re.findall(r'_(?:text|secret|csv|number|flag)\(env,\s*"([A-Z0-9_]+)"', source))
 
 
 # --- The file and its services ---
@@ -220,6 +220,8 @@ def test_stack_defaults_give_mock_mode_settings_inside_the_stack() -> None:
     assert settings.temporal_ui_url == "http://localhost:8080"
     # Empty values fall back to the code's defaults instead of becoming "explicit" settings.
     assert settings.mock_mode and not settings.codegen_api_url_explicit
+    # Nothing configured: mock mode, not a deployment that lost its key.
+    assert settings.production_settings() == [] and settings.mock_mode_refusal() is None
     assert settings.codegen_api_url == "https://api.codegen.com"
     assert settings.github_api_url == "https://api.github.com"
 
@@ -231,6 +233,20 @@ def test_mock_profile_urls_reach_the_fakes_service() -> None:
     fake_port = services["services"]["fakes"]["environment"]["FAKE_PORT"]
     assert settings.codegen_api_url_explicit
     assert settings.codegen_api_url == settings.github_api_url == f"http://fakes:{fake_port}"
+    # Another host than this machine's: without CODEGEN_MOCK=1 a keyless worker refuses to start.
+    refusal = settings.mock_mode_refusal()
+    assert refusal is not None and "CODEGEN_MOCK=1" in refusal
+    on_purpose = Settings.from_env(load_compose(MINIMAL_ENV | fakes_url | {"CODEGEN_MOCK": "1"})["services"]["worker"]["environment"])
+    assert on_purpose.mock_mode and on_purpose.mock_mode_refusal() is None
+
+
+def test_a_real_deployment_without_its_key_is_refused_not_mocked() -> None:
+    real = {"CODEGEN_API_KEY": "cg-key", "CODEGEN_ORG_ID": "42", "GITHUB_TOKEN": "ghp_x"}
+    worker = load_compose(MINIMAL_ENV | real)["services"]["worker"]["environment"]
+    assert not Settings.from_env(worker).mock_mode
+    lost_key = load_compose(MINIMAL_ENV | real | {"CODEGEN_API_KEY": ""})["services"]["worker"]["environment"]
+    refusal = Settings.from_env(lost_key).mock_mode_refusal()
+    assert refusal is not None and "GITHUB_TOKEN" in refusal and "CODEGEN_ORG_ID" in refusal
 
 
 # --- Dependencies and ports ---

@@ -128,6 +128,7 @@ def mock_mode_worker(tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: s
         tmp_path / "worker.log",
         TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
         TEMPORAL_TASK_QUEUE=task_queue,
+        CODEGEN_MOCK="1",
         CODEGEN_API_URL=fake_url,
         GITHUB_API_URL=fake_url,
     )

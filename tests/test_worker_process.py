@@ -1,4 +1,5 @@
-"""worker.py as people run it: mock mode announced, SDK and task-outcome metrics served, a clean stop on SIGTERM."""
+"""worker.py as people run it: mock mode announced, SDK and task-outcome metrics served, a clean stop on SIGTERM,
+and no mock mode where the settings say a real deployment (exit 2 before anything starts)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,34 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from devstack import ROOT
+from devstack.env import clean_env
 from devstack.services import free_port
 from models.status import TaskOutcome
+from tests.waiting import wait_until
 
 
 async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path):
     metrics_port = free_port()
     secret_token = f"ghp_{uuid.uuid4().hex}"
+    secret_key = f"cg-{uuid.uuid4().hex}"
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "TEMPORAL_TASK_QUEUE": task_queue,
-        "CODEGEN_API_KEY": "",
+        # Mock mode on purpose, next to real credentials: the fakes run, and neither is sent anywhere.
+        "CODEGEN_MOCK": "1",
+        "CODEGEN_API_KEY": secret_key,
         "GITHUB_TOKEN": secret_token,
     }
     env.pop("CODEGEN_API_URL", None)
@@ -67,5 +75,63 @@ async def test_worker_process_runs_a_task_in_mock_mode_and_stops_cleanly(dev_env
 
     output = log.read_text()
     assert returncode == 0, f"worker.py exited {returncode} after SIGTERM:\n{output}"
-    assert "MOCK MODE" in output and "stopping" in output
-    assert secret_token not in output
+    assert "MOCK MODE (CODEGEN_MOCK=1; the CODEGEN_API_KEY and GITHUB_TOKEN set here are never sent anywhere)" in output
+    assert "stopping" in output
+    assert secret_token not in output and secret_key not in output
+
+
+# Each is what a real deployment has and a developer's machine does not.
+PRODUCTION_SETTINGS = {
+    "GITHUB_TOKEN": {"GITHUB_TOKEN": "ghp_real"},
+    "CODEGEN_ORG_ID": {"CODEGEN_ORG_ID": "4242"},
+    "CODEGEN_API_URL": {"CODEGEN_API_URL": "https://api.codegen.com"},
+    "GITHUB_API_URL": {"GITHUB_API_URL": "https://github.example.com/api/v3"},
+}
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=clean_env(**env), stdout=sink, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("production", list(PRODUCTION_SETTINGS.values()), ids=list(PRODUCTION_SETTINGS))
+def test_no_key_next_to_a_production_setting_is_refused_with_exit_2(production: dict[str, str], tmp_path: Path):
+    # A Temporal that is not there: a worker that got as far as connecting would exit 3, not 2.
+    log = tmp_path / "worker.log"
+    done = _worker({"TEMPORAL_ADDRESS": "127.0.0.1:1", **production}, log)
+    assert done.wait(timeout=60) == 2, log.read_text()
+    output = log.read_text()
+    [name] = production
+    assert "CODEGEN_API_KEY is not set" in output and name in output, output
+    assert "CODEGEN_MOCK=1" in output, output
+    assert "MOCK MODE" not in output and "Traceback" not in output, output
+
+
+def test_codegen_mock_0_without_a_key_is_refused_with_exit_2(tmp_path: Path):
+    log = tmp_path / "worker.log"
+    done = _worker({"TEMPORAL_ADDRESS": "127.0.0.1:1", "CODEGEN_MOCK": "0"}, log)
+    assert done.wait(timeout=60) == 2, log.read_text()
+    assert "CODEGEN_API_KEY is not set" in log.read_text()
+
+
+MOCK_MODE_CASES = {
+    "nothing configured": ({}, "MOCK MODE (no CODEGEN_API_KEY)"),
+    "CODEGEN_MOCK=1": ({"CODEGEN_MOCK": "1", **PRODUCTION_SETTINGS["CODEGEN_ORG_ID"], **PRODUCTION_SETTINGS["GITHUB_API_URL"]}, "MOCK MODE (CODEGEN_MOCK=1)"),
+}
+
+
+@pytest.mark.parametrize(("extra", "banner"), list(MOCK_MODE_CASES.values()), ids=list(MOCK_MODE_CASES))
+async def test_mock_mode_starts_with_nothing_configured_or_on_purpose_and_says_so(
+    extra: dict[str, str], banner: str, dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+):
+    address = dev_env.client.service_client.config.target_host
+    log = tmp_path / "worker.log"
+    process = _worker({"TEMPORAL_ADDRESS": address, "TEMPORAL_TASK_QUEUE": task_queue, **extra}, log)
+    try:
+        # The banner comes once both workers poll; a refused worker would have exited instead.
+        await wait_until(lambda: banner in log.read_text() or process.poll() is not None, timeout=60, what="the banner")
+        assert process.poll() is None, f"worker.py exited {process.returncode}:\n{log.read_text()}"
+        assert "=" * 78 in log.read_text(), "mock mode is announced in a banner"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log.read_text()
