@@ -71,6 +71,8 @@ async def test_every_handled_event_reaches_its_workflow_by_pr_key(
     [got] = await received(handle, 1)
     assert got["signal"] == signal and got["delivery_id"] == f"d-{name}"
     assert expected.items() <= got.items()
+    # The repository's web host, so a task takes events only from its own PR's host (mock or real).
+    assert got["host"] == "github.com"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,7 @@ async def test_checks_without_pull_requests_are_found_by_head_sha(relay, probes:
     assert response.json()["signalled"] == [handle.id]
     [got] = await received(handle, 1)
     assert got["head_sha"] == identity.head_sha
+    assert got["host"] == "github.com"
 
 
 async def test_head_sha_of_another_repository_does_not_match(relay, probes: Probes, identity) -> None:

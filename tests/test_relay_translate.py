@@ -206,3 +206,46 @@ def test_missing_required_field_names_the_field(identity) -> None:
     del document["check_run"]["head_sha"]
     with pytest.raises(MalformedDelivery, match=r"check_run\.head_sha"):
         parse_event("check_run", document)
+
+
+HANDLED = [
+    ("pull_request.closed.merged", "pull_request"),
+    ("pull_request.synchronize", "pull_request"),
+    ("check_run.completed", "check_run"),
+    ("check_run.completed.no_pull_requests", "check_run"),
+    ("check_suite.completed", "check_suite"),
+    ("status.success", "status"),
+    ("pull_request_review.submitted.approved", "pull_request_review"),
+    ("pull_request_review.dismissed", "pull_request_review"),
+]
+
+
+@pytest.mark.parametrize(("name", "event"), HANDLED)
+@pytest.mark.parametrize(
+    ("html_url", "host"),
+    [
+        (None, "github.com"),  # as the payload file has it
+        ("https://Mock-GitHub.invalid/acme/widgets", "mock-github.invalid"),
+        ("https://GHE.example.com:8443/acme/widgets", "ghe.example.com:8443"),
+    ],
+)
+def test_every_signal_carries_the_repository_web_host_in_lower_case(identity, name, event, html_url, host) -> None:
+    # A mock PR's event must never reach a real task, nor a real event a mock task: the workflow
+    # compares this host with its PR's.
+    document = identity.document(name)
+    if html_url is not None:
+        document["repository"]["html_url"] = html_url
+    payload = parse_event(event, document)
+    assert payload is not None
+    order = translate(event, "delivery-1", payload, NO_FILTERS)
+    assert isinstance(order, SignalOrder)
+    assert order.payload.host == host
+
+
+def test_a_delivery_without_a_repository_web_address_carries_no_host(identity) -> None:
+    document = identity.document("pull_request.closed.merged")
+    del document["repository"]["html_url"]
+    payload = parse_event("pull_request", document)
+    assert payload is not None
+    order = translate("pull_request", "delivery-1", payload, NO_FILTERS)
+    assert isinstance(order, SignalOrder) and order.payload.host is None

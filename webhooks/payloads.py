@@ -39,6 +39,8 @@ class Account(_Part):
 class Repository(_Part):
     id: int
     full_name: Name
+    # https://github.com/owner/name (or an Enterprise host, or the fake's): its host goes on every signal.
+    html_url: Url | None = None
 
 
 class CommitRef(_Part):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -77,6 +78,16 @@ def pr_key(repository: Repository, number: int) -> str:
     return f"{repository.full_name}#{number}"
 
 
+def web_host(repository: Repository) -> str | None:
+    """The lower-case host (and port, if any) of the repository's web address: github.com, an Enterprise host,
+    mock-github.invalid for the fake. A task takes events only from its own PR's host, so a mock PR's event
+    never reaches a real task, nor a real one a mock task. None when the delivery names no web address."""
+    if not repository.html_url:
+        return None
+    netloc = urlsplit(repository.html_url).netloc.rpartition("@")[2]
+    return netloc.lower() or None
+
+
 def task_id_in(pull_request: PullRequest) -> str | None:
     """The task id from a `Task-ID: <id>` line in the PR body, if there is one."""
     match = TASK_ID_LINE.search(pull_request.body or "")
@@ -122,6 +133,7 @@ def _pull_request(delivery_id: str, event: PullRequestEvent) -> SignalOrder | Ig
         merged=bool(pr.merged),
         head_sha=head_sha,
         occurred_at=pr.merged_at or pr.closed_at or pr.updated_at,
+        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, (key,), head_sha, task_id_in(pr))
     return SignalOrder(SIGNAL_PR_EVENT, signal, target)
@@ -145,6 +157,7 @@ def _check_run(delivery_id: str, event: CheckRunEvent) -> SignalOrder | Ignored:
         completed_at=run.completed_at,
         details_url=run.details_url or run.html_url,
         output_summary=bounded(run.output.summary or run.output.title),
+        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, _linked_keys(event.repository, run.pull_requests), run.head_sha)
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, target)
@@ -163,6 +176,7 @@ def _check_suite(delivery_id: str, event: CheckSuiteEvent) -> SignalOrder | Igno
         conclusion=suite.conclusion,
         completed_at=suite.updated_at,
         details_url=suite.url,
+        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, _linked_keys(event.repository, suite.pull_requests), suite.head_sha)
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, target)
@@ -180,6 +194,7 @@ def _status(delivery_id: str, event: StatusEvent) -> SignalOrder | Ignored:
         completed_at=event.updated_at,
         details_url=event.target_url,
         output_summary=bounded(f"{event.state}: {event.description}" if event.description else event.state),
+        host=web_host(event.repository),
     )
     # Statuses name no pull request: the commit is the only way to the workflow.
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, Target(event.repository.full_name, (), event.sha))
@@ -204,6 +219,7 @@ def _review(delivery_id: str, event: PullRequestReviewEvent, filters: Filters) -
         head_sha=review.commit_id,
         submitted_at=review.submitted_at,
         pr_key=key,
+        host=web_host(event.repository),
     )
     target = Target(
         event.repository.full_name, (key,), event.pull_request.head.sha, task_id_in(event.pull_request)
