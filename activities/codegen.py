@@ -1,12 +1,14 @@
-"""The Codegen API client and the activities that start, watch and resume agent runs.
+"""The Codegen API client and the activities that start, watch, resume and stop agent runs.
 
-API reference: https://docs.codegen.com/api-reference (agents: create, get, list, resume;
-repositories; users/me). The client never retries: every attempt is Temporal's and shows in history.
+API reference: https://docs.codegen.com/api-reference (agents: create, get, list, resume,
+remove-from-pr; repositories; users/me). The client never retries: every attempt is Temporal's and
+shows in history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +23,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import error_from_transport, invalid_response, raise_for_response
 from models.codegen import (
+    KNOWN_STATUSES,
+    ActiveRunQuery,
+    ActiveRunResult,
     AgentPullRequest,
     AgentRun,
     CodegenHealth,
@@ -28,6 +33,8 @@ from models.codegen import (
     ResumeRunInput,
     RunState,
     StartRunInput,
+    StopAgentInput,
+    StopAgentResult,
     WaitRunInput,
 )
 from models.names import AGENT_RUNS_METRIC
@@ -35,6 +42,17 @@ from models.names import AGENT_RUNS_METRIC
 SERVICE = "Codegen"
 PAGE_LIMIT = 100  # the API's maximum `limit`
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
+
+_log = logging.getLogger(__name__)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The activity's logger inside an activity (it names the workflow and activity), this module's elsewhere."""
+    return activity.logger if activity.in_activity() else _log
+
+
+class MalformedRun(ValueError):
+    """A run object that is not what the API documents."""
 
 
 @dataclass(frozen=True)
@@ -74,42 +92,92 @@ class CodegenClient:
     def _run(self, data: Any, where: str) -> AgentRun:
         try:
             return parse_agent_run(data, mock_mode=self.mock_mode)
-        except (ValidationError, TypeError, KeyError) as exc:
+        except MalformedRun as exc:
+            raise invalid_response(SERVICE, where, f"not an agent run: {exc}") from None
+        except (ValidationError, TypeError, KeyError, ValueError) as exc:
             raise invalid_response(SERVICE, where, f"not an agent run ({exc.__class__.__name__})") from None
 
-    async def create_run(self, prompt: str, metadata: dict[str, Any], repo_id: int | None = None) -> AgentRun:
-        """POST /agent/run: starts an agent. Not idempotent; see `CodegenActivities.start_agent_run`."""
+    async def create_run(
+        self, prompt: str, metadata: dict[str, Any], repo_id: int | None = None, model: str | None = None
+    ) -> AgentRun:
+        """POST /agent/run: starts an agent. Not idempotent; see `CodegenActivities.start_agent_run`.
+
+        Codegen answers 404 here when the organization has no repositories: `RepositoryNotConnected`.
+        """
         body: dict[str, Any] = {"prompt": prompt, "metadata": metadata}
         if repo_id is not None:
             body["repo_id"] = repo_id
+        if model is not None:
+            body["model"] = model
         path = self._org("/agent/run")
-        return self._run(await self._call("POST", path, json=body), f"POST {path}")
+        try:
+            data = await self._call("POST", path, json=body)
+        except ApplicationError as exc:
+            if _status_code(exc) != 404:
+                raise
+            raise ApplicationError(
+                f"no repositories are connected to Codegen organization {self.org_id}; connect one in Codegen's settings "
+                f"({exc.message})",
+                {"organization": self.org_id, "status_code": 404},
+                type=REPOSITORY_NOT_CONNECTED,
+                non_retryable=True,
+            ) from None
+        return self._run(data, f"POST {path}")
 
     async def get_run(self, run_id: int) -> AgentRun:
         path = self._org(f"/agent/run/{run_id}")
         return self._run(await self._call("GET", path), f"GET {path}")
 
     async def list_runs(self, skip: int = 0, limit: int = PAGE_LIMIT) -> RunPage:
-        """One page of the organization's runs, newest first."""
+        """One page of the organization's runs, newest first.
+
+        Other people's runs are on it too: one that cannot be read is left out (and logged) rather than
+        failing the page, and PR entries that are not pull-request URLs are kept with no `ref`.
+        """
         path = self._org("/agent/runs")
         data = await self._call("GET", path, params={"skip": skip, "limit": limit})
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise invalid_response(SERVICE, f"GET {path}", "no `items` list")
-        return RunPage([self._run(item, f"GET {path}") for item in data["items"]], int(data.get("total") or 0))
+        runs = []
+        for item in data["items"]:
+            try:
+                runs.append(parse_agent_run(item, mock_mode=self.mock_mode, strict=False))
+            except (MalformedRun, ValidationError, TypeError, KeyError, ValueError) as exc:
+                shown = item.get("id") if isinstance(item, dict) else type(item).__name__
+                _logger().warning("Skipping an unreadable run (%s) listed by GET %s: %s", shown, path, exc)
+        try:
+            total = int(data.get("total") or 0)
+        except (TypeError, ValueError):
+            raise invalid_response(SERVICE, f"GET {path}", "`total` is not a number") from None
+        return RunPage(runs, total)
 
-    async def resume_run(self, run_id: int, prompt: str) -> AgentRun:
+    async def resume_run(self, run_id: int, prompt: str, model: str | None = None) -> AgentRun:
         path = self._org("/agent/run/resume")
-        data = await self._call("POST", path, json={"agent_run_id": run_id, "prompt": prompt})
-        return self._run(data, f"POST {path}")
+        body: dict[str, Any] = {"agent_run_id": run_id, "prompt": prompt}
+        if model is not None:
+            body["model"] = model
+        return self._run(await self._call("POST", path, json=body), f"POST {path}")
 
-    async def repo_id(self, full_name: str) -> int:
-        """The Codegen id of `owner/name`, from the organization's repository list (cached)."""
+    async def remove_from_pr(self, run_id: int) -> None:
+        """POST /agent/run/remove-from-pr: stop every agent on the run's PR and ignore its check suites from now on."""
+        await self._call("POST", self._org("/agent/run/remove-from-pr"), json={"agent_run_id": run_id})
+
+    async def repo_id(self, full_name: str) -> int | None:
+        """The Codegen id of `owner/name`, from the organization's repository list (cached).
+
+        In mock mode a name the fake does not list is sent by name only (None): the bundled fake stands
+        for an organization with every repository connected, unless FAKE_REPOSITORIES restricts it, and
+        then refuses the create itself.
+        """
         key = full_name.lower()
         async with self._repos_lock:
             stale = self._repos_loaded_at is None or time.monotonic() - self._repos_loaded_at > self.REPOSITORY_CACHE_SECONDS
             if key not in self._repo_ids and stale:
                 self._repo_ids = await self._load_repositories()
                 self._repos_loaded_at = time.monotonic()
+        if key not in self._repo_ids and self.mock_mode:
+            _logger().info("Mock mode: %s is not among the fake's listed repositories; naming it in the run's metadata", full_name)
+            return None
         if key not in self._repo_ids:
             raise ApplicationError(
                 f"Repository {full_name} is not connected to Codegen organization {self.org_id}; "
@@ -130,7 +198,10 @@ class CodegenClient:
             if not isinstance(items, list):
                 raise invalid_response(SERVICE, f"GET {path}", "no `items` list")
             for item in items:
-                found[str(item["full_name"]).lower()] = int(item["id"])
+                try:
+                    found[str(item["full_name"]).lower()] = int(item["id"])
+                except (KeyError, TypeError, ValueError):
+                    raise invalid_response(SERVICE, f"GET {path}", "a repository without `full_name` and `id`") from None
             skip += len(items)
             if not items or skip >= int(data.get("total") or 0):
                 return found
@@ -138,34 +209,81 @@ class CodegenClient:
     async def current_user(self) -> str:
         """GET /v1/users/me: who the API key belongs to (the cheapest authenticated call)."""
         data = await self._call("GET", "/v1/users/me")
+        if not isinstance(data, dict):
+            raise invalid_response(SERVICE, "GET /v1/users/me", "not an object")
         return str(data.get("github_username") or data.get("email") or data.get("id"))
 
 
-def parse_agent_run(data: dict[str, Any], *, mock_mode: bool) -> AgentRun:
-    """An API run object as the workflow sees it: PR entries parsed into owner/repo/number."""
-    pulls = [
-        AgentPullRequest(
-            id=entry.get("id"),
-            title=entry.get("title"),
-            url=entry["url"],
-            head_branch_name=entry.get("head_branch_name"),
-            created_at=_timestamp(entry.get("created_at")),
-            ref=PullRequestRef.from_url(entry["url"]),
+def parse_agent_run(data: Any, *, mock_mode: bool, strict: bool = True) -> AgentRun:
+    """An API run object as the workflow sees it: status upper-cased, PR entries parsed into owner/repo/number.
+
+    `MalformedRun` (or pydantic's ValidationError) for what the API does not document: no `id`, a status
+    that is not a string, a PR entry that is not an object. `strict` (a run read by id) also refuses a
+    PR URL that is not a pull-request URL; a listed run keeps such an entry with no `ref`. A null or
+    missing status is "" (still running).
+    """
+    if not isinstance(data, dict):
+        raise MalformedRun(f"a {type(data).__name__}, not an object")
+    if "id" not in data:
+        raise MalformedRun("no `id`")
+    status = data.get("status")
+    if status is not None and not isinstance(status, str):
+        raise MalformedRun(f"`status` {status!r} is not a string")
+    entries = data.get("github_pull_requests") or []
+    if not isinstance(entries, list):
+        raise MalformedRun("`github_pull_requests` is not a list")
+    pulls = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise MalformedRun(f"a `github_pull_requests` entry is a {type(entry).__name__}, not an object")
+        url = entry.get("url")
+        if not url:
+            continue
+        if not isinstance(url, str):
+            raise MalformedRun(f"a pull request `url` {url!r} is not a string")
+        ref = PullRequestRef.from_url(url)
+        if ref is None and strict:
+            raise MalformedRun(f"{url[:200]!r} is not a pull-request URL")
+        pulls.append(
+            AgentPullRequest(
+                id=entry.get("id"),
+                title=entry.get("title"),
+                url=url,
+                head_branch_name=entry.get("head_branch_name"),
+                created_at=_timestamp(entry.get("created_at")),
+                ref=ref,
+            )
         )
-        for entry in data.get("github_pull_requests") or []
-        if entry.get("url")
-    ]
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise MalformedRun("`metadata` is not an object")
     return AgentRun(
         id=data["id"],
-        status=str(data.get("status") or "").upper(),
+        status=(status or "").strip().upper(),
         web_url=data.get("web_url"),
         result=data.get("result"),
         summary=data.get("summary"),
         pull_requests=pulls,
-        metadata=data.get("metadata") or {},
+        metadata=metadata,
         created_at=_timestamp(data.get("created_at")),
         mock_mode=mock_mode,
     )
+
+
+def _status_code(error: ApplicationError) -> int | None:
+    """The HTTP status an `http_errors` error carries in its details (None for transport errors)."""
+    details = error.details[0] if error.details else None
+    code = details.get("status_code") if isinstance(details, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def pull_request_key(url: str) -> tuple[str, str, str, int] | None:
+    """A PR URL compared as GitHub does: host, owner and repository case-insensitively, and the number."""
+    ref = PullRequestRef.from_url(url)
+    if ref is None:
+        return None
+    host = ref.host.lower().removeprefix("www.")
+    return host, ref.owner.lower(), ref.repo.lower().removesuffix(".git"), ref.number
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -179,19 +297,42 @@ def _timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _same_attempt(run: AgentRun, input: StartRunInput, workflow_run_id: str) -> bool:
-    """Created for this task attempt by this workflow run (an earlier try of this activity)."""
+def _same_attempt(run: AgentRun, input: StartRunInput, workflow_run_id: str | None) -> bool:
+    """Created for this task attempt by this workflow: an earlier try of this activity, one before an
+    activity reset, or one before a workflow reset or continue-as-new (same first execution).
+
+    Runs created before `first_execution_run_id` was tagged match by the workflow run id only.
+    """
     metadata = run.metadata
     try:
         attempt = int(metadata.get("attempt"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-    return (
-        attempt == input.attempt
-        and metadata.get("task_id") == input.task_id
-        and metadata.get("workflow_id") == input.workflow_id
-        and metadata.get("workflow_run_id") == workflow_run_id
-    )
+    if attempt != input.attempt or metadata.get("task_id") != input.task_id or metadata.get("workflow_id") != input.workflow_id:
+        return False
+    first = input.first_execution_run_id
+    if first and metadata.get("first_execution_run_id") == first:
+        return True
+    return workflow_run_id is not None and metadata.get("workflow_run_id") == workflow_run_id
+
+
+@dataclass
+class _PauseWatch:
+    """What a wait has seen of a PAUSED run; kept in heartbeat details, so a retried wait goes on from it."""
+
+    seen_other: bool = False  # seen in another status since the wait began
+    paused_since: float | None = None  # wall-clock seconds: the current PAUSED stretch's first sighting
+
+    def details(self) -> dict[str, Any]:
+        return {"seen_other": self.seen_other, "paused_since": self.paused_since}
+
+    @classmethod
+    def restore(cls, heartbeat_details: Any) -> _PauseWatch:
+        for detail in heartbeat_details or ():
+            if isinstance(detail, dict) and "seen_other" in detail:
+                since = detail.get("paused_since")
+                return cls(bool(detail["seen_other"]), float(since) if isinstance(since, (int, float)) else None)
+        return cls()
 
 
 class CodegenActivities:
@@ -202,33 +343,41 @@ class CodegenActivities:
     # this many pages of 100.
     ADOPTION_SCAN_MARGIN = timedelta(hours=1)
     ADOPTION_MAX_PAGES = 5
+    # Looking for a run already working on a PR reads at most this many pages of 100.
+    ACTIVE_RUN_MAX_PAGES = 3
     MAX_POLL_INTERVAL_SECONDS = 60.0
     MIN_POLL_INTERVAL_SECONDS = 0.05
+    # Unknown statuses already logged, as (run id, status); forgotten past this many.
+    UNKNOWN_STATUS_MEMORY = 10_000
 
     def __init__(self, client: CodegenClient) -> None:
         self.client = client
+        self._unknown_statuses: set[tuple[int, str]] = set()
+        # Wall-clock seconds, for how long a run has been PAUSED (tests may replace it).
+        self.clock = time.time
 
     def agent_starting(self) -> list[Any]:
         """Activities that start agent work: run them on `codegen_api_task_queue(task_queue)` (rate-limited)."""
         return [self.start_agent_run, self.resume_agent_run]
 
     def others(self) -> list[Any]:
-        """Activities for the main task queue: waiting on runs and the health check."""
-        return [self.wait_for_agent_run, self.check_codegen_health]
+        """Activities for the main task queue: waiting on runs, stopping agents on a PR, finding a run on a PR, health."""
+        return [self.wait_for_agent_run, self.stop_agent_on_pr, self.find_active_run_on_pr, self.check_codegen_health]
 
     @activity.defn(name="start_agent_run")
     async def start_agent_run(self, input: StartRunInput) -> AgentRun:
         """Start the agent for one task attempt, exactly once even when a response was lost.
 
-        An earlier try of this activity may have created the run before its response was lost
-        (timeout, 5xx, worker crash); adopt that run instead of starting a second agent.
+        An earlier try may have created the run: a try whose response was lost (timeout, 5xx, worker
+        crash), a try before an operator's `temporal activity reset` (which starts the attempt count
+        at 1 again), or the same attempt before a `temporal workflow reset` (a new workflow run id, the
+        same first execution). Every try looks first, and adopts that run instead of starting a second agent.
         """
         async with heartbeating_while_slow():
             return await self._start_agent_run(input)
 
     async def _start_agent_run(self, input: StartRunInput) -> AgentRun:
-        # Only a retry can follow a try whose create took effect unseen; a first try skips the scan.
-        existing = await self._find_run_of_attempt(input) if activity.info().attempt > 1 else None
+        existing = await self._find_run_of_attempt(input)
         if existing is not None:
             activity.logger.info("Adopting agent run %s already created for %s attempt %s", existing.id, input.task_id, input.attempt)
             return existing
@@ -237,24 +386,32 @@ class CodegenActivities:
             **input.metadata,
             "task_id": input.task_id,
             "workflow_id": input.workflow_id,
-            # Retries of this activity share the run id; a resubmitted task (same workflow id) does not.
+            # A workflow reset or continue-as-new keeps the first execution's run id; a resubmitted task
+            # (same workflow id, a new execution) does not.
+            "first_execution_run_id": input.first_execution_run_id,
+            # What runs were matched by before first_execution_run_id: retries of this activity share it.
             "workflow_run_id": activity.info().workflow_run_id,
             "attempt": input.attempt,
             "source": "codegen-temporal",
         }
         if input.repository:
             metadata["repository"] = input.repository
-        run = await self.client.create_run(input.prompt, metadata, repo_id)
+        run = await self.client.create_run(input.prompt, metadata, repo_id, model=input.model)
         activity.logger.info("Started agent run %s for %s attempt %s", run.id, input.task_id, input.attempt)
         _count_agent_run("attempt")
         return run
 
     async def _find_run_of_attempt(self, input: StartRunInput) -> AgentRun | None:
-        """Search recent runs, newest first, for one an earlier try of this activity created."""
+        """Search recent runs, newest first, for one this attempt already created.
+
+        One list call in the usual case: the scan stops at the first page reaching runs created before
+        the task could have started (an hour's margin for clock skew), after ADOPTION_MAX_PAGES at most.
+        """
         info = activity.info()
-        if info.workflow_run_id is None:
-            return None  # not called by a workflow: no earlier try can have tagged a run
-        scan_until = info.scheduled_time - self.ADOPTION_SCAN_MARGIN
+        if info.workflow_run_id is None and not input.first_execution_run_id:
+            return None  # not called by a workflow: nothing can have tagged a run
+        started = info.scheduled_time if input.task_started_at is None else min(input.task_started_at, info.scheduled_time)
+        scan_until = started - self.ADOPTION_SCAN_MARGIN
         for page in range(self.ADOPTION_MAX_PAGES):
             result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
             for run in result.runs:
@@ -265,22 +422,61 @@ class CodegenActivities:
             oldest = result.runs[-1].created_at
             if oldest is not None and oldest < scan_until:
                 return None
+        activity.logger.warning(
+            "Searched %s runs for one %s attempt %s created, without reaching the task's start; creating one",
+            self.ADOPTION_MAX_PAGES * PAGE_LIMIT,
+            input.task_id,
+            input.attempt,
+        )
         return None
 
     @activity.defn(name="wait_for_agent_run")
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
-        """Poll until the run is terminal, heartbeating before each wait; the schedule-to-close timeout is the deadline.
+        """Poll until the run ends or waits for input, heartbeating before each wait; the schedule-to-close
+        timeout is the deadline.
 
-        Unknown statuses count as running. A COMPLETE run without a PR is returned as is: the
-        workflow decides what that means. A run found finished costs no heartbeat (a call to the server).
+        Ends on success (COMPLETE, COMPLETED, any case) and failures. Ends on PAUSED at once when
+        `paused_grace_seconds` is 0, or once the run has been seen in another status since the wait
+        began and is PAUSED again; otherwise only after it has been PAUSED that long (right after a
+        resume, Codegen may still say PAUSED). Unknown statuses count as running, logged once per run.
+        A COMPLETE run without a PR is returned as is: the workflow decides what that means. A run
+        found finished costs no heartbeat (a call to the server).
         """
         interval = self._poll_interval(input.poll_interval_seconds)
+        grace = max(input.paused_grace_seconds, 0.0)
+        watch = _PauseWatch.restore(activity.info().heartbeat_details) if grace else _PauseWatch()
         while True:
             run = await self.client.get_run(input.run_id)
-            if run.state is not RunState.RUNNING:
+            state = run.state
+            self._note_unknown_status(run)
+            pause = interval
+            if state in (RunState.COMPLETE, RunState.FAILED):
                 return run
-            activity.heartbeat(run.status)
-            await asyncio.sleep(interval)
+            if state is RunState.PAUSED:
+                if not grace or watch.seen_other:
+                    return run
+                now = self.clock()
+                if watch.paused_since is None:
+                    watch.paused_since = now
+                left = grace - (now - watch.paused_since)
+                if left <= 0:
+                    return run
+                pause = min(interval, left)
+            else:
+                watch.seen_other, watch.paused_since = True, None
+            if grace:
+                activity.heartbeat(run.status, watch.details())
+            else:
+                activity.heartbeat(run.status)
+            await asyncio.sleep(pause)
+
+    def _note_unknown_status(self, run: AgentRun) -> None:
+        if not run.status or run.status in KNOWN_STATUSES or (run.id, run.status) in self._unknown_statuses:
+            return
+        if len(self._unknown_statuses) >= self.UNKNOWN_STATUS_MEMORY:
+            self._unknown_statuses.clear()
+        self._unknown_statuses.add((run.id, run.status))
+        activity.logger.warning("Agent run %s has status %r, which Codegen did not document: treating it as running", run.id, run.status)
 
     def _poll_interval(self, requested: float) -> float:
         interval = min(max(requested, self.MIN_POLL_INTERVAL_SECONDS), self.MAX_POLL_INTERVAL_SECONDS)
@@ -303,9 +499,54 @@ class CodegenActivities:
                 if current.state is RunState.RUNNING:
                     activity.logger.info("Run %s is already running: adopting the earlier resume", input.run_id)
                     return current
-            run = await self.client.resume_run(input.run_id, input.prompt)
+            run = await self.client.resume_run(input.run_id, input.prompt, model=input.model)
             _count_agent_run("followup")
             return run
+
+    @activity.defn(name="stop_agent_on_pr")
+    async def stop_agent_on_pr(self, input: StopAgentInput) -> StopAgentResult:
+        """Ask Codegen to stop every agent on the run's PR (`remove-from-pr`), best effort.
+
+        A refusal (a 4xx no retry can change: the run or PR unknown to Codegen, no access) is
+        `confirmed=False` with Codegen's words; timeouts, 5xx and 429 raise retryable errors as usual.
+        """
+        try:
+            await self.client.remove_from_pr(input.run_id)
+        except ApplicationError as exc:
+            code = _status_code(exc)
+            if exc.non_retryable and code is not None and 400 <= code < 500:
+                activity.logger.warning("Codegen refused to stop the agents on run %s's PR: %s", input.run_id, exc.message)
+                return StopAgentResult(confirmed=False, detail=exc.message)
+            raise
+        return StopAgentResult(confirmed=True, detail=f"Codegen stopped the agents on the pull request of run {input.run_id}")
+
+    @activity.defn(name="find_active_run_on_pr")
+    async def find_active_run_on_pr(self, input: ActiveRunQuery) -> ActiveRunResult:
+        """The newest run created since `created_after` that is RUNNING or PAUSED with this PR among its
+        `github_pull_requests` (Codegen's checks auto-fixer, a reply to a comment); None when there is none.
+
+        Reads the run list newest first, until runs older than `created_after`, ACTIVE_RUN_MAX_PAGES at most.
+        """
+        wanted = pull_request_key(input.pr_url)
+        if wanted is None:
+            activity.logger.warning("%r is not a pull-request URL: no run can be working on it", input.pr_url[:200])
+            return ActiveRunResult()
+        since = input.created_after
+        for page in range(self.ACTIVE_RUN_MAX_PAGES):
+            result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
+            for run in result.runs:
+                if since is not None and run.created_at is not None and run.created_at < since:
+                    continue
+                if run.state in (RunState.RUNNING, RunState.PAUSED) and any(
+                    pull_request_key(pr.url) == wanted for pr in run.pull_requests
+                ):
+                    return ActiveRunResult(run=run)
+            if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
+                break
+            oldest = result.runs[-1].created_at
+            if since is not None and oldest is not None and oldest < since:
+                break
+        return ActiveRunResult()
 
     @activity.defn(name="check_codegen_health")
     async def check_codegen_health(self) -> CodegenHealth:

@@ -30,6 +30,7 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
     routes = [
         Route(f"{ORG}/agent/run", _answering(handlers.create_run), methods=["POST"]),
         Route(f"{ORG}/agent/run/resume", _answering(handlers.resume_run), methods=["POST"]),
+        Route(f"{ORG}/agent/run/remove-from-pr", _answering(handlers.remove_from_pr), methods=["POST"]),
         Route(f"{ORG}/agent/run/{{run_id:int}}", _answering(handlers.get_run), methods=["GET"]),
         Route(f"{ORG}/agent/runs", _answering(handlers.list_runs), methods=["GET"]),
         Route(f"{ORG}/repos", _answering(handlers.list_repos), methods=["GET"]),
@@ -49,6 +50,8 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route("/_admin/reset", handlers.reset, methods=["POST"]),
         Route("/_admin/config", handlers.update_config, methods=["PATCH"]),
         Route("/_admin/inject", handlers.inject, methods=["POST"]),
+        Route("/_admin/inject", handlers.clear_injections, methods=["DELETE"]),
+        Route("/_admin/runs/{run_id:int}", _answering(handlers.run_details), methods=["GET"]),
         Route("/_admin/repos", handlers.add_repo, methods=["POST"]),
         Route("/_admin/webhooks", handlers.webhook_log, methods=["GET"]),
         Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", _answering(handlers.drive_pull), methods=["POST"]),
@@ -105,12 +108,12 @@ class _Handlers:
         return {
             "id": run.id,
             "organization_id": int(run.org_id) if run.org_id.isdigit() else run.org_id,
-            "status": run.status,
+            "status": self.world.spelled(run),
             "created_at": run.created_at.isoformat(),
             "web_url": f"https://codegen.com/agent/trace/{run.id}",
             "result": run.result,
             "summary": run.summary,
-            "source_type": "API",
+            "source_type": run.source_type,
             "github_pull_requests": pulls,
             "metadata": run.metadata,
         }
@@ -147,6 +150,13 @@ class _Handlers:
             raise _Validation([{"loc": ["body", name], "msg": problem, "type": "missing"}])
         return value
 
+    @staticmethod
+    def _model(body: dict[str, Any]) -> str | None:
+        model = body.get("model")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise _Validation([{"loc": ["body", "model"], "msg": "Input should be a valid string", "type": "string_type"}])
+        return model
+
     async def create_run(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         body = await self._json_body(request)
@@ -155,8 +165,9 @@ class _Handlers:
         repo_id = body.get("repo_id")
         if not isinstance(metadata, dict) or (repo_id is not None and not isinstance(repo_id, int)):
             raise _Validation([{"loc": ["body"], "msg": "metadata must be an object, repo_id an integer", "type": "type"}])
+        model = self._model(body)
         try:
-            run = self.world.create_run(org_id, prompt, metadata, repo_id)
+            run = self.world.create_run(org_id, prompt, metadata, repo_id, model)
         except ValidationError as exc:
             raise _Validation(
                 [{"loc": ["body", "metadata", "scenario", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
@@ -180,12 +191,19 @@ class _Handlers:
         body = await self._json_body(request)
         run_id = self._require(body, "agent_run_id", int)
         prompt = self._require(body, "prompt", str)
-        return JSONResponse(self._run_json(self.world.resume_run(org_id, run_id, prompt)))
+        return JSONResponse(self._run_json(self.world.resume_run(org_id, run_id, prompt, self._model(body))))
+
+    async def remove_from_pr(self, request: Request) -> Response:
+        """Stops every agent on the run's PR (they end CANCELLED) and bans the PR; answers `{}` as Codegen does."""
+        org_id = self._codegen_auth(request)
+        body = await self._json_body(request)
+        self.world.remove_from_pr(org_id, self._require(body, "agent_run_id", int))
+        return JSONResponse({})
 
     async def list_repos(self, request: Request) -> Response:
         org_id = self._codegen_auth(request)
         skip, limit = self._skip_limit(request)
-        connected = [self.world.repos[name] for name in self.world.config.repositories if name in self.world.repos]
+        connected = self.world.connected()
         items = [
             {
                 "id": repo.id,
@@ -325,13 +343,39 @@ class _Handlers:
             return api_error(422, f"Invalid injection: {exc!r}")
         return JSONResponse({"queued": len(self.injections)})
 
+    async def clear_injections(self, request: Request) -> Response:
+        cleared = len(self.injections)
+        self.injections.clear()
+        return JSONResponse({"cleared": cleared})
+
+    async def run_details(self, request: Request) -> Response:
+        """What the API does not show of a run: the model sent, resumes, pauses, remove-from-pr."""
+        run = self.world.runs.get(request.path_params["run_id"])
+        if run is None:
+            raise FakeError(404, "Agent run not found.")
+        return JSONResponse(
+            {
+                "id": run.id,
+                "status": run.status,
+                "source_type": run.source_type,
+                "model": run.models[-1] if run.models else None,
+                "models": run.models,
+                "prompt": run.prompt,
+                "resumes": run.resumes,
+                "pauses": run.pauses,
+                "removed_from_pr": run.removed_from_pr,
+                "pull_request": run.pull_request.key if run.pull_request else None,
+            }
+        )
+
     async def add_repo(self, request: Request) -> Response:
         full_name = str((await request.json()).get("full_name", ""))
         if full_name.count("/") != 1:
             return api_error(422, "full_name must look like owner/name")
         self.world.repo(full_name)
-        if full_name not in self.world.config.repositories:
-            self.world.config.repositories.append(full_name)
+        repositories = self.world.config.repositories
+        if repositories is not None and full_name not in repositories:
+            repositories.append(full_name)
         return JSONResponse({"id": self.world.repos[full_name].id, "full_name": full_name})
 
     async def webhook_log(self, request: Request) -> Response:

@@ -10,8 +10,13 @@ from pydantic import BaseModel, Field
 
 # The statuses random faults answer with, each with its own rate.
 FaultStatus = Literal[429, 500, 503]
+# How run statuses are spelled: Codegen's upper case (COMPLETE), or its docs' lower case (completed, failed).
+StatusSpelling = Literal["upper", "lower"]
 
+# Listed by GET /repos from the start; with `repositories` unset every other name is connected too.
 DEFAULT_REPOSITORIES = ("acme/widgets", "acme/webapp", "acme/api", "example/demo", "octo-org/octo-repo")
+# A host that can never be a real GitHub (RFC 2606 reserves .invalid): the fake's PR and repository links.
+MOCK_GITHUB_HTML_URL = "https://mock-github.invalid"
 
 
 class FakeConfig(BaseModel):
@@ -22,11 +27,13 @@ class FakeConfig(BaseModel):
     codegen_api_key: str | None = None
     # Organizations the key may use; None allows every org id.
     org_ids: list[str] | None = None
-    # Repositories connected to the fake Codegen org (any repo exists on the fake GitHub).
-    repositories: list[str] = Field(default_factory=lambda: list(DEFAULT_REPOSITORIES))
+    # Repositories connected to the fake Codegen org (any repo exists on the fake GitHub). None: every
+    # repository (GET /repos lists DEFAULT_REPOSITORIES and those runs named); a list: only those, a create
+    # naming another is refused 404; empty: an org without repositories (every create is 404, as Codegen's).
+    repositories: list[str] | None = None
     # Accepted GitHub token; None accepts any token and anonymous requests.
     github_token: str | None = None
-    github_html_url: str = "https://github.com"
+    github_html_url: str = MOCK_GITHUB_HTML_URL
     github_api_url: str = "https://api.github.com"
 
     # Every API response waits this long first.
@@ -46,6 +53,13 @@ class FakeConfig(BaseModel):
     # GitHub's primary rate limit: requests per window, 304s free; None reports 5,000 and enforces nothing.
     github_rate_limit: int | None = Field(default=None, ge=1)
     github_rate_window_seconds: float = Field(default=3600.0, gt=0)
+
+    # Run statuses as Codegen may spell them, overridable per task by the scenario's keys of the same name:
+    # lower case (completed, failed), and PENDING then EVALUATION before ACTIVE.
+    status_spelling: StatusSpelling = "upper"
+    intermediate_statuses: bool = False
+    # remove-from-pr refuses with this status (a 4xx, say 404 or 403) and stops nothing; None: it works.
+    remove_from_pr_status: int | None = Field(default=None, ge=400, le=599)
 
     # Lifecycle delays, overridable per task by the scenario's `delays`.
     run_seconds: float = 1.0
@@ -87,6 +101,9 @@ class FakeConfig(BaseModel):
         for field in ("repositories", "org_ids"):
             if field in values:
                 values[field] = [item.strip() for item in str(values[field]).split(",") if item.strip()]
+        # FAKE_REPOSITORIES=none: an organization without repositories.
+        if values.get("repositories") == ["none"]:
+            values["repositories"] = []
         return cls.model_validate(values)
 
 
@@ -97,6 +114,10 @@ _ENV_NAMES = {
     "org_ids": "FAKE_ORG_IDS",
     "repositories": "FAKE_REPOSITORIES",
     "github_token": "FAKE_GITHUB_TOKEN",
+    "github_html_url": "FAKE_GITHUB_HTML_URL",
+    "status_spelling": "FAKE_STATUS_SPELLING",
+    "intermediate_statuses": "FAKE_INTERMEDIATE_STATUSES",
+    "remove_from_pr_status": "FAKE_REMOVE_FROM_PR_STATUS",
     "latency_ms": "FAKE_LATENCY_MS",
     "rate_429": "FAKE_RATE_429",
     "rate_500": "FAKE_RATE_500",

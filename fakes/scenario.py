@@ -16,7 +16,16 @@
                          | "close" (closed unmerged once checks finish) | "leave_open".
 - `drop_create_response: true`  the create takes effect but its response is a 500, once per attempt.
 - `resume_pushes: false` a resume does not push a commit (default true).
-- `delays`               {"run_seconds", "checks_seconds", "review_seconds", "merge_seconds"}.
+- `status_spelling`      "upper" (COMPLETE, FAILED) | "lower" (completed, failed); default FAKE_STATUS_SPELLING.
+- `intermediate_statuses: true`  a new run says PENDING, then EVALUATION, before ACTIVE.
+- `pause`                "once": the run stops PAUSED before opening its PR; a resume makes it go on
+                         | "again": after that resume it pauses once more, a second resume finishes it
+                         | "stays": resumes are accepted and it stays PAUSED.
+- `autofix: true`        Codegen's checks auto-fixer: once the PR's checks fail, a new run (source_type
+                         GITHUB_CHECK_SUITE, ACTIVE, with the PR) appears by itself, pushes a commit whose
+                         checks pass, and completes. Not after remove-from-pr.
+- `delays`               {"run_seconds", "checks_seconds", "review_seconds", "merge_seconds",
+                          "resume_lag_seconds" (a resumed PAUSED run still says PAUSED this long)}.
 
 Unknown keys are refused with a 422 naming them, so a typo cannot silently mean "happy path".
 """
@@ -37,6 +46,7 @@ class ScenarioDelays(_Strict):
     checks_seconds: float | None = Field(default=None, ge=0)
     review_seconds: float | None = Field(default=None, ge=0)
     merge_seconds: float | None = Field(default=None, ge=0)
+    resume_lag_seconds: float | None = Field(default=None, ge=0)
 
 
 class FailUntilFollowup(_Strict):
@@ -54,6 +64,10 @@ class Scenario(_Strict):
     outcome: Literal["merge", "close", "leave_open"] = "merge"
     drop_create_response: bool = False
     resume_pushes: bool = True
+    status_spelling: Literal["upper", "lower"] | None = None
+    intermediate_statuses: bool | None = None
+    pause: Literal["once", "again", "stays"] | None = None
+    autofix: bool = False
     delays: ScenarioDelays = Field(default_factory=ScenarioDelays)
 
     @field_validator("checks", mode="before")
@@ -65,6 +79,11 @@ class Scenario(_Strict):
     def from_metadata(cls, metadata: dict[str, Any] | None) -> Scenario:
         """The scenario of a run; a run without one follows the happy path."""
         return cls.model_validate((metadata or {}).get("scenario") or {})
+
+    @property
+    def pauses(self) -> int:
+        """How many times a run pauses before opening its PR ("stays": the first pause never ends)."""
+        return {"once": 1, "again": 2, "stays": 1}.get(self.pause or "", 0)
 
     def checks_pass(self, followups_pushed: int) -> bool:
         """Whether the checks of a commit pass, given how many resumes have pushed so far."""

@@ -34,13 +34,18 @@ def in_process_fake_clients(settings: Settings) -> ServiceClients:
 
 
 def _fake_config(settings: Settings) -> FakeConfig:
-    """`FakeConfig.from_env()` with the worker's relay URL, webhook secret and allowed repositories."""
+    """`FakeConfig.from_env()` with the worker's relay URL, webhook secret and allowed repositories.
+
+    Without FAKE_REPOSITORIES every repository is connected; with it, those and the ones the deployment allows.
+    """
     from_env = FakeConfig.from_env()
+    repositories = from_env.repositories
+    if repositories:
+        repositories = list(dict.fromkeys([*repositories, *settings.allowed_repositories]))
     return from_env.model_copy(
         update={
             "relay_url": settings.relay_url,
             "webhook_secret": settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
-            # Repositories the deployment allows are connected to the fake Codegen org too.
-            "repositories": list(dict.fromkeys([*from_env.repositories, *settings.allowed_repositories])),
+            "repositories": repositories,
         }
     )

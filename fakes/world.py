@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fakes.config import FakeConfig
+from fakes.config import DEFAULT_REPOSITORIES, FakeConfig
 from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
 from fakes.rate_limit import PrimaryRateLimit
 from fakes.scenario import Scenario
@@ -130,6 +130,11 @@ class PullRequest:
     reviews: list[Review] = field(default_factory=list)
     check_suites: dict[str, CheckSuite] = field(default_factory=dict)
     lifecycle: asyncio.Task[None] | None = None
+    # remove-from-pr was called: no more agents, the checks auto-fixer ignores the PR.
+    banned: bool = False
+    # Runs the checks auto-fixer started on it; its fix makes the checks pass.
+    autofix_runs: int = 0
+    autofixed: bool = False
 
     @property
     def key(self) -> str:
@@ -153,6 +158,7 @@ class Run:
     metadata: dict[str, Any]
     scenario: Scenario
     repo: Repo
+    # Always Codegen's upper-case spelling here; the API answer spells it as configured.
     status: str = "ACTIVE"
     created_at: datetime = field(default_factory=_now)
     result: str | None = None
@@ -160,6 +166,11 @@ class Run:
     pull_request: PullRequest | None = None
     resumes: int = 0
     lifecycle: asyncio.Task[None] | None = None
+    source_type: str = "API"
+    # `model` as sent on create, then on each resume that sent one (None: not sent).
+    models: list[str | None] = field(default_factory=list)
+    pauses: int = 0
+    removed_from_pr: bool = False
 
     @property
     def attempt(self) -> int:
@@ -193,7 +204,8 @@ class FakeWorld:
         self._dropped_creates: set[tuple[str, int]] = set()
         self.webhooks = WebhookSender(lambda: self.config, self._rng)
         self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
-        for full_name in self.config.repositories:
+        self.removals: list[int] = []
+        for full_name in DEFAULT_REPOSITORIES if self.config.repositories is None else self.config.repositories:
             self.repo(full_name)
 
     # --- shared helpers -------------------------------------------------------------------
@@ -227,19 +239,50 @@ class FakeWorld:
 
     # --- Codegen ----------------------------------------------------------------------------
 
-    def create_run(self, org_id: str, prompt: str, metadata: dict[str, Any], repo_id: int | None) -> Run:
+    def connected(self) -> list[Repo]:
+        """The repositories GET /repos lists: the configured ones, or (unset) every one the fake knows."""
+        names = self.config.repositories
+        if names is None:
+            return list(self.repos.values())
+        return [self.repos[name] for name in names if name in self.repos]
+
+    def _is_connected(self, full_name: str) -> bool:
+        names = self.config.repositories
+        return names is None or full_name.lower() in {name.lower() for name in names}
+
+    def create_run(
+        self, org_id: str, prompt: str, metadata: dict[str, Any], repo_id: int | None, model: str | None = None
+    ) -> Run:
         scenario = Scenario.from_metadata(metadata)
+        if self.config.repositories == []:
+            raise FakeError(404, "No repos found in the organization. Please add some repos and try again.")
         if repo_id is not None:
-            repo = next((r for r in self.repos.values() if r.id == repo_id), None)
+            repo = next((r for r in self.repos.values() if r.id == repo_id and self._is_connected(r.full_name)), None)
             if repo is None:
                 raise FakeError(404, f"Repository {repo_id} not found in organization {org_id}.")
         else:
-            repo = self.repo(str(metadata.get("repository") or self.config.repositories[0]))
-        run = Run(self.next_id(), org_id, prompt, dict(metadata), scenario, repo)
+            name = str(metadata.get("repository") or (self.config.repositories or DEFAULT_REPOSITORIES)[0])
+            if name.count("/") != 1 or not self._is_connected(name):
+                raise FakeError(404, f"Repository {name} is not connected to organization {org_id} (FAKE_REPOSITORIES).")
+            repo = self.repo(name)
+        run = Run(self.next_id(), org_id, prompt, dict(metadata), scenario, repo, models=[model])
+        if self._intermediate(run):
+            run.status = "PENDING"
         self.runs[run.id] = run
         self.runs_created[(str(metadata.get("task_id")), run.attempt)] += 1
         run.lifecycle = self._spawn(self._agent_works(run, resumed=False))
         return run
+
+    def _intermediate(self, run: Run) -> bool:
+        own = run.scenario.intermediate_statuses
+        return self.config.intermediate_statuses if own is None else own
+
+    def spelled(self, run: Run) -> str:
+        """The run's status as the API answers it (`status_spelling`)."""
+        spelling = run.scenario.status_spelling or self.config.status_spelling
+        if spelling == "lower":
+            return "completed" if run.status == "COMPLETE" else run.status.lower()
+        return run.status
 
     def should_drop_create_response(self, run: Run) -> bool:
         """`drop_create_response`: lose the first create response of each attempt."""
@@ -260,19 +303,59 @@ class FakeWorld:
         runs = [run for run in reversed(self.runs.values()) if run.org_id == org_id]
         return runs[skip : skip + limit], len(runs)
 
-    def resume_run(self, org_id: str, run_id: int, prompt: str) -> Run:
+    def resume_run(self, org_id: str, run_id: int, prompt: str, model: str | None = None) -> Run:
         run = self.run_for(org_id, run_id)
-        if run.status == "ACTIVE":
+        if run.status in ("PENDING", "EVALUATION", "ACTIVE"):
             raise FakeError(409, "Agent run is still active.")
-        run.status = "ACTIVE"
         run.resumes += 1
         run.prompt = prompt
-        run.lifecycle = self._spawn(self._agent_works(run, resumed=True))
+        if model is not None:
+            run.models.append(model)
+        if run.status == "PAUSED" and run.scenario.pause == "stays":
+            return run  # accepted; the agent goes on waiting
+        was_paused = run.status == "PAUSED"
+        if not (was_paused and run.scenario.delays.resume_lag_seconds):
+            run.status = "ACTIVE"
+        run.lifecycle = self._spawn(self._agent_works(run, resumed=True, lag=was_paused))
         return run
 
-    async def _agent_works(self, run: Run, resumed: bool) -> None:
+    def remove_from_pr(self, org_id: str, run_id: int) -> list[Run]:
+        """`remove-from-pr`: every agent on the run's PR (and the run itself) ends CANCELLED; the PR is banned."""
+        run = self.run_for(org_id, run_id)
+        if self.config.remove_from_pr_status is not None:
+            raise FakeError(self.config.remove_from_pr_status, "Agent run cannot be removed from its pull request (simulated).")
+        self.removals.append(run.id)
+        run.removed_from_pr = True
+        pr = run.pull_request
+        if pr is not None:
+            pr.banned = True
+        stopped = [r for r in self.runs.values() if r is run or (pr is not None and r.pull_request is pr)]
+        for other in stopped:
+            if other.status in ("PENDING", "EVALUATION", "ACTIVE", "PAUSED"):
+                if other.lifecycle is not None and other.lifecycle is not asyncio.current_task():
+                    other.lifecycle.cancel()
+                other.status = "CANCELLED"
+                other.result = "Removed from the pull request."
+        return stopped
+
+    async def _agent_works(self, run: Run, resumed: bool, lag: bool = False) -> None:
         scenario = run.scenario
-        await asyncio.sleep(self._delay(scenario, "run_seconds"))
+        run_seconds = self._delay(scenario, "run_seconds")
+        if lag and scenario.delays.resume_lag_seconds:
+            await asyncio.sleep(scenario.delays.resume_lag_seconds)  # still PAUSED, as Codegen may say right after a resume
+            run.status = "ACTIVE"
+        if run.status == "PENDING":
+            await asyncio.sleep(run_seconds / 4)
+            run.status = "EVALUATION"
+            await asyncio.sleep(run_seconds / 4)
+            run.status = "ACTIVE"
+            run_seconds /= 2
+        await asyncio.sleep(run_seconds)
+        if run.pull_request is None and run.pauses < scenario.pauses:
+            run.pauses += 1
+            run.status = "PAUSED"
+            run.result = "Proposed a plan; waiting for approval."
+            return
         if not resumed and run.attempt <= scenario.fail_attempts:
             run.status = scenario.failure_status
             run.result = f"Simulated failure for attempt {run.attempt}."
@@ -316,6 +399,34 @@ class FakeWorld:
         self._emit_pull_request(pr, "opened")
         self._start_checks(pr, before=repo.base_sha)
         return pr
+
+    def start_autofix(self, pr: PullRequest) -> Run:
+        """Codegen's checks auto-fixer: a run of its own on the PR (not counted in `runs_created`)."""
+        parent = self.runs.get(pr.run_id) if pr.run_id is not None else None
+        run = Run(
+            self.next_id(),
+            parent.org_id if parent else "1",
+            f"Fix the failing checks on {pr.key}",
+            {"source": "codegen-checks-autofixer", "parent_agent_run_id": pr.run_id},
+            pr.scenario,
+            pr.repo,
+            source_type="GITHUB_CHECK_SUITE",
+            pull_request=pr,
+        )
+        self.runs[run.id] = run
+        pr.autofix_runs += 1
+        run.lifecycle = self._spawn(self._autofixer_works(run, pr))
+        return run
+
+    async def _autofixer_works(self, run: Run, pr: PullRequest) -> None:
+        await asyncio.sleep(self._delay(run.scenario, "run_seconds"))
+        if pr.state != "open" or pr.banned:
+            run.status, run.result = "CANCELLED", "The pull request is no longer open to agents."
+            return
+        pr.autofixed = True
+        self.push(pr)
+        run.status = "COMPLETE"
+        run.summary = run.result = f"Pushed a fix for the failing checks on {pr.key}."
 
     def pull(self, owner: str, name: str, number: int) -> PullRequest:
         pr = self.pulls.get(f"{owner}/{name}#{number}")
@@ -361,8 +472,10 @@ class FakeWorld:
     async def _pull_request_lifecycle(self, pr: PullRequest) -> None:
         scenario = pr.scenario
         await asyncio.sleep(self._delay(scenario, "checks_seconds"))
-        passed = scenario.checks_pass(pr.followups_pushed)
+        passed = pr.autofixed or scenario.checks_pass(pr.followups_pushed)
         self.complete_checks(pr, "success" if passed else "failure")
+        if not passed and scenario.autofix and not pr.banned and pr.autofix_runs == 0:
+            self.start_autofix(pr)
         approved = True
         if scenario.review is not None:
             await asyncio.sleep(self._delay(scenario, "review_seconds"))
@@ -490,6 +603,8 @@ class FakeWorld:
         return {
             "runs_created": runs,
             "runs_total": len(self.runs),
+            "runs_by_source": dict(Counter(run.source_type for run in self.runs.values())),
+            "removed_from_pr": list(self.removals),
             "pull_requests_total": len(self.pulls),
             "requests": requests,
             "webhooks": dict(self.webhooks.counts),

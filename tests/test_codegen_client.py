@@ -421,17 +421,157 @@ async def test_mock_mode_with_an_explicit_url_uses_the_served_fake_for_both_apis
             assert run.mock_mode and pr.state == "open" and pr.head_ref == done.pull_requests[0].head_branch_name
 
 
-async def test_a_first_try_creates_without_scanning_for_a_run_to_adopt(clients, admin):
+async def test_every_try_looks_first_so_an_activity_reset_adopts_the_run_it_created(clients, admin):
     activities = CodegenActivities(clients.codegen)
     listings = "GET /v1/organizations/{org_id}/agent/runs"
 
     async def listed() -> int:
         return sum((await admin.get("/_admin/counters")).json()["requests"].get(listings, {}).values())
 
-    input = start_input()
+    input = start_input(first_execution_run_id="first-run")
     before = await listed()
     run = await environment(attempt=1, scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
-    assert await listed() == before
-    # A retry does scan, and adopts what the first try created.
-    adopted = await environment(attempt=2, scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
-    assert adopted.id == run.id and await listed() > before
+    assert await listed() == before + 1  # one list per create: the first page reaches runs older than the task
+    assert run.metadata["first_execution_run_id"] == "first-run"
+    # `temporal activity reset` starts the attempt count at 1 again: the try must still look, and adopt.
+    again = await environment(attempt=1, scheduled_time=datetime.now(UTC)).run(activities.start_agent_run, input)
+    assert again.id == run.id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1}
+
+
+async def test_a_workflow_reset_adopts_the_run_by_the_first_execution_run_id(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input(first_execution_run_id="first-run")
+    created = await environment(workflow_run_id="first-run").run(activities.start_agent_run, input)
+    # A reset (or continue-as-new) runs the same attempt under a new workflow run id, same first execution.
+    adopted = await environment(workflow_run_id="reset-run").run(activities.start_agent_run, input)
+    assert adopted.id == created.id
+    # A resubmitted task is a new first execution: a new agent.
+    resubmitted = await environment(workflow_run_id="new-task-run").run(
+        activities.start_agent_run, input.model_copy(update={"first_execution_run_id": "new-task-run"})
+    )
+    assert resubmitted.id != created.id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 2}
+
+
+async def test_runs_tagged_by_older_code_still_match_by_workflow_run_id(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input(first_execution_run_id="first-run")
+    older = {"task_id": input.task_id, "workflow_id": input.workflow_id, "workflow_run_id": "first-run", "attempt": 1}
+    response = await admin.post("/v1/organizations/1/agent/run", json={"prompt": "older code", "metadata": older})
+    assert response.status_code == 200
+    adopted = await environment(workflow_run_id="first-run").run(activities.start_agent_run, input)
+    assert adopted.id == response.json()["id"]
+
+
+async def test_the_search_stops_at_runs_older_than_the_task(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    listings = "GET /v1/organizations/{org_id}/agent/runs"
+    for _ in range(3):
+        await environment().run(activities.start_agent_run, start_input({"outcome": "leave_open"}))
+
+    async def listed() -> int:
+        return sum((await admin.get("/_admin/counters")).json()["requests"].get(listings, {}).values())
+
+    before = await listed()
+    small_pages = CodegenActivities(clients.codegen)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("activities.codegen.PAGE_LIMIT", 1)
+        # Every run on the fake is older than this task (an hour's margin): the first page ends the search.
+        later = datetime.now(UTC) + timedelta(hours=2)
+        input = start_input(first_execution_run_id="x", task_started_at=later)
+        await environment(scheduled_time=later).run(small_pages.start_agent_run, input)
+        assert await listed() == before + 1
+        # Started long ago: it reads page after page, up to ADOPTION_MAX_PAGES.
+        input = start_input(first_execution_run_id="y", task_started_at=datetime.now(UTC) - timedelta(days=1))
+        await environment().run(small_pages.start_agent_run, input)
+        assert await listed() == before + 1 + CodegenActivities.ADOPTION_MAX_PAGES
+
+
+# --- errors as Codegen documents them, model ----------------------------------------------
+
+
+async def test_a_404_on_create_is_repository_not_connected_naming_the_organization():
+    async with serve_fake(FakeConfig(**FAST, repositories=[])) as url:
+        settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": url, "CODEGEN_ORG_ID": "7"})
+        async with build_service_clients(settings) as built:
+            with pytest.raises(ApplicationError) as caught:
+                await environment().run(CodegenActivities(built.codegen).start_agent_run, start_input())
+    error = caught.value
+    assert error.type == REPOSITORY_NOT_CONNECTED and error.non_retryable
+    assert "no repositories are connected to Codegen organization 7; connect one in Codegen's settings" in error.message
+    assert "No repos found in the organization" in error.message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_errors_on_create_stay_auth_errors(clients, admin, status):
+    await admin.post("/_admin/inject", json={"method": "POST", "path_contains": "/agent/run", "status": status})
+    with pytest.raises(ApplicationError) as caught:
+        await clients.codegen.create_run("x", {})
+    assert caught.value.type == "AuthError" and caught.value.non_retryable
+
+
+async def test_model_is_sent_on_create_and_resume_when_set(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    env = environment()
+    run = await env.run(activities.start_agent_run, start_input({"outcome": "leave_open"}, model="claude-sonnet-4"))
+    plain = await env.run(activities.start_agent_run, start_input({"outcome": "leave_open"}))
+    await finished_run(admin, run.id)
+    resume = ResumeRunInput(run_id=run.id, prompt="more", task_id="t", workflow_id="w", followup=1, model="gpt-5")
+    await env.run(activities.resume_agent_run, resume)
+    await finished_run(admin, run.id)
+    await env.run(activities.resume_agent_run, resume.model_copy(update={"model": None, "followup": 2}))
+    details = (await admin.get(f"/_admin/runs/{run.id}")).json()
+    assert details["models"] == ["claude-sonnet-4", "gpt-5"] and details["resumes"] == 2
+    assert (await admin.get(f"/_admin/runs/{plain.id}")).json()["models"] == [None]
+
+
+# --- malformed answers ----------------------------------------------------------------------
+
+MALFORMED = [
+    ({"organization_id": 1, "status": "ACTIVE"}, "no `id`"),
+    ({"id": 9, "organization_id": 1, "status": 5}, "`status` 5 is not a string"),
+    ({"id": 9, "organization_id": 1, "status": {"name": "ACTIVE"}}, "is not a string"),
+    ({"id": 9, "status": "COMPLETE", "github_pull_requests": [{"url": "https://github.com/a/b/issues/3"}]}, "not a pull-request URL"),
+    ({"id": 9, "status": "COMPLETE", "github_pull_requests": ["https://github.com/a/b/pull/3"]}, "not an object"),
+    ({"id": 9, "status": "COMPLETE", "github_pull_requests": [{"url": 17}]}, "not a string"),
+    ({"id": 9, "status": "COMPLETE", "metadata": [1]}, "`metadata` is not an object"),
+    (["not", "a", "run"], "not an object"),
+]
+
+
+@pytest.mark.parametrize(("body", "problem"), MALFORMED)
+async def test_a_malformed_run_is_a_clear_invalid_response(clients, admin, body, problem):
+    await admin.post("/_admin/inject", json={"method": "GET", "path_contains": "/agent/run/31337", "status": 200, "body": body})
+    with pytest.raises(ApplicationError) as caught:
+        await environment().run(CodegenActivities(clients.codegen).wait_for_agent_run, WaitRunInput(run_id=31337))
+    assert caught.value.type == "InvalidResponse" and not caught.value.non_retryable
+    assert problem in caught.value.message and "/agent/run/31337" in caught.value.message
+
+
+async def test_a_listed_run_that_cannot_be_read_is_left_out_of_the_page(clients, admin):
+    good = {"id": 2, "organization_id": 1, "status": "ACTIVE", "github_pull_requests": [{"url": "https://x.test/a/b/issues/1"}]}
+    page = {"items": [{"status": 3}, good], "total": 2, "page": 1, "size": 100, "pages": 1}
+    await admin.post("/_admin/inject", json={"method": "GET", "path_contains": "/agent/runs", "status": 200, "body": page})
+    result = await clients.codegen.list_runs()
+    assert [run.id for run in result.runs] == [2] and result.runs[0].pull_requests[0].ref is None
+
+
+# --- mock mode: any repository --------------------------------------------------------------
+
+
+async def test_mock_mode_accepts_any_repository_unless_the_fake_is_told_otherwise(monkeypatch):
+    async with build_service_clients(Settings.from_env({})) as built:
+        activities = CodegenActivities(built.codegen)
+        scenario = {"delays": {"run_seconds": 0.02}, "outcome": "leave_open"}
+        run = await environment().run(activities.start_agent_run, start_input(scenario, repository="acme/docs"))
+        done = await environment().run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.02))
+        assert done.pull_requests[0].ref.repository == "acme/docs"
+        assert done.pull_requests[0].ref.host == "mock-github.invalid"
+        assert done.pull_requests[0].url.startswith("https://mock-github.invalid/acme/docs/pull/")
+
+    monkeypatch.setenv("FAKE_REPOSITORIES", "acme/api")
+    async with build_service_clients(Settings.from_env({})) as built:
+        with pytest.raises(ApplicationError) as caught:
+            await environment().run(CodegenActivities(built.codegen).start_agent_run, start_input(repository="acme/docs"))
+    assert caught.value.type == REPOSITORY_NOT_CONNECTED and "acme/docs is not connected" in caught.value.message

@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from devstack.services import run_fake_process, serve_app, serve_fake
 from fakes import FakeConfig, create_app
+from fakes.config import MOCK_GITHUB_HTML_URL
 from tests.fake_services import AUTH, WebhookReceiver, create_run, finished_run
 from tests.waiting import wait_until
 from webhooks.payloads import parse_event
@@ -45,7 +46,7 @@ def task_id() -> str:
 
 def pr_of(run: dict) -> tuple[str, int]:
     url = run["github_pull_requests"][0]["url"]
-    owner, repo, _, number = url.removeprefix("https://github.com/").split("/")
+    owner, repo, _, number = url.removeprefix(f"{MOCK_GITHUB_HTML_URL}/").split("/")
     return f"{owner}/{repo}", int(number)
 
 
@@ -56,7 +57,7 @@ async def test_happy_path_opens_a_pr_whose_checks_pass_then_merges_with_signed_w
     run = await finished_run(fake, created["id"])
     assert run["status"] == "COMPLETE"
     entry = run["github_pull_requests"][0]
-    assert entry["head_branch_name"] and entry["url"].startswith("https://github.com/acme/widgets/pull/")
+    assert entry["head_branch_name"] and entry["url"].startswith("https://mock-github.invalid/acme/widgets/pull/")
     repository, number = pr_of(run)
 
     pr = await wait_until(
