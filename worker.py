@@ -33,6 +33,7 @@ from models.codegen import codegen_api_task_queue
 from settings import Settings
 from temporal_client import connect
 from workflows.codegen_task import CodegenTaskWorkflow
+from workflows.health import CodegenHealthWorkflow
 
 logger = logging.getLogger("worker")
 
@@ -70,7 +71,8 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
             Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=[CodegenTaskWorkflow],
+                # The health workflow runs `check_codegen_health` here, with this worker's key (starter.py health).
+                workflows=[CodegenTaskWorkflow, CodegenHealthWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=MAX_CACHED_WORKFLOWS,
                 activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *clients.activities()],

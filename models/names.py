@@ -8,6 +8,9 @@ from temporalio.common import SearchAttributeKey
 WORKFLOW_NAME = "CodegenTaskWorkflow"
 WORKFLOW_ID_PREFIX = "codegen-task-"
 DEFAULT_TASK_QUEUE = "codegen-tasks"
+# `starter.py health` runs the Codegen check on a worker through this workflow (ids codegen-health-<random>).
+HEALTH_WORKFLOW_NAME = "CodegenHealthWorkflow"
+HEALTH_WORKFLOW_ID_PREFIX = "codegen-health-"
 
 QUERY_STATUS = "status"
 UPDATE_RETRY = "retry"
