@@ -343,6 +343,10 @@ def test_config_from_env_reads_every_knob():
     assert (config.port, config.latency_seconds, config.rate_429, config.run_seconds) == (9911, 0.25, 0.1, 0.0)
     assert config.repositories == ["a/b", "c/d"] and config.webhook_reorder_rate == 0.2
     assert config.webhooks_enabled and not FakeConfig.from_env({}).webhooks_enabled
+    issue_17 = FakeConfig.from_env({"FAKE_REMOVE_FROM_PR_STATUS": "403", "FAKE_GITHUB_HTML_URL": "https://ghe.invalid"})
+    assert (issue_17.remove_from_pr_status, issue_17.github_html_url) == (403, "https://ghe.invalid")
+    default = FakeConfig.from_env({})
+    assert default.repositories is None and default.github_html_url == "https://mock-github.invalid"
 
 
 async def test_injected_after_effect_answers_replace_a_response_that_took_effect(fake):
@@ -388,3 +392,149 @@ async def test_githubs_rate_limit_counts_requests_but_not_304s_and_resets_with_i
             # A new limit starts a new window.
             assert (await http.patch("/_admin/config", json={"github_rate_window_seconds": 30})).status_code == 200
             assert (await http.get(pull)).status_code == 200
+
+
+# --- Codegen as it really answers (issue 17) ------------------------------------------------
+
+
+async def _status_of(http: httpx.AsyncClient, run_id: int) -> dict:
+    return (await http.get(f"/v1/organizations/1/agent/run/{run_id}", headers=AUTH)).json()
+
+
+async def _until_status(http: httpx.AsyncClient, run_id: int, *statuses: str) -> dict:
+    async def reached() -> dict | None:
+        run = await _status_of(http, run_id)
+        return run if run["status"] in statuses else None
+
+    return await wait_until(reached, what=f"run {run_id} to say {statuses}")
+
+
+async def _in_process(config: FakeConfig) -> tuple[httpx.AsyncClient, object]:
+    app = create_app(config)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fake"), app
+
+
+async def test_statuses_spelled_lower_case_and_intermediate_statuses_from_config():
+    http, app = await _in_process(FakeConfig.from_env({"FAKE_STATUS_SPELLING": "lower", "FAKE_INTERMEDIATE_STATUSES": "true", "FAKE_RUN_SECONDS": "0.4"}))
+    async with http:
+        created = await create_run(http, task_id(), outcome="leave_open")
+        assert created["status"] == "pending"
+        await _until_status(http, created["id"], "evaluation")
+        await _until_status(http, created["id"], "active")
+        done = await _until_status(http, created["id"], "completed")
+        assert done["github_pull_requests"]
+        failed = await create_run(http, task_id(), fail_attempts=1, status_spelling="upper", intermediate_statuses=False)
+        assert failed["status"] == "ACTIVE"
+        assert (await _until_status(http, failed["id"], "FAILED"))["github_pull_requests"] == []
+    await app.state.world.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_paused_run_waits_for_a_resume_or_stays_paused(fake):
+    once = await create_run(fake, task_id(), pause="once", outcome="leave_open")
+    stays = await create_run(fake, task_id(), pause="stays")
+    paused = await _until_status(fake, once["id"], "PAUSED")
+    assert paused["github_pull_requests"] == [] and "plan" in paused["result"]
+    await _until_status(fake, stays["id"], "PAUSED")
+    for run in (once, stays):
+        resumed = await fake.post("/v1/organizations/1/agent/run/resume", json={"agent_run_id": run["id"], "prompt": "Go on."}, headers=AUTH)
+        assert resumed.status_code == 200
+    done = await _until_status(fake, once["id"], "COMPLETE")
+    assert done["github_pull_requests"]
+    assert (await _status_of(fake, stays["id"]))["status"] == "PAUSED"
+    assert (await fake.get(f"/_admin/runs/{stays['id']}")).json()["resumes"] == 1
+
+
+async def test_remove_from_pr_cancels_the_agents_on_the_pr_records_it_and_can_be_refused(fake):
+    run = await finished_run(fake, (await create_run(fake, task_id(), outcome="leave_open", delays={"checks_seconds": 60}))["id"])
+    await fake.post("/v1/organizations/1/agent/run/resume", json={"agent_run_id": run["id"], "prompt": "More."}, headers=AUTH)
+    removed = await fake.post("/v1/organizations/1/agent/run/remove-from-pr", json={"agent_run_id": run["id"]}, headers=AUTH)
+    assert removed.status_code == 200 and removed.json() == {}
+    assert (await _status_of(fake, run["id"]))["status"] == "CANCELLED"
+    assert run["id"] in (await fake.get("/_admin/counters")).json()["removed_from_pr"]
+    missing = await fake.post("/v1/organizations/1/agent/run/remove-from-pr", json={"agent_run_id": 987654}, headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["message"] == "Agent run not found."
+
+    other = await create_run(fake, task_id(), outcome="leave_open")
+    await fake.patch("/_admin/config", json={"remove_from_pr_status": 404})
+    try:
+        refused = await fake.post("/v1/organizations/1/agent/run/remove-from-pr", json={"agent_run_id": other["id"]}, headers=AUTH)
+    finally:
+        await fake.patch("/_admin/config", json={"remove_from_pr_status": None})
+    assert refused.status_code == 404 and (await _status_of(fake, other["id"]))["status"] != "CANCELLED"
+
+
+async def test_the_checks_auto_fixer_starts_its_own_run_on_the_pr_and_pushes_a_passing_fix(fake, hooks):
+    run = await finished_run(fake, (await create_run(fake, task_id(), checks="fail", autofix=True, delays={"run_seconds": 0.3}))["id"])
+    url = run["github_pull_requests"][0]["url"]
+    repository, number = pr_of(run)
+
+    async def fixer_listed() -> dict | None:
+        page = (await fake.get("/v1/organizations/1/agent/runs", params={"limit": 20}, headers=AUTH)).json()
+        return next((r for r in page["items"] if r["source_type"] == "GITHUB_CHECK_SUITE" and r["github_pull_requests"][0]["url"] == url), None)
+
+    fixer = await wait_until(fixer_listed, what="the auto-fixer's run")
+    assert fixer["status"] == "ACTIVE" and fixer["id"] != run["id"]
+    assert (await fake.get("/_admin/counters")).json()["runs_by_source"]["GITHUB_CHECK_SUITE"] >= 1
+    await _until_status(fake, fixer["id"], "COMPLETE")
+    merged = await wait_until(lambda: [h for h in hooks.for_pull(repository, number) if h.action == "closed"], what="merge after the fix")
+    assert merged[0].payload["pull_request"]["merged"] is True
+    suites = [h.payload["check_suite"]["conclusion"] for h in hooks.for_pull(repository, number) if h.event == "check_suite"]
+    assert suites == ["failure", "success"]
+    assert any(h.action == "synchronize" for h in hooks.for_pull(repository, number))
+
+
+async def test_no_auto_fixer_on_a_pr_removed_from_codegen(fake):
+    run = await finished_run(fake, (await create_run(fake, task_id(), checks="fail", autofix=True, outcome="leave_open", delays={"checks_seconds": 0.3}))["id"])
+    await fake.post("/v1/organizations/1/agent/run/remove-from-pr", json={"agent_run_id": run["id"]}, headers=AUTH)
+    repository, number = pr_of(run)
+
+    async def checks_failed() -> bool:
+        pr = (await fake.get(f"/repos/{repository}/pulls/{number}")).json()
+        runs = (await fake.get(f"/repos/{repository}/commits/{pr['head']['sha']}/check-runs")).json()["check_runs"]
+        return bool(runs) and all(r["conclusion"] == "failure" for r in runs)
+
+    await wait_until(checks_failed, what="the checks to fail")
+    page = (await fake.get("/v1/organizations/1/agent/runs", params={"limit": 50}, headers=AUTH)).json()
+    assert not [r for r in page["items"] if r["source_type"] == "GITHUB_CHECK_SUITE" and r["github_pull_requests"][0]["url"] == run["github_pull_requests"][0]["url"]]
+
+
+async def test_any_repository_by_default_and_an_org_without_repositories_answers_404():
+    http, app = await _in_process(FakeConfig(**FAST))
+    async with http:
+        metadata = {"task_id": task_id(), "attempt": 1, "repository": "acme/docs", "scenario": {"outcome": "leave_open"}}
+        created = await http.post("/v1/organizations/1/agent/run", json={"prompt": "x", "metadata": metadata, "model": "m-1"}, headers=AUTH)
+        assert created.status_code == 200
+        run = await finished_run(http, created.json()["id"])
+        assert run["github_pull_requests"][0]["url"].startswith("https://mock-github.invalid/acme/docs/pull/")
+        listed = (await http.get("/v1/organizations/1/repos", headers=AUTH)).json()
+        assert "acme/docs" in [repo["full_name"] for repo in listed["items"]]
+        assert (await http.get(f"/_admin/runs/{run['id']}")).json()["model"] == "m-1"
+        bad_model = await http.post("/v1/organizations/1/agent/run", json={"prompt": "x", "model": 3}, headers=AUTH)
+        assert bad_model.status_code == 422 and bad_model.json()["detail"][0]["loc"] == ["body", "model"]
+    await app.state.world.aclose()  # type: ignore[attr-defined]
+
+    http, app = await _in_process(FakeConfig.from_env({"FAKE_REPOSITORIES": "none"}))
+    async with http:
+        refused = await http.post("/v1/organizations/1/agent/run", json={"prompt": "x"}, headers=AUTH)
+        assert refused.status_code == 404 and refused.json()["message"].startswith("No repos found in the organization")
+        assert (await http.get("/v1/organizations/1/repos", headers=AUTH)).json()["items"] == []
+    await app.state.world.aclose()  # type: ignore[attr-defined]
+
+    http, app = await _in_process(FakeConfig.from_env({"FAKE_REPOSITORIES": "acme/api"}))
+    async with http:
+        metadata = {"repository": "acme/docs"}
+        refused = await http.post("/v1/organizations/1/agent/run", json={"prompt": "x", "metadata": metadata}, headers=AUTH)
+        assert refused.status_code == 404 and "acme/docs is not connected" in refused.json()["message"]
+    await app.state.world.aclose()  # type: ignore[attr-defined]
+
+
+async def test_webhooks_and_rest_link_prs_and_repositories_on_a_host_that_is_never_github(fake, hooks):
+    run = await finished_run(fake, (await create_run(fake, task_id(), outcome="leave_open"))["id"])
+    repository, number = pr_of(run)
+    opened = await wait_until(lambda: [h for h in hooks.for_pull(repository, number) if h.action == "opened"], what="opened")
+    payload = opened[0].payload
+    assert payload["pull_request"]["html_url"] == f"https://mock-github.invalid/{repository}/pull/{number}"
+    assert payload["repository"]["html_url"] == f"https://mock-github.invalid/{repository}"
+    rest = (await fake.get(f"/repos/{repository}/pulls/{number}")).json()
+    assert rest["html_url"].startswith("https://mock-github.invalid/") and rest["base"]["repo"]["html_url"].startswith("https://mock-github.invalid/")
+    assert parse_event("pull_request", payload) is not None
