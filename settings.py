@@ -5,12 +5,17 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from typing import overload
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
 from models.names import DEFAULT_TASK_QUEUE
+
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+# Set, these win over a temporal.toml profile; unset, the profile's values stand (else the defaults).
+_TEMPORAL_TARGET = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE")
 
 
 @overload
@@ -55,6 +60,18 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raise ValueError(f"{name} must be 1 or 0, not {value!r}")
 
 
+def _temporal_profile(env: Mapping[str, str]) -> Mapping[str, Any]:
+    """Temporal's env config (a temporal.toml profile: TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, or the default
+    file) as Client.connect arguments, without TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, which settle later."""
+    from temporalio.envconfig import ClientConfig
+
+    rest = {name: value for name, value in env.items() if name not in _TEMPORAL_TARGET}
+    try:
+        return ClientConfig.load_client_connect_config(override_env_vars=rest)
+    except Exception as error:  # the SDK's ConfigError (a missing profile, bad TOML) is no ValueError
+        raise ValueError(f"Temporal's env config (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) cannot be read: {error}") from None
+
+
 def is_loopback_url(url: str) -> bool:
     """Whether `url` names this machine (localhost, 127.0.0.0/8, ::1): a fake started here, never a real service."""
     host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
@@ -67,8 +84,9 @@ def is_loopback_url(url: str) -> bool:
 
 
 class Settings(BaseModel):
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # From the environment: TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE, else the temporal.toml profile's, else these.
+    temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
+    temporal_namespace: str = DEFAULT_TEMPORAL_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
 
     codegen_api_key: SecretStr | None = None
@@ -167,9 +185,10 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        profile = _temporal_profile(env)
         return cls(
-            temporal_address=_text(env, "TEMPORAL_ADDRESS", "localhost:7233"),
-            temporal_namespace=_text(env, "TEMPORAL_NAMESPACE", "default"),
+            temporal_address=_text(env, "TEMPORAL_ADDRESS") or profile.get("target_host") or DEFAULT_TEMPORAL_ADDRESS,
+            temporal_namespace=_text(env, "TEMPORAL_NAMESPACE") or profile.get("namespace") or DEFAULT_TEMPORAL_NAMESPACE,
             task_queue=_text(env, "TEMPORAL_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             codegen_api_key=_secret(env, "CODEGEN_API_KEY"),
             codegen_mock=_flag(env, "CODEGEN_MOCK"),

@@ -15,8 +15,10 @@ from settings import Settings
 
 
 async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
-    """Temporal's env-config (profiles, TLS, API key) first; TEMPORAL_ADDRESS/NAMESPACE win.
+    """Temporal's env-config (profiles, TLS, API key), at the settings' address and namespace.
 
+    `Settings.from_env` took those from TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE where set, else from the
+    temporal.toml profile, and only then from the defaults, so a profile's address and namespace stand.
     `runtime` carries the worker's metrics exporter. `lazy` defers connecting to the first call (and retries it on every call until it succeeds),
     for processes that must come up while Temporal is still down, like the relay.
     """
