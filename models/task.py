@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -105,13 +106,78 @@ class CodeExample(_Strict):
     code: str
 
 
+# --- file_structure: paths, a nested mapping, or `tree`'s output; all become paths -------------------
+
+# Folders inside folders: a mapping nested deeper is no repository's layout (and would recurse without end).
+MAX_FILE_STRUCTURE_DEPTH = 64
+# One entry of `tree`'s output: an indent of 4-character units ("│   ", "    ", "|   ", with the no-break
+# spaces GNU tree prints), a connector ("├── ", "└── ", or ASCII "|-- ", "`-- ", "+-- ", "\-- "), a name.
+_TREE_ENTRY = re.compile(r"^(?P<indent>(?:[│|\s\u00a0][\s\u00a0]{3})*)[├└|`+\\][─-]{2}[\s\u00a0](?P<name>.*)$")
+_TREE_SUMMARY = re.compile(r"^\s*\d+ director(?:y|ies)(?:, \d+ files?)?\s*$")
+
+
+def _paths_from_mapping(tree: Mapping[Any, Any], prefix: str = "", depth: int = 0) -> list[str]:
+    """{"src": {"app": {"main.py": None}}, "README.md": None} -> ["src/app/main.py", "README.md"]; an empty
+    mapping is an empty folder ("docs/")."""
+    if depth > MAX_FILE_STRUCTURE_DEPTH:
+        raise refused(f"nested deeper than {MAX_FILE_STRUCTURE_DEPTH} folders at {_shown(prefix)}")
+    paths: list[str] = []
+    for key, children in tree.items():
+        name = str(key).strip("/")
+        if not name:
+            raise refused(f"an empty name in {_shown(prefix or '/')}")
+        path = prefix + name
+        if children is None:
+            paths.append(path)
+        elif isinstance(children, Mapping):
+            paths += _paths_from_mapping(children, path + "/", depth + 1) if children else [path + "/"]
+        else:
+            raise refused(f"{_shown(path)}: a folder maps to its children (a mapping), a file to null; got {_shown(children)}")
+    return paths
+
+
+def _paths_from_tree(text: str) -> list[str]:
+    """`tree`'s output (its root line and "N directories, M files" left out) -> paths; text without tree
+    lines is read as one path per line. An entry with deeper entries under it is a folder."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    entries: list[tuple[int, str]] = []
+    for line in lines:
+        match = _TREE_ENTRY.match(line)
+        if match:
+            # `tree -l`/`-F` decorations: "link -> target" keeps the link's name.
+            entries.append((len(match["indent"]) // 4, match["name"].split(" -> ", 1)[0].strip()))
+    if not entries:
+        return [line.strip() for line in lines if not _TREE_SUMMARY.match(line)]
+    paths: list[str] = []
+    folders: list[str] = []
+    for index, (depth, name) in enumerate(entries):
+        depth = min(depth, len(folders))  # an entry indented past its parent hangs under the deepest folder
+        del folders[depth:]
+        if index + 1 < len(entries) and entries[index + 1][0] > depth:
+            folders.append(name.rstrip("/"))
+        else:
+            paths.append("/".join([*folders, name]))
+    return paths
+
+
+def file_structure_paths(value: Any) -> Any:
+    """A list of paths as it is; a nested mapping or a pre-rendered tree as the paths it shows (else unchanged,
+    for the list validation to refuse)."""
+    if isinstance(value, Mapping):
+        return _paths_from_mapping(value)
+    if isinstance(value, str):
+        return _paths_from_tree(value)
+    return value
+
+
 class CodebaseContext(_Strict):
     language: str | None = None
     framework: str | None = None
     architecture: str | None = None
     key_files: list[str] = Field(default_factory=list)
-    # Paths, one per entry ("src/app/main.py"); rendered as a tree.
-    file_structure: list[str] = Field(default_factory=list)
+    # Rendered as a tree. Given as paths ("src/app/main.py", "docs/" for a folder), as a nested mapping
+    # (a folder maps to its children, a file to null) or as `tree`'s text output; kept as the paths.
+    file_structure: Annotated[list[str], BeforeValidator(file_structure_paths)] = Field(default_factory=list)
     coding_standards: list[str] = Field(default_factory=list)
     test_patterns: list[str] = Field(default_factory=list)
     code_examples: list[CodeExample] = Field(default_factory=list)
