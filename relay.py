@@ -37,7 +37,11 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return exit_codes.INVALID_INPUT
     if settings.webhook_secret is None:
         print(
             "relay: WEBHOOK_SECRET is not set; refusing to start, because without it anyone could forge "

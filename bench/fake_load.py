@@ -19,6 +19,7 @@ import httpx
 from bench.results import record
 from devstack.services import run_fake_process, serve_fake
 from fakes import FakeConfig
+from models.codegen import PullRequestRef
 
 AUTH = {"Authorization": "Bearer bench"}
 SEED_RUNS = 20
@@ -37,7 +38,9 @@ async def seed(http: httpx.AsyncClient) -> list[str]:
         while not run["github_pull_requests"]:
             await asyncio.sleep(0.01)
             run = (await http.get(paths[i + 1], headers=AUTH)).json()
-        owner_repo, number = run["github_pull_requests"][0]["url"].removeprefix("https://github.com/").split("/pull/")
+        ref = PullRequestRef.from_url(run["github_pull_requests"][0]["url"])
+        assert ref is not None
+        owner_repo, number = ref.repository, ref.number
         pr = (await http.get(f"/repos/{owner_repo}/pulls/{number}")).json()
         paths += [f"/repos/{owner_repo}/pulls/{number}", f"/repos/{owner_repo}/commits/{pr['head']['sha']}/check-runs"]
     return paths

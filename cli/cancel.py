@@ -66,5 +66,7 @@ async def cancel_task(client: Client, settings: Settings, reference: str, *, wai
     else:
         print(render_outcome(outcome, web_ui_url(settings, workflow_id)))
         if outcome.pr and outcome.pr.status == "open":
-            print(f"\nThe PR stays open: close it on GitHub if it is not wanted ({outcome.pr.url}).")
+            stopped = {True: "Codegen confirmed its agents on it stopped", False: "Codegen did not confirm its agents on it stopped"}
+            said = f" {stopped[outcome.agents_stopped]};" if outcome.agents_stopped is not None else ""
+            print(f"\nThe PR stays open:{said} close it on GitHub if it is not wanted ({outcome.pr.url}).")
     return exit_codes.OK if outcome.reason is Reason.CANCELLED else exit_codes.FAILURE

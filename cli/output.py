@@ -64,6 +64,9 @@ def agent_run_labels(runs: Sequence[AgentRunRecord]) -> list[str]:
         if run.kind == "followup":
             followups += 1
             role = f"follow-up {followups} of attempt {run.attempt}"
+        elif run.kind == "codegen":
+            followups += 1
+            role = f"follow-up {followups}: Codegen's own run on the PR"
         else:
             role = f"attempt {run.attempt}"
         labels.append(f"{run.id} {run.status} ({role})")

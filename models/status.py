@@ -48,6 +48,7 @@ class Reason(StrEnum):
     PROMPT_TOO_LARGE = "prompt_too_large"
     TEMPLATE_ERROR = "template_error"
     REPOSITORY_NOT_CONNECTED = "repository_not_connected"
+    AGENT_PAUSED = "agent_paused"
     NOT_FOUND = "not_found"
     SERVICE_UNAVAILABLE = "service_unavailable"
     EXPIRED = "expired"
@@ -61,7 +62,8 @@ class AgentRunRecord(BaseModel):
     web_url: str | None = None
     status: str
     attempt: int
-    kind: Literal["attempt", "followup"] = "attempt"
+    # "codegen": a run Codegen started on the PR by itself (its checks auto-fixer, a reply to a comment).
+    kind: Literal["attempt", "followup", "codegen"] = "attempt"
 
 
 class AttemptRecord(BaseModel):
@@ -69,7 +71,7 @@ class AttemptRecord(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     agent_run_id: int | None = None
-    outcome: Literal["running", "pr_opened", "failed", "no_pr", "timed_out"] = "running"
+    outcome: Literal["running", "pr_opened", "failed", "no_pr", "timed_out", "paused"] = "running"
     error: str | None = None
 
 
@@ -147,6 +149,8 @@ class TaskStatus(BaseModel):
     error: ErrorInfo | None = None
     mock_mode: bool = False
     started_at: datetime
+    # After a cancel with the PR open: whether Codegen confirmed its agents on the PR stopped (None: not asked).
+    agents_stopped: bool | None = None
 
 
 class TaskOutcome(BaseModel):
@@ -166,6 +170,7 @@ class TaskOutcome(BaseModel):
     iterations_to_green: int | None = None
     timings: Timings = Field(default_factory=Timings)
     mock_mode: bool = False
+    agents_stopped: bool | None = None
 
 
 # Signals that arrive before the workflow knows its PR, kept until it does; told apart by their fields.

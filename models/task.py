@@ -299,6 +299,10 @@ class TaskOptions(_Strict):
     pr_timeout: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(days=14)
     # How long one agent run may take before the attempt counts as failed.
     agent_timeout: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(hours=2)
+    # A run told to proceed may still wait for input this long before the attempt fails (agent_paused).
+    agent_pause_timeout: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(minutes=30)
+    # Codegen's model for the agent (sent as `model`); None: the organization's default.
+    agent_model: str | None = Field(default=None, min_length=1, max_length=200)
     # None: 10 minutes against the real APIs, a few seconds in mock mode.
     reconcile_interval: Annotated[timedelta | None, _duration_from(timedelta(seconds=1), optional=True)] = None
     reconcile_max_interval: Annotated[timedelta, _duration_from(timedelta(seconds=1))] = timedelta(hours=1)

@@ -17,11 +17,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from models.codegen import (
+    ActiveRunQuery,
+    ActiveRunResult,
     AgentPullRequest,
     AgentRun,
     PullRequestRef,
     ResumeRunInput,
     StartRunInput,
+    StopAgentInput,
+    StopAgentResult,
     WaitRunInput,
     codegen_api_task_queue,
 )
@@ -42,11 +46,14 @@ from models.task import Task
 from workflows.codegen_task import CodegenTaskWorkflow
 
 REPO = "acme/api"
+# Runs Codegen starts by itself (`codegen_runs`) take ids from here; the task's own runs are 101, 102, ...
+CODEGEN_RUN_IDS = 900
 
 
 @dataclass
 class ScriptedServices:
-    """`attempts[n]` is what attempt n+1 does: "pr", "failed", "no_pr", "hang" or "error:<ApplicationError type>"."""
+    """`attempts[n]` is what attempt n+1 does: "pr", "failed", "no_pr", "hang", "error:<ApplicationError type>",
+    "paused_once" (waits for input until told to proceed, then opens the PR) or "paused" (waits for good)."""
 
     attempts: list[str] = field(default_factory=lambda: ["pr"])
     prompts: list[PromptInput] = field(default_factory=list)
@@ -70,6 +77,12 @@ class ScriptedServices:
     github_down: bool = False
     # When set, reading check runs for their output fails with an ApplicationError of this type (non-retryable).
     check_output_error: str | None = None
+    # Runs Codegen starts on the PR by itself, found by the next look(s) for one; each is found once.
+    codegen_runs: list[AgentRun] = field(default_factory=list)
+    active_run_queries: list[ActiveRunQuery] = field(default_factory=list)
+    stops: list[StopAgentInput] = field(default_factory=list)
+    # When set, Codegen refuses to stop the agents on the PR.
+    stop_refused: bool = False
 
     def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
         """GitHub closes the PR, so reads say so from now on, and the webhook that tells of it."""
@@ -100,7 +113,12 @@ class ScriptedServices:
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
         if self.resumes and input.run_id == self.resumes[-1].run_id and self.followup_gate:
             await self.followup_gate.wait()
+        if input.run_id >= CODEGEN_RUN_IDS:
+            return AgentRun(id=input.run_id, status="COMPLETE")
         behaviour = self.attempts[input.run_id - 101]
+        told_to_proceed = any(r.run_id == input.run_id and r.followup == 0 for r in self.resumes)
+        if behaviour == "paused" or (behaviour == "paused_once" and not told_to_proceed):
+            return AgentRun(id=input.run_id, status="PAUSED", web_url=f"https://codegen.test/run/{input.run_id}")
         if behaviour == "hang":
             while True:
                 activity.heartbeat()
@@ -108,7 +126,7 @@ class ScriptedServices:
         if behaviour == "failed":
             return AgentRun(id=input.run_id, status="FAILED", result="tests did not compile")
         pull_requests = []
-        if behaviour == "pr":
+        if behaviour in ("pr", "paused_once"):
             url = f"https://github.com/{REPO}/pull/7"
             pull_requests = [AgentPullRequest(url=url, head_branch_name="codegen/t", ref=PullRequestRef.from_url(url))]
         return AgentRun(id=input.run_id, status="COMPLETE", pull_requests=pull_requests)
@@ -158,6 +176,18 @@ class ScriptedServices:
             raise ApplicationError(f"review {input.review_id} not found", type="NotFound", non_retryable=True)
         return ReviewCommentsResult(review_id=input.review_id, comments=self.review_comments[input.review_id])
 
+    @activity.defn(name="find_active_run_on_pr")
+    async def find_active_run_on_pr(self, query: ActiveRunQuery) -> ActiveRunResult:
+        self.active_run_queries.append(query)
+        return ActiveRunResult(run=self.codegen_runs.pop(0) if self.codegen_runs else None)
+
+    @activity.defn(name="stop_agent_on_pr")
+    async def stop_agent_on_pr(self, input: StopAgentInput) -> StopAgentResult:
+        self.stops.append(input)
+        if self.stop_refused:
+            return StopAgentResult(confirmed=False, detail="Codegen answered 404: Agent run not found.")
+        return StopAgentResult(confirmed=True, detail="agents on the PR stopped")
+
     def _checks_on(self, sha: str) -> list[CheckRunInfo]:
         return [c for c in self.checks if c.head_sha == sha]
 
@@ -169,6 +199,8 @@ class ScriptedServices:
             self.read_pull_request,
             self.list_check_runs,
             self.read_review_comments,
+            self.find_active_run_on_pr,
+            self.stop_agent_on_pr,
         ]
         return [
             Worker(

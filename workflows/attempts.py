@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from temporalio import exceptions, workflow
 
-from workflows.agent import start_run, wait_for_run
+from workflows.agent import run_to_end, start_run
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_following import read_pull_request
 from workflows.running_task import RunningTask
@@ -25,7 +25,7 @@ OPENED_PR_READ_PAUSE = timedelta(minutes=1)
 OPENED_PR_READ_MAX_PAUSE = timedelta(minutes=30)
 
 
-FailedOutcome = Literal["failed", "no_pr", "timed_out"]
+FailedOutcome = Literal["failed", "no_pr", "timed_out", "paused"]
 
 
 @dataclass
@@ -111,6 +111,9 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
             prompt=prompt.content,
             repository=input.context.repository,
             metadata=_scenario_metadata(input.task.metadata),
+            model=options.agent_model,
+            first_execution_run_id=workflow.info().first_execution_run_id,
+            task_started_at=workflow.info().workflow_start_time,
         )
     )
     state.status.mock_mode = run.mock_mode
@@ -120,7 +123,7 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
     task.publish()
 
     try:
-        run = await wait_for_run(task, run.id)
+        run = await run_to_end(task, run.id)
     except CallFailed as failed:
         if not isinstance(failed.cause, exceptions.TimeoutError):
             raise
@@ -128,6 +131,9 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
         return _attempt_failed(task, record, "timed_out", Reason.AGENT_TIMEOUT, message)
     state.status.agent_runs[-1].status = run.status
 
+    if run.state is RunState.PAUSED:
+        message = f"agent run {run.id} still waits for input after being told to proceed: {run.web_url or 'no link given'}"
+        return _attempt_failed(task, record, "paused", Reason.AGENT_PAUSED, message)
     if run.state is RunState.FAILED:
         detail = run.result or run.summary or "no detail given"
         return _attempt_failed(task, record, "failed", Reason.CODEGEN_FAILED, f"agent run {run.id} ended {run.status}: {detail}")

@@ -14,8 +14,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 
 from workflows import pr_tracking
+from workflows.agent import stop_agents_on_pr
 from workflows.attempts import obtain_pull_request
-from workflows.calls import TaskFinished
+from workflows.calls import CallFailed, TaskFinished
 from workflows.pr_following import follow_pull_request
 from workflows.presentation import initial_status, task_outcome
 from workflows.running_task import RunningTask
@@ -30,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from models.status import ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
     from models.task import WorkflowInput
 
+# Patch id: workflows cancelled before a cancel stopped Codegen's agents on the PR replay as they ran.
+STOP_AGENTS_PATCH = "stop-agents-on-cancel"
 # Patch id: workflows that ended on a webhook's close without reading GitHub replay as they ran.
 CONFIRM_CLOSE_PATCH = "confirm-close-with-github"
 SEEN_DELIVERIES_LIMIT = 2000
@@ -84,7 +87,7 @@ class CodegenTaskWorkflow:
         except (asyncio.CancelledError, FailureError) as error:
             if not is_cancelled_exception(error):
                 raise
-            outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, "the workflow was cancelled")
+            outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, await self._stop_agents())
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
@@ -100,6 +103,21 @@ class CodegenTaskWorkflow:
         for event in task.state.early_events:
             self._apply(event)
         task.state.early_events = []
+
+    async def _stop_agents(self) -> str:
+        """A cancelled task asks Codegen to stop its agents on the PR, if one is open: best effort."""
+        state, task = self._state, self._running()
+        run_id = state.pr_run_id
+        if state.status.pr is None or run_id is None or pr_tracking.pr_finished(state) or not workflow.patched(STOP_AGENTS_PATCH):
+            return "the workflow was cancelled"
+        try:
+            stopped = await stop_agents_on_pr(task, run_id)
+            state.status.agents_stopped, detail = stopped.confirmed, stopped.detail
+        except (CallFailed, TaskFinished) as error:
+            state.status.agents_stopped, detail = False, error.message
+        said = "Codegen confirmed its agents on the PR stopped" if state.status.agents_stopped else "Codegen did not confirm its agents on the PR stopped"
+        task.note("agents stopped on the PR" if state.status.agents_stopped else "agents not confirmed stopped", detail)
+        return f"the workflow was cancelled; {said}"
 
     def _finish(self, phase: TaskPhase, reason: Reason, message: str) -> TaskOutcome:
         task, status = self._running(), self._state.status
@@ -163,6 +181,11 @@ class CodegenTaskWorkflow:
 
     def _apply(self, event: PrEvent | CheckResult | Review) -> None:
         state, task = self._state, self._running()
+        assert state.status.pr is not None
+        if event.host and event.host.lower() != state.status.pr.ref.host.lower():
+            # A mock PR's event never moves a real task, nor the reverse, whatever the PR numbers.
+            task.note("event from another host ignored", f"{event.host}; the PR is on {state.status.pr.ref.host}")
+            return
         if isinstance(event, PrEvent) and event.action == "closed" and workflow.patched(CONFIRM_CLOSE_PATCH):
             task.record(pr_tracking.report_close(state, event))
         elif isinstance(event, PrEvent):

@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from models.task import TaskOptions
 
 FollowupKind = Literal["fix_checks", "address_review"]
+# Codegen's own review agent: its reviews are Codegen's business, never a follow-up of ours.
+CODEGEN_REVIEW_BOTS = frozenset({"codegen-sh[bot]", "codegen[bot]"})
 
 
 def review_key(review: ReviewState) -> str:
@@ -25,10 +27,10 @@ def review_key(review: ReviewState) -> str:
     return f"{review.reviewer}@{review.submitted_at.isoformat() if review.submitted_at else review.body}"
 
 
-def unaddressed_review(state: TaskState, options: TaskOptions) -> ReviewState | None:
+def unaddressed_review(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> ReviewState | None:
     """A changes-requested review no follow-up has addressed yet (the PR's author, the agent, never counts)."""
     assert state.status.pr is not None
-    ignored = {*options.ignored_reviewers, state.status.pr.author}
+    ignored = {*options.ignored_reviewers, *ignored_bots, state.status.pr.author}
     for review in state.status.reviews:
         if review.state == "changes_requested" and review.reviewer not in ignored and review_key(review) not in state.handled_reviews:
             return review
@@ -42,17 +44,19 @@ def awaiting_agent_push(state: TaskState, settle: timedelta, now: datetime) -> b
     return ended is not None and state.status.pr.head_sha in state.followed_shas and now - ended < settle
 
 
-def due_followup(state: TaskState, options: TaskOptions) -> FollowupKind | None:
+def due_followup(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> FollowupKind | None:
     """What the agent should be asked to fix next, if the budget allows."""
     if state.status.followups >= options.max_followups:
         return None
     assert state.status.pr is not None
     if checks_settled(state) and failing_checks(state) and state.status.pr.head_sha not in state.followed_shas:
         return "fix_checks"
-    return "address_review" if unaddressed_review(state, options) else None
+    return "address_review" if unaddressed_review(state, options, ignored_bots) else None
 
 
-def attention_needed(state: TaskState, options: TaskOptions, due: FollowupKind | None) -> ErrorInfo | None:
+def attention_needed(
+    state: TaskState, options: TaskOptions, due: FollowupKind | None, ignored_bots: frozenset[str] = frozenset()
+) -> ErrorInfo | None:
     """Why a person must act: failures remain that no follow-up will handle; None when none do."""
     if due is not None:
         return None
@@ -61,7 +65,7 @@ def attention_needed(state: TaskState, options: TaskOptions, due: FollowupKind |
     if failing:
         names = ", ".join(c.name for c in failing)
         return ErrorInfo(reason=Reason.CHECKS_FAILING, message=f"checks failing {spent}: {names}")
-    review = unaddressed_review(state, options)
+    review = unaddressed_review(state, options, ignored_bots)
     if review:
         return ErrorInfo(reason=Reason.CHANGES_REQUESTED, message=f"changes requested by {review.reviewer} {spent}")
     return None

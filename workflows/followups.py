@@ -10,7 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 from workflows import followup_policy as policy
-from workflows.agent import resume_run, wait_for_run
+from workflows.agent import find_active_run, resume_run, run_to_end, wait_for_run
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_tracking import failing_checks
 from workflows.running_task import RunningTask
@@ -36,6 +36,8 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
     assert pr is not None and state.pr_run_id is not None
     task.set_phase(TaskPhase.FOLLOWING_UP)
     task.publish()
+    if task.one_fixer and await _wait_for_codegens_own_run(task, kind):
+        return
     request = FollowupPromptInput(
         task=input.task,
         context=input.context,
@@ -50,7 +52,7 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
         request.failing_checks = await _failing_check_details(task)
         subject = ", ".join(c.name for c in request.failing_checks)
     else:
-        review = policy.unaddressed_review(state, input.options)
+        review = policy.unaddressed_review(state, input.options, task.ignored_bots)
         assert review is not None
         state.handled_reviews.append(policy.review_key(review))
         request.review_body = review.body
@@ -67,12 +69,13 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
                 task_id=state.status.task_id,
                 workflow_id=workflow.info().workflow_id,
                 followup=number,
+                model=input.options.agent_model,
             )
         )
         state.status.agent_runs.append(
             AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=state.status.attempt, kind="followup")
         )
-        run = await wait_for_run(task, run.id)
+        run = await run_to_end(task, run.id)
         state.status.agent_runs[-1].status = run.status
         result = f"run {run.id} ended {run.status}"
     except (CallFailed, TaskFinished) as error:
@@ -81,6 +84,42 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
     state.followup_history.append(f"{kind} for {subject}: {result}")
     state.followup_ended_at = workflow.now()
     task.note(f"follow-up {number} done", result)
+
+
+async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKind) -> bool:
+    """One fixer per PR head: when Codegen already has a run on the PR (its checks auto-fixer, a reply to a
+    comment), wait for it instead of sending a second agent to push to the same branch. The run counts as
+    this follow-up; the loop then judges the head it leaves. False when no such run is at work."""
+    state = task.state
+    try:
+        run = await find_active_run(task)
+    except (CallFailed, TaskFinished) as error:
+        task.note("could not look for Codegen's own runs on the PR", error.message)
+        return False
+    if run is None:
+        return False
+    assert state.status.pr is not None
+    number = state.status.followups = state.status.followups + 1
+    if kind == "fix_checks":
+        state.followed_shas.append(state.status.pr.head_sha)
+    else:
+        review = policy.unaddressed_review(state, task.input.options, task.ignored_bots)
+        assert review is not None
+        state.handled_reviews.append(policy.review_key(review))
+    state.status.agent_runs.append(
+        AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=state.status.attempt, kind="codegen")
+    )
+    task.note(f"follow-up {number}: Codegen's own run is on the PR", run.web_url or f"run {run.id}")
+    try:
+        run = await wait_for_run(task, run.id)
+        state.status.agent_runs[-1].status = run.status
+        result = f"Codegen's run {run.id} ended {run.status}"
+    except (CallFailed, TaskFinished) as error:
+        result = f"failed: {error.message}"
+    state.followup_history.append(f"{kind}: left to Codegen's own run: {result}")
+    state.followup_ended_at = workflow.now()
+    task.note(f"follow-up {number} done", result)
+    return True
 
 
 async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:

@@ -21,6 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from models.github import PullRequestRead
     from models.status import Reason, TaskPhase
 
+# Patch id: workflows that sent follow-ups without looking for a Codegen run already on the PR, and
+# answered reviews by Codegen's review bot, replay as they ran.
+ONE_FIXER_PATCH = "one-fixer-per-head"
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
@@ -39,13 +42,16 @@ async def follow_pull_request(task: RunningTask) -> None:
     deadline = state.pr_opened_at + options.pr_timeout
     interval = base
     next_read: asyncio.Future[None] | None = None
+    if workflow.patched(ONE_FIXER_PATCH):
+        task.one_fixer = True
+        task.ignored_bots = policy.CODEGEN_REVIEW_BOTS
     while not pr_finished(state):
         # While GitHub cannot say, the task goes on as before (expiry included) and asks again next round.
         if state.reported_close is not None and await _confirm_close(task):
             continue
         if state.status.iterations_to_green is None and verdict(state) == "passing":
             state.status.iterations_to_green = state.status.followups
-        due = policy.due_followup(state, options)
+        due = policy.due_followup(state, options, task.ignored_bots)
         if due is None and policy.awaiting_agent_push(state, settle, workflow.now()):
             # The follow-up's commit usually lands right after its run ends: give it the settle window.
             task.changed = False
@@ -91,7 +97,7 @@ async def read_pull_request(ref: PullRequestRef) -> PullRequestRead:
 
 def _show_attention(task: RunningTask, due: policy.FollowupKind | None) -> None:
     """needs_attention when failures remain that no follow-up will handle: a person must act."""
-    error = policy.attention_needed(task.state, task.input.options, due)
+    error = policy.attention_needed(task.state, task.input.options, due, task.ignored_bots)
     task.state.status.error = error
     if error is None:
         task.set_phase(TaskPhase.TRACKING_PR)

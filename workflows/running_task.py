@@ -28,6 +28,10 @@ class RunningTask:
     publisher: Publisher = field(default_factory=Publisher)
     # Set by every change a signal or read brings; the PR loop waits on it.
     changed: bool = False
+    # Reviewers no follow-up answers beyond the task's options (Codegen's review bot, for runs that know it).
+    ignored_bots: frozenset[str] = frozenset()
+    # Whether a follow-up first looks for a Codegen run already working on the PR (runs that know it).
+    one_fixer: bool = False
 
     def note(self, event: str, detail: str = "") -> None:
         timeline = self.state.status.timeline
