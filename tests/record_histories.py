@@ -15,11 +15,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from models.codegen import AgentRun
 from models.github import ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
-from tests.scripted_services import ScriptedServices, at, task_input
+from tests.scripted_services import CODEGEN_RUN_IDS, ScriptedServices, at, task_input
 from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
 from tests.waiting import wait_until
 
@@ -94,6 +95,25 @@ async def _unconfirmed_then_merged(handle, services: ScriptedServices) -> None:
     await handle.signal("pr_event", services.close("p2"))
 
 
+async def _followup_left_to_codegens_run(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    services.codegen_runs.append(AgentRun(id=CODEGEN_RUN_IDS, status="ACTIVE"))
+    await handle.signal("check_result", CheckResult(delivery_id="c1", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(1)))
+
+    async def left_to_codegen() -> bool:
+        return any(entry.event == "follow-up 1 done" for entry in (await status_of(handle)).timeline)
+
+    await wait_until(left_to_codegen, what="the follow-up left to Codegen's run")
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+    await handle.signal("check_result", CheckResult(delivery_id="c2", head_sha="sha-2", name="test", conclusion="success", completed_at=at(2)))
+    await handle.signal("pr_event", services.close("p2"))
+
+
+async def _cancel_with_pr_open(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.cancel()
+
+
 async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
@@ -118,6 +138,12 @@ RECORDINGS = {
         _merge_after_followup_without_check_output,
     ),
     "merged_once_github_confirmed": (ScriptedServices, task_input("replay-6", reconcile_interval=3600), _unconfirmed_then_merged),
+    "followup_left_to_codegens_run": (
+        ScriptedServices,
+        task_input("replay-7", reconcile_interval=3600, followup_settle=0.3),
+        _followup_left_to_codegens_run,
+    ),
+    "cancelled_agents_stopped": (ScriptedServices, task_input("replay-8", reconcile_interval=3600), _cancel_with_pr_open),
 }
 
 
