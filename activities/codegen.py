@@ -374,7 +374,14 @@ class CodegenActivities:
         same first execution). Every try looks first, and adopts that run instead of starting a second agent.
         """
         async with heartbeating_while_slow():
-            return await self._start_agent_run(input)
+            try:
+                return await self._start_agent_run(input)
+            except ApplicationError as error:
+                if not error.non_retryable:
+                    raise
+                # The task ends on it, before any run could say which Codegen this worker talks to.
+                details = (*error.details, {"mock_mode": self.client.mock_mode})
+                raise ApplicationError(error.message, *details, type=error.type, non_retryable=True) from error
 
     async def _start_agent_run(self, input: StartRunInput) -> AgentRun:
         existing = await self._find_run_of_attempt(input)

@@ -87,3 +87,42 @@ async def resume_prompts(client: Client, workflow_id: str) -> list[str]:
             [resume] = await client.data_converter.decode(scheduled.input.payloads, [ResumeRunInput])
             prompts.append(resume.prompt)
     return prompts
+
+
+async def test_a_run_that_pauses_and_spells_its_statuses_in_lower_case_still_opens_one_pr(client: Client, task_queue: str):
+    scenario = {"pause": "once", "status_spelling": "lower", "intermediate_statuses": True}
+    task = {"title": "Add a readiness probe", "type": "feature", "metadata": {"scenario": scenario}}
+    async with mock_stack(client, task_queue):
+        outcome, status = await run_task(client, task_queue, task, {"reconcile_interval": 3600})
+
+    assert (outcome.status, [a.outcome for a in outcome.attempts]) == ("merged", ["pr_opened"])
+    assert outcome.agent_runs[0].status.lower() == "completed"
+    events = [entry.event for entry in status.timeline]
+    assert events.index("agent waiting for input") < events.index("agent told to proceed") < events.index("pull request opened")
+
+
+async def test_codegens_own_checks_fixer_is_left_to_fix_the_pr(client: Client, task_queue: str):
+    # The auto-fixer's run takes a few seconds, so it is still at work when the task looks.
+    scenario = {"checks": {"fail_until_followup": 1}, "autofix": True, "delays": {"run_seconds": 3}}
+    task = {"title": "Fix the flaky limiter", "type": "bug_fix", "metadata": {"scenario": scenario}}
+    async with mock_stack(client, task_queue):
+        outcome, _ = await run_task(client, task_queue, task, {"reconcile_interval": 3600, "followup_settle": 0.5})
+
+    assert outcome.status == "merged"
+    assert [run.kind for run in outcome.agent_runs] == ["attempt", "codegen"] and outcome.followups == 1
+    assert await resume_prompts(client, outcome.workflow_id) == []
+
+
+async def test_a_repository_codegen_does_not_know_fails_at_once_and_the_outcome_says_mock_mode(client: Client, task_queue: str, monkeypatch):
+    monkeypatch.setenv("FAKE_REPOSITORIES", "acme/api")
+    task_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    async with mock_stack(client, task_queue):
+        handle = await client.start_workflow(
+            "CodegenTaskWorkflow",
+            {"task": {"id": task_id, "title": "Document the API", "type": "documentation"}, "context": {"repository": "acme/docs"}},
+            id=f"codegen-task-{task_id}",
+            task_queue=task_queue,
+            result_type=TaskOutcome,
+        )
+        outcome = await handle.result()
+    assert (outcome.status, outcome.reason, outcome.mock_mode) == ("failed", Reason.REPOSITORY_NOT_CONNECTED, True)

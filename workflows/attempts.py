@@ -15,7 +15,7 @@ from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
-    from models.codegen import PullRequestRef, RunState, StartRunInput
+    from models.codegen import AgentRun, PullRequestRef, RunState, StartRunInput
     from models.github import PullRequestRead
     from models.prompt import PromptInput, PromptOptions
     from models.status import AgentRunRecord, AttemptRecord, ErrorInfo, Reason, TaskPhase
@@ -103,19 +103,12 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
 
     task.set_phase(TaskPhase.PROCESSING, codegen_status="processing")
     task.publish()
-    run = await start_run(
-        StartRunInput(
-            task_id=state.status.task_id,
-            workflow_id=workflow.info().workflow_id,
-            attempt=record.number,
-            prompt=prompt.content,
-            repository=input.context.repository,
-            metadata=_scenario_metadata(input.task.metadata),
-            model=options.agent_model,
-            first_execution_run_id=workflow.info().first_execution_run_id,
-            task_started_at=workflow.info().workflow_start_time,
-        )
-    )
+    try:
+        run = await _start(task, record, prompt.content)
+    except TaskFinished as refused:
+        # Refused for good (no repository connected, a bad key): the outcome still says which Codegen answered.
+        state.status.mock_mode = any(isinstance(d, dict) and d.get("mock_mode") for d in refused.details)
+        raise
     state.status.mock_mode = run.mock_mode
     record.agent_run_id = run.id
     state.status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=record.number))
@@ -146,6 +139,23 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
     state.pr_opened_at = workflow.now()
     state.pr_run_id = run.id
     return read
+
+
+async def _start(task: RunningTask, record: AttemptRecord, prompt: str) -> AgentRun:
+    input, options = task.input, task.input.options
+    return await start_run(
+        StartRunInput(
+            task_id=task.state.status.task_id,
+            workflow_id=workflow.info().workflow_id,
+            attempt=record.number,
+            prompt=prompt,
+            repository=input.context.repository,
+            metadata=_scenario_metadata(input.task.metadata),
+            model=options.agent_model,
+            first_execution_run_id=workflow.info().first_execution_run_id,
+            task_started_at=workflow.info().workflow_start_time,
+        )
+    )
 
 
 async def _read_opened_pull_request(task: RunningTask, ref: PullRequestRef) -> PullRequestRead:

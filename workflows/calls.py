@@ -8,7 +8,7 @@ activity fails at import, and the result type comes from the method's signature.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -59,10 +59,12 @@ ResultT = TypeVar("ResultT")
 class TaskFinished(Exception):
     """Raised inside the workflow to stop with an outcome that is not a merge or close."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, details: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        # What the activity's error said besides its message (ApplicationError details).
+        self.details = tuple(details)
 
 
 class CallFailed(Exception):
@@ -103,5 +105,5 @@ async def call(activity: Callable[[Any, Any], Awaitable[ResultT]], argument: Any
             raise
         cause = error.cause if isinstance(error, ActivityError) else error
         if isinstance(cause, ApplicationError) and cause.type in NON_RETRYABLE_REASONS:
-            raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{name}: {cause.message}") from error
+            raise TaskFinished(NON_RETRYABLE_REASONS[cause.type], f"{name}: {cause.message}", cause.details) from error
         raise CallFailed(name, cause) from error
