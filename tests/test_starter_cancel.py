@@ -34,7 +34,7 @@ async def test_cancel_ends_a_task_tracking_its_pr_and_says_the_pr_stays_open(cli
 
     assert done.returncode == 0, done.stderr
     assert "Outcome    failed (cancelled) the workflow was cancelled" in done.stdout
-    assert "The PR stays open: close it on GitHub if it is not wanted (https://github.com/acme/api/pull/7)" in done.stdout
+    assert "The PR stays open: Codegen confirmed its agents on it stopped; close it on GitHub if it is not wanted (https://github.com/acme/api/pull/7)" in done.stdout
     outcome = await client.get_workflow_handle(workflow_id, result_type=TaskOutcome).result()
     assert (outcome.status, outcome.reason.value, outcome.pr.status) == ("failed", "cancelled", "open")
     assert again.returncode == 1
