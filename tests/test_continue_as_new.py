@@ -116,7 +116,7 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         async def continued() -> bool:
             return (await client.get_workflow_handle(handle.id, run_id=first_run).describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
 
-        await wait_until(continued, what="the first run to continue as new")
+        await wait_until(continued, timeout=60, what="the first run to continue as new")
         history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
         last = history.events[-1].workflow_execution_continued_as_new_event_attributes
         (next_input,) = await pydantic_data_converter.decode(last.input.payloads, [dict])
@@ -131,7 +131,7 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         assert len(carried.all_checks) == 1 + SUGGEST_AFTER_EVENTS // 2
         # What the first run showed at its end is exactly what it carried.
         ended = await client.get_workflow_handle(handle.id, run_id=first_run).query("status", result_type=TaskStatus)
-        assert ended == carried.status
+        assert ended.model_dump() == carried.status.model_dump()  # a dict diff says which field differs
 
         # The next run starts from that state: same timeline, then its own entries.
         latest = client.get_workflow_handle(handle.id, result_type=TaskOutcome)
