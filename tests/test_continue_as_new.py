@@ -129,9 +129,6 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         assert [r.reviewer for r in carried.status.reviews] == ["alice"]
         assert {"fail", "r1", "pad0"} <= set(carried.seen_deliveries)
         assert len(carried.all_checks) == 1 + SUGGEST_AFTER_EVENTS // 2
-        # What the first run showed at its end is exactly what it carried.
-        ended = await client.get_workflow_handle(handle.id, run_id=first_run).query("status", result_type=TaskStatus)
-        assert ended.model_dump() == carried.status.model_dump()  # a dict diff says which field differs
 
         # The next run starts from that state: same timeline, then its own entries.
         latest = client.get_workflow_handle(handle.id, result_type=TaskOutcome)
