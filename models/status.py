@@ -57,13 +57,16 @@ class Reason(StrEnum):
     CHANGES_REQUESTED = "changes_requested"
 
 
+# "codegen": a run Codegen started on the PR by itself (its checks auto-fixer, a reply to a comment).
+RunKind = Literal["attempt", "followup", "codegen"]
+
+
 class AgentRunRecord(BaseModel):
     id: int
     web_url: str | None = None
     status: str
     attempt: int
-    # "codegen": a run Codegen started on the PR by itself (its checks auto-fixer, a reply to a comment).
-    kind: Literal["attempt", "followup", "codegen"] = "attempt"
+    kind: RunKind = "attempt"
 
 
 class AttemptRecord(BaseModel):

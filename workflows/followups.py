@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -18,10 +19,10 @@ from workflows.running_task import RunningTask
 with workflow.unsafe.imports_passed_through():
     from activities.github import GitHubActivities
     from activities.prompts import PromptActivities
-    from models.codegen import ResumeRunInput
+    from models.codegen import AgentRun, ResumeRunInput
     from models.followup import FailingCheck, FollowupPromptInput
     from models.github import CheckRunInfo, CheckRunsInput, ReviewCommentsInput
-    from models.status import AgentRunRecord, ReviewState, TaskPhase
+    from models.status import AgentRunRecord, ReviewState, RunKind, TaskPhase
 
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
 REVIEW_COMMENTS_PATCH = "read-review-comments"
@@ -72,18 +73,11 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
                 model=input.options.agent_model,
             )
         )
-        state.status.agent_runs.append(
-            AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=state.status.attempt, kind="followup")
-        )
-        run = await run_to_end(task, run.id)
-        state.status.agent_runs[-1].status = run.status
-        result = f"run {run.id} ended {run.status}"
+        result = await _recorded_until_it_ends(task, run, "followup", run_to_end)
     except (CallFailed, TaskFinished) as error:
         # The PR stays open: a failed follow-up spends budget and the task carries on.
         result = f"failed: {error.message}"
-    state.followup_history.append(f"{kind} for {subject}: {result}")
-    state.followup_ended_at = workflow.now()
-    task.note(f"follow-up {number} done", result)
+    _done(task, number, f"{kind} for {subject}", result)
 
 
 async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKind) -> bool:
@@ -106,20 +100,30 @@ async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKin
         review = policy.unaddressed_review(state, task.input.options, task.ignored_bots)
         assert review is not None
         state.handled_reviews.append(policy.review_key(review))
-    state.status.agent_runs.append(
-        AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=state.status.attempt, kind="codegen")
-    )
     task.note(f"follow-up {number}: Codegen's own run is on the PR", run.web_url or f"run {run.id}")
     try:
-        run = await wait_for_run(task, run.id)
-        state.status.agent_runs[-1].status = run.status
-        result = f"Codegen's run {run.id} ended {run.status}"
+        result = "Codegen's " + await _recorded_until_it_ends(task, run, "codegen", wait_for_run)
     except (CallFailed, TaskFinished) as error:
         result = f"failed: {error.message}"
-    state.followup_history.append(f"{kind}: left to Codegen's own run: {result}")
-    state.followup_ended_at = workflow.now()
-    task.note(f"follow-up {number} done", result)
+    _done(task, number, f"{kind}: left to Codegen's own run", result)
     return True
+
+
+async def _recorded_until_it_ends(
+    task: RunningTask, run: AgentRun, kind: RunKind, wait: Callable[[RunningTask, int], Awaitable[AgentRun]]
+) -> str:
+    """The run among the task's runs, its status kept as it ends."""
+    record = AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=task.state.status.attempt, kind=kind)
+    task.state.status.agent_runs.append(record)
+    run = await wait(task, run.id)
+    record.status = run.status
+    return f"run {run.id} ended {run.status}"
+
+
+def _done(task: RunningTask, number: int, what: str, result: str) -> None:
+    task.state.followup_history.append(f"{what}: {result}")
+    task.state.followup_ended_at = workflow.now()
+    task.note(f"follow-up {number} done", result)
 
 
 async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
