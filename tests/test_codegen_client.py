@@ -6,13 +6,11 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
-import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -24,37 +22,13 @@ from activities.codegen import (
     parse_agent_run,
 )
 from activities.http_errors import HttpErrorType, error_from_response
-from activities.service_clients import ServiceClients
 from devstack.services import free_port, serve_fake
 from fakes import FakeConfig
 from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, classify_run_status
 from settings import Settings
+from tests.codegen_fake import FAST, KEY, admin, clients, fake_url  # noqa: F401 (fixtures)
 from tests.fake_services import AUTH, finished_run
 from worker import build_service_clients
-
-KEY = AUTH["Authorization"].removeprefix("Bearer ")
-FAST = {"run_seconds": 0.02, "checks_seconds": 0.02, "review_seconds": 0.02, "merge_seconds": 0.02}
-
-
-@pytest_asyncio.fixture(scope="module")
-async def fake_url() -> AsyncIterator[str]:
-    async with serve_fake(FakeConfig(**FAST, codegen_api_key=KEY, org_ids=["1"])) as url:
-        yield url
-
-
-@pytest_asyncio.fixture
-async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
-    """Real-mode clients (a key is set) pointed at the fake over loopback HTTP."""
-    settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url})
-    async with build_service_clients(settings) as built:
-        yield built
-
-
-@pytest_asyncio.fixture
-async def admin(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Raw access to the fake: admin routes, and API calls with the test key."""
-    async with httpx.AsyncClient(base_url=fake_url, headers=AUTH) as http:
-        yield http
 
 
 def start_input(scenario: dict | None = None, **changes) -> StartRunInput:

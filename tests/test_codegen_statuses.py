@@ -8,49 +8,22 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.codegen import CodegenActivities
 from activities.service_clients import ServiceClients
-from devstack.services import serve_fake
-from fakes import FakeConfig
 from models.codegen import ActiveRunQuery, AgentRun, RunState, StartRunInput, StopAgentInput, WaitRunInput
-from settings import Settings
-from tests.fake_services import AUTH
+from tests.codegen_fake import FAST, KEY, admin, clients, fake_url  # noqa: F401 (fixtures)
 from tests.waiting import wait_until
-from worker import build_service_clients
 
-KEY = AUTH["Authorization"].removeprefix("Bearer ")
-FAST = {"run_seconds": 0.05, "checks_seconds": 0.05, "review_seconds": 0.05, "merge_seconds": 0.05}
 POLL = 0.02
 # Only a hang guard: a wait that should end at once gets this long before the test fails.
 HANG = 60
-
-
-@pytest_asyncio.fixture(scope="module")
-async def fake_url() -> AsyncIterator[str]:
-    async with serve_fake(FakeConfig(**FAST, codegen_api_key=KEY, org_ids=["1"])) as url:
-        yield url
-
-
-@pytest_asyncio.fixture
-async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
-    settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url})
-    async with build_service_clients(settings) as built:
-        yield built
-
-
-@pytest_asyncio.fixture
-async def admin(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fake_url, headers=AUTH) as http:
-        yield http
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""Fixtures for testing the Codegen client and activities against the fake over loopback HTTP:
+one fake per test module, real-mode clients pointed at it, and raw access to its admin routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+
+from activities.service_clients import ServiceClients
+from devstack.services import serve_fake
+from fakes import FakeConfig
+from settings import Settings
+from tests.fake_services import AUTH
+from worker import build_service_clients
+
+KEY = AUTH["Authorization"].removeprefix("Bearer ")
+FAST = {"run_seconds": 0.05, "checks_seconds": 0.05, "review_seconds": 0.05, "merge_seconds": 0.05}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def fake_url() -> AsyncIterator[str]:
+    async with serve_fake(FakeConfig(**FAST, codegen_api_key=KEY, org_ids=["1"])) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
+    """Real-mode clients (a key is set) pointed at the fake over loopback HTTP."""
+    settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url})
+    async with build_service_clients(settings) as built:
+        yield built
+
+
+@pytest_asyncio.fixture
+async def admin(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Raw access to the fake: admin routes, and API calls with the test key."""
+    async with httpx.AsyncClient(base_url=fake_url, headers=AUTH) as http:
+        yield http
