@@ -114,6 +114,14 @@ async def _cancel_with_pr_open(handle, services: ScriptedServices) -> None:
     await handle.cancel()
 
 
+async def _late_change_request_then_merged(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("review", Review(delivery_id="r2", review_id=2, state="approved", reviewer="alice", submitted_at=at(20)))
+    # Delivered late: alice's older change request, already superseded by her approval.
+    await handle.signal("review", Review(delivery_id="r1", review_id=1, state="changes_requested", reviewer="alice", submitted_at=at(10)))
+    await handle.signal("pr_event", services.close("p1"))
+
+
 async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
@@ -144,6 +152,7 @@ RECORDINGS = {
         _followup_left_to_codegens_run,
     ),
     "cancelled_agents_stopped": (ScriptedServices, task_input("replay-8", reconcile_interval=3600), _cancel_with_pr_open),
+    "late_change_request_ignored": (ScriptedServices, task_input("replay-10", reconcile_interval=3600), _late_change_request_then_merged),
 }
 
 

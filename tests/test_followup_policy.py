@@ -218,12 +218,6 @@ def test_a_pr_without_a_known_author_still_ignores_the_ignored_reviewers() -> No
     assert unaddressed_review(state, OPTIONS).reviewer == AUTHOR  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: apply_review keeps only each reviewer's latest review, so a later COMMENTED review erases their "
-    "changes_requested; on GitHub a comment review does not withdraw a change request (only an approval or a "
-    "dismissal does), so the request is never addressed nor reported",
-)
 def test_a_comment_after_changes_requested_keeps_the_request() -> None:
     state = Scenario([review("alice", "changes_requested", minute=3), review("alice", "commented", minute=4)]).state()
     assert due_followup(state, OPTIONS) == "address_review"

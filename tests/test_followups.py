@@ -190,3 +190,19 @@ async def test_reviews_from_the_agent_or_ignored_bots_never_trigger_a_followup(t
         assert services.resumes == [] and status.error is None
         await handle.cancel()
         await handle.result()
+
+
+async def test_a_late_delivery_of_a_superseded_change_request_triggers_no_followup(time_env, task_queue):
+    services = ScriptedServices()
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-late"))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("review", Review(delivery_id="r2", review_id=2, state="approved", reviewer="alice", submitted_at=at(20)))
+        await handle.signal("review", Review(delivery_id="r1", review_id=1, state="changes_requested", reviewer="alice", submitted_at=at(10)))
+        await handle.signal("review", Review(delivery_id="r3", review_id=3, state="commented", reviewer="alice", submitted_at=at(30)))
+        # Signals apply in order: by the close, all three reviews are in.
+        await handle.signal("pr_event", services.close("p1"))
+        outcome = await handle.result()
+    assert services.resumes == [] and outcome.followups == 0
+    assert [(r.reviewer, r.state) for r in outcome.reviews] == [("alice", "approved")]

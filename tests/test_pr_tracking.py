@@ -38,6 +38,7 @@ from tests.pr_events import (
 )
 from workflows.pr_tracking import (
     KEPT_SHAS,
+    apply_review,
     checks_settled,
     failing_checks,
     open_pull_request,
@@ -517,16 +518,22 @@ def test_review_keeps_id_time_and_body() -> None:
     assert (kept.id, kept.submitted_at, kept.body) == (4000, at(4), "Please add tests")
 
 
-def test_reordered_review_delivery_last_delivery_wins_today() -> None:
-    """KNOWN LIMITATION, documented as today's behaviour (listed in the issue tracker for a later issue):
-    alice requested changes at minute 1 and approved at minute 2, but the approval was delivered first.
-    Today the last *delivery* wins, so the older changes_requested overrides her newer approval.
-    When reviews are ordered by `submitted_at`, this test must flip to expect "approved"."""
+def test_a_reordered_review_delivery_does_not_revive_an_older_review() -> None:
+    """alice requested changes at minute 1 and approved at minute 2, but the approval was delivered first:
+    her newer approval stands (submission time, not delivery order)."""
     state = make_state()
-    apply_all(state, [review("alice", "approved", minute=2), review("alice", "changes_requested", minute=1)])
-    assert [(r.reviewer, r.state, r.submitted_at) for r in state.status.reviews] == [
-        ("alice", "changes_requested", at(1))
-    ]
+    late = review("alice", "changes_requested", minute=1)
+    apply_all(state, [review("alice", "approved", minute=2)])
+    assert apply(state, late) is None
+    assert [(r.reviewer, r.state, r.submitted_at) for r in state.status.reviews] == [("alice", "approved", at(2))]
+
+
+def test_before_reviews_in_order_the_last_delivery_won() -> None:
+    """The rule tasks started under before the `reviews-in-order` patch keep when they replay."""
+    state = make_state()
+    for event in (review("alice", "approved", minute=2), review("alice", "changes_requested", minute=1)):
+        apply_review(state, event, in_order=False)
+    assert [(r.reviewer, r.state) for r in state.status.reviews] == [("alice", "changes_requested")]
 
 
 def test_reordered_push_delivery_last_delivery_wins_today() -> None:
@@ -540,11 +547,6 @@ def test_reordered_push_delivery_last_delivery_wins_today() -> None:
     assert state.status.pr.head_sha == sha(3)  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: apply_review returns a timeline line for a redelivered identical review (the contract: None when "
-    "nothing changed), and moves the reviewer to the end of status.reviews",
-)
 def test_a_redelivered_review_says_nothing() -> None:
     state = make_state()
     alice, bob = review("alice", "changes_requested", minute=1), review("bob", "changes_requested", minute=2)

@@ -33,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
 
 # Patch id: workflows cancelled before a cancel stopped Codegen's agents on the PR replay as they ran.
 STOP_AGENTS_PATCH = "stop-agents-on-cancel"
+# Patch id: workflows whose reviews counted in delivery order (a late or repeated delivery, a comment
+# after a change request, all replaced the reviewer's review) replay as they ran.
+REVIEWS_IN_ORDER_PATCH = "reviews-in-order"
 # Patch id: workflows that ended on a webhook's close without reading GitHub replay as they ran.
 CONFIRM_CLOSE_PATCH = "confirm-close-with-github"
 SEEN_DELIVERIES_LIMIT = 2000
@@ -193,4 +196,4 @@ class CodegenTaskWorkflow:
         elif isinstance(event, CheckResult):
             task.record(pr_tracking.apply_check(state, event))
         else:
-            task.record(pr_tracking.apply_review(state, event))
+            task.record(pr_tracking.apply_review(state, event, in_order=workflow.patched(REVIEWS_IN_ORDER_PATCH)))

@@ -119,9 +119,17 @@ def apply_check(state: TaskState, result: CheckResult) -> str | None:
     return f"check {result.name}: {result.conclusion or result.status} on {result.head_sha[:7]}"
 
 
-def apply_review(state: TaskState, review: Review) -> str | None:
-    """The latest review per reviewer counts."""
+def apply_review(state: TaskState, review: Review, *, in_order: bool = True) -> str | None:
+    """Each reviewer's latest review by submission time counts, as on GitHub: a redelivery or a late
+    delivery of an older review changes nothing, and a comment does not withdraw an approval or a
+    change request (only a newer verdict or a dismissal does).
+
+    `in_order=False` is the rule before that (the last delivery wins), for tasks that started under it.
+    """
     if review.pr_key and review.pr_key != _pr(state).ref.key:
+        return None
+    known = next((r for r in state.status.reviews if r.reviewer == review.reviewer), None)
+    if in_order and known is not None and _review_stands(known, review):
         return None
     state.status.reviews = [r for r in state.status.reviews if r.reviewer != review.reviewer]
     state.status.reviews.append(
@@ -148,6 +156,15 @@ def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
             changes.append(f"reconcile: check {run.name}: {run.conclusion or run.status}")
     _refresh(state)
     return changes
+
+
+def _review_stands(known: ReviewState, incoming: Review) -> bool:
+    """Whether the reviewer's recorded review still stands against `incoming`."""
+    if (known.id, known.state, known.submitted_at) == (incoming.review_id, incoming.state, incoming.submitted_at):
+        return True  # the same review again
+    if known.submitted_at and incoming.submitted_at and incoming.submitted_at < known.submitted_at:
+        return True  # delivered late: a newer one is already known
+    return incoming.state == "commented" and known.state in ("approved", "changes_requested")
 
 
 def _refresh(state: TaskState) -> None:
