@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair
@@ -29,7 +30,9 @@ from models import names
 from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
 from models.signals import CheckResult, PrEvent, Review
 from models.task import workflow_id_for
+from settings import Settings
 from tests.waiting import wait_until
+from webhooks.app import create_app
 from webhooks.signature import sign
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -230,3 +233,37 @@ async def serving(app: Any) -> AsyncIterator[str]:
     """Serve the relay `app` on a free loopback port; yields its webhook URL (for RELAY_URL)."""
     async with serve_app(app) as base_url:
         yield f"{base_url}/webhooks/github"
+
+
+# ---- the relay app under test: settings, the app, a client for it, a fresh PR identity ----
+
+
+def relay_settings(**overrides) -> Settings:
+    values = dict(
+        webhook_secret=SecretStr(SECRET),
+        webhook_secret_previous=SecretStr(PREVIOUS_SECRET),
+        allowed_repositories=["acme/*"],
+        ignored_reviewers=[IGNORED_BOT],
+    )
+    return Settings(**(values | overrides))
+
+
+@pytest_asyncio.fixture
+async def app(client: Client):
+    return create_app(relay_settings(), client, lookup_patience=timedelta(milliseconds=300))
+
+
+@pytest_asyncio.fixture
+async def relay(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with relay_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+def identity() -> PullRequestIdentity:
+    return PullRequestIdentity.fresh()
+
+
+def signals_sent(app) -> float:
+    samples = app.state.metrics.signals.collect()[0].samples
+    return sum(sample.value for sample in samples if sample.name.endswith("_total"))

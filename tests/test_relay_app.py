@@ -18,57 +18,28 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import pytest_asyncio
-from pydantic import SecretStr
 from temporalio.client import Client
 
 from devstack import ROOT
 from settings import Settings
 from tests.relay_probe import (
-    IGNORED_BOT,
     PREVIOUS_SECRET,
     SECRET,
     Probes,
     PullRequestIdentity,
+    app,  # noqa: F401  (fixture)
     github_headers,
+    identity,  # noqa: F401  (fixture)
     probes,  # noqa: F401  (fixture)
     received,
+    relay,  # noqa: F401  (fixture)
     relay_client,
+    relay_settings,
     serving,
+    signals_sent,
 )
 from webhooks.app import MAX_BODY_BYTES, create_app
 from webhooks.signature import sign
-
-
-def relay_settings(**overrides) -> Settings:
-    values = dict(
-        webhook_secret=SecretStr(SECRET),
-        webhook_secret_previous=SecretStr(PREVIOUS_SECRET),
-        allowed_repositories=["acme/*"],
-        ignored_reviewers=[IGNORED_BOT],
-    )
-    return Settings(**(values | overrides))
-
-
-@pytest_asyncio.fixture
-async def app(client: Client):
-    return create_app(relay_settings(), client, lookup_patience=timedelta(milliseconds=300))
-
-
-@pytest_asyncio.fixture
-async def relay(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with relay_client(app) as http:
-        yield http
-
-
-@pytest.fixture
-def identity() -> PullRequestIdentity:
-    return PullRequestIdentity.fresh()
-
-
-def signals_sent(app) -> float:
-    samples = app.state.metrics.signals.collect()[0].samples
-    return sum(sample.value for sample in samples if sample.name.endswith("_total"))
 
 
 async def assert_untouched(relay, app, handle, identity: PullRequestIdentity) -> None:

@@ -13,8 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
@@ -22,13 +20,16 @@ from temporalio.client import Client
 from tests.relay_probe import (
     Probes,
     PullRequestIdentity,
+    app,  # noqa: F401  (fixture)
     github_headers,
+    identity,  # noqa: F401  (fixture)
     probes,  # noqa: F401  (fixture)
     received,
-    relay_client,
+    relay,  # noqa: F401  (fixture)
+    relay_settings,
     serving,
+    signals_sent,
 )
-from tests.test_relay_app import relay_settings, signals_sent
 from webhooks.app import MAX_DELIVERY_ID_CHARS, create_app
 from webhooks.payloads import MAX_NAME_CHARS, decode_body, parse_event
 from webhooks.translate import CUT_MARKER, MAX_TEXT_CHARS, Filters, SignalOrder, translate
@@ -36,22 +37,6 @@ from webhooks.translate import CUT_MARKER, MAX_TEXT_CHARS, Filters, SignalOrder,
 FIVE_MB = 5 * 1024 * 1024
 # A bounded text: the kept part and the marker that says how much was cut.
 MAX_SIGNAL_TEXT = MAX_TEXT_CHARS + len(CUT_MARKER.format(count=10**9))
-
-
-@pytest_asyncio.fixture
-async def app(client: Client):
-    return create_app(relay_settings(), client, lookup_patience=timedelta(milliseconds=200))
-
-
-@pytest_asyncio.fixture
-async def relay(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with relay_client(app) as http:
-        yield http
-
-
-@pytest.fixture
-def identity() -> PullRequestIdentity:
-    return PullRequestIdentity.fresh()
 
 
 async def post_signed(relay: httpx.AsyncClient, event: str, body: bytes, **extra: str) -> httpx.Response:
