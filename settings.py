@@ -110,7 +110,6 @@ class Settings(BaseModel):
     relay_host: str = "127.0.0.1"
     relay_port: int = 8787
     relay_url: str = "http://127.0.0.1:8787/webhooks/github"
-    relay_url_explicit: bool = False
     allowed_repositories: list[str] = []
     ignored_reviewers: list[str] = []
 
@@ -205,7 +204,6 @@ class Settings(BaseModel):
             relay_host=_text(env, "RELAY_HOST", "127.0.0.1"),
             relay_port=int(_text(env, "RELAY_PORT", "8787")),
             relay_url=_text(env, "RELAY_URL", "http://127.0.0.1:8787/webhooks/github"),
-            relay_url_explicit=_text(env, "RELAY_URL") is not None,
             allowed_repositories=_csv(env, "ALLOWED_REPOSITORIES"),
             ignored_reviewers=_csv(env, "IGNORED_REVIEWERS"),
             prompt_templates_dir=_text(env, "PROMPT_TEMPLATES_DIR"),
