@@ -418,24 +418,24 @@ class CodegenActivities:
         if info.workflow_run_id is None and not input.first_execution_run_id:
             return None  # not called by a workflow: nothing can have tagged a run
         started = info.scheduled_time if input.task_started_at is None else min(input.task_started_at, info.scheduled_time)
-        scan_until = started - self.ADOPTION_SCAN_MARGIN
-        for page in range(self.ADOPTION_MAX_PAGES):
+        async for run in self._runs_since(started - self.ADOPTION_SCAN_MARGIN, self.ADOPTION_MAX_PAGES):
+            if _same_attempt(run, input, info.workflow_run_id):
+                return run
+        return None
+
+    async def _runs_since(self, since: datetime | None, max_pages: int) -> AsyncIterator[AgentRun]:
+        """The organization's runs, newest first, page by page until a page reaches runs created before
+        `since` (or the list ends), `max_pages` pages at most; the caller stops early by breaking off."""
+        for page in range(max_pages):
             result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
             for run in result.runs:
-                if _same_attempt(run, input, info.workflow_run_id):
-                    return run
+                yield run
             if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
-                return None
+                return
             oldest = result.runs[-1].created_at
-            if oldest is not None and oldest < scan_until:
-                return None
-        activity.logger.warning(
-            "Searched %s runs for one %s attempt %s created, without reaching the task's start; creating one",
-            self.ADOPTION_MAX_PAGES * PAGE_LIMIT,
-            input.task_id,
-            input.attempt,
-        )
-        return None
+            if since is not None and oldest is not None and oldest < since:
+                return
+        activity.logger.warning("Read %s runs, newest first, without reaching runs created before %s", max_pages * PAGE_LIMIT, since)
 
     @activity.defn(name="wait_for_agent_run")
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
@@ -539,20 +539,11 @@ class CodegenActivities:
             activity.logger.warning("%r is not a pull-request URL: no run can be working on it", input.pr_url[:200])
             return ActiveRunResult()
         since = input.created_after
-        for page in range(self.ACTIVE_RUN_MAX_PAGES):
-            result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
-            for run in result.runs:
-                if since is not None and run.created_at is not None and run.created_at < since:
-                    continue
-                if run.state in (RunState.RUNNING, RunState.PAUSED) and any(
-                    pull_request_key(pr.url) == wanted for pr in run.pull_requests
-                ):
-                    return ActiveRunResult(run=run)
-            if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
-                break
-            oldest = result.runs[-1].created_at
-            if since is not None and oldest is not None and oldest < since:
-                break
+        async for run in self._runs_since(since, self.ACTIVE_RUN_MAX_PAGES):
+            if since is not None and run.created_at is not None and run.created_at < since:
+                continue
+            if run.state in (RunState.RUNNING, RunState.PAUSED) and any(pull_request_key(pr.url) == wanted for pr in run.pull_requests):
+                return ActiveRunResult(run=run)
         return ActiveRunResult()
 
     @activity.defn(name="check_codegen_health")

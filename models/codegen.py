@@ -152,7 +152,7 @@ class ActiveRunQuery(BaseModel):
     """Is an agent run already working on this PR (Codegen's own checks auto-fixer, or a reply to a comment)?"""
 
     pr_url: str
-    # Only runs created at or after this count (the PR's opening).
+    # Only runs created at or after this count (the task's start: a fixer may wake before the task reads its PR).
     created_after: datetime | None = None
 
 
