@@ -42,9 +42,7 @@ async def follow_pull_request(task: RunningTask) -> None:
     deadline = state.pr_opened_at + options.pr_timeout
     interval = base
     next_read: asyncio.Future[None] | None = None
-    if workflow.patched(ONE_FIXER_PATCH):
-        task.one_fixer = True
-        task.ignored_bots = policy.CODEGEN_REVIEW_BOTS
+    task.one_fixer = workflow.patched(ONE_FIXER_PATCH)
     while not pr_finished(state):
         # While GitHub cannot say, the task goes on as before (expiry included) and asks again next round.
         if state.reported_close is not None and await _confirm_close(task):

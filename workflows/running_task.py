@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from workflows.followup_policy import CODEGEN_REVIEW_BOTS
 from workflows.presentation import Publisher
 
 with workflow.unsafe.imports_passed_through():
@@ -28,10 +29,14 @@ class RunningTask:
     publisher: Publisher = field(default_factory=Publisher)
     # Set by every change a signal or read brings; the PR loop waits on it.
     changed: bool = False
-    # Reviewers no follow-up answers beyond the task's options (Codegen's review bot, for runs that know it).
-    ignored_bots: frozenset[str] = frozenset()
-    # Whether a follow-up first looks for a Codegen run already working on the PR (runs that know it).
+    # Whether this run knows Codegen's own work on the PR (the one-fixer-per-head patch): a follow-up first
+    # looks for a Codegen run already at work there, and Codegen's review bot never gets one.
     one_fixer: bool = False
+
+    @property
+    def ignored_bots(self) -> frozenset[str]:
+        """Reviewers no follow-up answers, beyond the task's options."""
+        return CODEGEN_REVIEW_BOTS if self.one_fixer else frozenset()
 
     def note(self, event: str, detail: str = "") -> None:
         timeline = self.state.status.timeline
