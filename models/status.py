@@ -69,12 +69,15 @@ class AgentRunRecord(BaseModel):
     kind: RunKind = "attempt"
 
 
+AttemptOutcome = Literal["running", "pr_opened", "failed", "no_pr", "timed_out", "paused"]
+
+
 class AttemptRecord(BaseModel):
     number: int
     started_at: datetime
     finished_at: datetime | None = None
     agent_run_id: int | None = None
-    outcome: Literal["running", "pr_opened", "failed", "no_pr", "timed_out", "paused"] = "running"
+    outcome: AttemptOutcome = "running"
     error: str | None = None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import exceptions, workflow
 
@@ -18,14 +18,11 @@ with workflow.unsafe.imports_passed_through():
     from models.codegen import AgentRun, PullRequestRef, RunState, StartRunInput
     from models.github import PullRequestRead
     from models.prompt import PromptInput, PromptOptions
-    from models.status import AgentRunRecord, AttemptRecord, ErrorInfo, Reason, TaskPhase
+    from models.status import AgentRunRecord, AttemptOutcome, AttemptRecord, ErrorInfo, Reason, TaskPhase
 
 # Between rounds of reading a new PR while GitHub does not answer (each round is LOCAL_RETRY's attempts).
 OPENED_PR_READ_PAUSE = timedelta(minutes=1)
 OPENED_PR_READ_MAX_PAUSE = timedelta(minutes=30)
-
-
-FailedOutcome = Literal["failed", "no_pr", "timed_out", "paused"]
 
 
 @dataclass
@@ -176,7 +173,7 @@ async def _read_opened_pull_request(task: RunningTask, ref: PullRequestRef) -> P
             pause = min(pause * 2, OPENED_PR_READ_MAX_PAUSE)
 
 
-def _attempt_failed(task: RunningTask, record: AttemptRecord, outcome: FailedOutcome, reason: Reason, message: str) -> FailedAttempt:
+def _attempt_failed(task: RunningTask, record: AttemptRecord, outcome: AttemptOutcome, reason: Reason, message: str) -> FailedAttempt:
     record.outcome, record.finished_at, record.error = outcome, workflow.now(), message
     task.state.status.error = ErrorInfo(reason=reason, message=message)
     task.note(f"attempt {record.number} {outcome.replace('_', ' ')}", message)

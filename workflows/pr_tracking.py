@@ -45,7 +45,6 @@ def pr_state_from(info: PullRequestInfo) -> PullRequestState:
 def open_pull_request(state: TaskState, read: PullRequestRead) -> list[str]:
     """Start tracking the PR the agent opened, from GitHub's first read of it."""
     state.status.pr = pr_state_from(read.pr)
-    _refresh(state)
     return apply_github_read(state, read)
 
 
