@@ -18,6 +18,10 @@ DEFAULT_TEMPORAL_NAMESPACE = "default"
 _TEMPORAL_TARGET = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE")
 
 
+class SettingsError(ValueError):
+    """The environment sets something this process cannot use; the message names it and what is expected."""
+
+
 @overload
 def _text(env: Mapping[str, str], name: str, default: str) -> str: ...
 @overload
@@ -37,11 +41,20 @@ def _number(env: Mapping[str, str], name: str) -> float | None:
     try:
         return None if value is None else float(value)
     except ValueError:
-        raise ValueError(f"{name} must be a number, not {value!r}") from None
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
 
 
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    number = _number(env, name)
+    if number is None:
+        return default
+    if not number.is_integer() or not 0 < number < 65536:
+        raise SettingsError(f"{name} must be a port number (1 to 65535), not {_text(env, name)!r}")
+    return int(number)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -57,7 +70,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
         return True
     if value.lower() in _FALSE:
         return False
-    raise ValueError(f"{name} must be 1 or 0, not {value!r}")
+    raise SettingsError(f"{name} must be 1 or 0, not {value!r}")
 
 
 def _temporal_profile(env: Mapping[str, str]) -> Mapping[str, Any]:
@@ -69,7 +82,7 @@ def _temporal_profile(env: Mapping[str, str]) -> Mapping[str, Any]:
     try:
         return ClientConfig.load_client_connect_config(override_env_vars=rest)
     except Exception as error:  # the SDK's ConfigError (a missing profile, bad TOML) is no ValueError
-        raise ValueError(f"Temporal's env config (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) cannot be read: {error}") from None
+        raise SettingsError(f"Temporal's env config (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE) cannot be read: {error}") from None
 
 
 def is_loopback_url(url: str) -> bool:
@@ -202,7 +215,7 @@ class Settings(BaseModel):
             webhook_secret=_secret(env, "WEBHOOK_SECRET"),
             webhook_secret_previous=_secret(env, "WEBHOOK_SECRET_PREVIOUS"),
             relay_host=_text(env, "RELAY_HOST", "127.0.0.1"),
-            relay_port=int(_text(env, "RELAY_PORT", "8787")),
+            relay_port=_port(env, "RELAY_PORT", 8787),
             relay_url=_text(env, "RELAY_URL", "http://127.0.0.1:8787/webhooks/github"),
             allowed_repositories=_csv(env, "ALLOWED_REPOSITORIES"),
             ignored_reviewers=_csv(env, "IGNORED_REVIEWERS"),

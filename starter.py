@@ -9,6 +9,8 @@ import argparse
 
 from cli import cancel, cleanup, dev_server, exit_codes, health, listing, retry, stats, status, submit, watch
 from cli import prompt as prompt_command
+from cli.output import fail
+from settings import SettingsError
 
 COMMANDS = (submit, status, watch, listing, retry, cancel, stats, cleanup, health, prompt_command, dev_server)
 
@@ -23,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except SettingsError as error:
+        # Every command reads the environment; a setting it cannot use is named, not a traceback.
+        return fail(str(error), exit_codes.INVALID_INPUT)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,7 @@ _UNREACHABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCE
 
 def run_with_client(command: Command) -> int:
     """Connect with the environment's settings, run `command`, return its exit code."""
-    try:
-        settings = Settings.from_env()
-    except ValueError as error:
-        return fail(str(error), exit_codes.INVALID_INPUT)
+    settings = Settings.from_env()
     # The core SDK writes its warnings (a payload over 512 KiB, say) to stderr as coloured Rust log
     # lines, between the command's own; every command reports its failures itself.
     Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)

@@ -101,7 +101,7 @@ async def _temporal_checks(settings: Settings) -> tuple[Client | None, list[Chec
         client = await temporal_client.connect(settings)
         info = await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=RPC_TIMEOUT)
     except Exception as error:  # any failure here means the same thing to the user: not reachable
-        return None, [Check("temporal", False, f"{where}: {str(error).splitlines()[0]}")]
+        return None, [Check("temporal", False, f"{where}: {_first_line(error)}")]
     checks = [Check("temporal", True, f"{where} (server {info.server_version or 'unknown version'})")]
     queues = [
         (settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "workflow"),
@@ -125,7 +125,7 @@ async def _poller_check(client: Client, queue: str, kind: TaskQueueType.ValueTyp
             timeout=RPC_TIMEOUT,
         )
     except Exception as error:
-        return Check(name, False, str(error).splitlines()[0])
+        return Check(name, False, _first_line(error))
     identities = sorted({poller.identity for poller in response.pollers})
     if not identities:
         return Check(name, False, "no worker is polling: start worker.py")
@@ -179,8 +179,7 @@ async def _relay_check(relay_url: str) -> Check:
         async with httpx.AsyncClient(timeout=RELAY_TIMEOUT) as http:
             response = await http.get(ready_url)
     except httpx.TransportError as error:
-        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        return Check("relay", False, f"{ready_url}: not reachable ({reason}); start relay.py there, or set RELAY_URL")
+        return Check("relay", False, f"{ready_url}: not reachable ({_first_line(error)}); start relay.py there, or set RELAY_URL")
     except httpx.HTTPError as error:
-        return Check("relay", False, f"{ready_url}: {type(error).__name__}: {error}")
+        return Check("relay", False, f"{ready_url}: {_first_line(error)}")
     return Check("relay", response.is_success, f"{ready_url}: HTTP {response.status_code}")
