@@ -14,6 +14,7 @@ import uvloop
 
 import temporal_client
 from cli import exit_codes
+from models.names import WEBHOOK_PATH
 from settings import Settings
 from webhooks.app import create_app
 
@@ -25,9 +26,10 @@ async def serve(settings: Settings) -> None:
     # No access log: the relay logs each delivery itself, with its event, action and outcome.
     config = uvicorn.Config(app, host=settings.relay_host, port=settings.relay_port, log_level="info", access_log=False)
     logging.getLogger(__name__).info(
-        "relay listening on http://%s:%d/webhooks/github, Temporal %s namespace %s%s%s",
+        "relay listening on http://%s:%d%s, Temporal %s namespace %s%s%s",
         settings.relay_host,
         settings.relay_port,
+        WEBHOOK_PATH,
         settings.temporal_address,
         settings.temporal_namespace,
         "; previous webhook secret accepted too" if settings.webhook_secret_previous else "",

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from models.names import DEFAULT_TASK_QUEUE
+from models.names import DEFAULT_RELAY_URL, DEFAULT_TASK_QUEUE
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 DEFAULT_TEMPORAL_NAMESPACE = "default"
@@ -122,7 +122,7 @@ class Settings(BaseModel):
     webhook_secret_previous: SecretStr | None = None
     relay_host: str = "127.0.0.1"
     relay_port: int = 8787
-    relay_url: str = "http://127.0.0.1:8787/webhooks/github"
+    relay_url: str = DEFAULT_RELAY_URL
     allowed_repositories: list[str] = []
     ignored_reviewers: list[str] = []
 
@@ -216,7 +216,7 @@ class Settings(BaseModel):
             webhook_secret_previous=_secret(env, "WEBHOOK_SECRET_PREVIOUS"),
             relay_host=_text(env, "RELAY_HOST", "127.0.0.1"),
             relay_port=_port(env, "RELAY_PORT", 8787),
-            relay_url=_text(env, "RELAY_URL", "http://127.0.0.1:8787/webhooks/github"),
+            relay_url=_text(env, "RELAY_URL", DEFAULT_RELAY_URL),
             allowed_repositories=_csv(env, "ALLOWED_REPOSITORIES"),
             ignored_reviewers=_csv(env, "IGNORED_REVIEWERS"),
             prompt_templates_dir=_text(env, "PROMPT_TEMPLATES_DIR"),

@@ -24,6 +24,7 @@ import temporal_client
 from devstack import services
 from devstack.process import ChildProcess
 from devstack.readiness import connected, http_ok, ready, worker_polling
+from models.names import WEBHOOK_PATH
 from settings import Settings
 
 # The fake answers at once: a run completes, checks pass and the PR merges without waiting.
@@ -98,7 +99,7 @@ async def relay_process(temporal_address: str, secret: str) -> AsyncIterator[str
     base = f"http://127.0.0.1:{port}"
     with services.relay(LOG_DIR / "relay.log", port, TEMPORAL_ADDRESS=temporal_address, WEBHOOK_SECRET=secret) as process:
         await ready("relay.py's /readyz", http_ok(f"{base}/readyz"), timeout=STARTUP_TIMEOUT_S, watched=[process])
-        yield f"{base}/webhooks/github"
+        yield f"{base}{WEBHOOK_PATH}"
 
 
 @asynccontextmanager

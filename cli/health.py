@@ -25,14 +25,13 @@ from cli import exit_codes
 from cli.connection import run_to_completion
 from cli.output import fail, print_json, print_table
 from models.codegen import CodegenHealth, codegen_api_task_queue
-from models.names import HEALTH_WORKFLOW_ID_PREFIX, HEALTH_WORKFLOW_NAME
+from models.names import HEALTH_WORKFLOW_ID_PREFIX, HEALTH_WORKFLOW_NAME, WEBHOOK_PATH
 from settings import Settings
 
 CHECK_TIMEOUT = 15.0
 RPC_TIMEOUT = timedelta(seconds=CHECK_TIMEOUT)
 RELAY_TIMEOUT = httpx.Timeout(5.0)
 MOCK_MODE = "MOCK MODE on the worker"
-WEBHOOK_PATH = "/webhooks/github"
 
 
 @dataclass

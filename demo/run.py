@@ -24,7 +24,7 @@ from devstack import ROOT, services
 from devstack.env import clean_env
 from devstack.process import ChildFailure, ChildProcess
 from devstack.readiness import connected, http_ok, ready, worker_polling
-from models.names import QUERY_STATUS
+from models.names import QUERY_STATUS, WEBHOOK_PATH
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
 from settings import DEFAULT_TASK_QUEUE, Settings
@@ -64,7 +64,7 @@ class DemoConfig:
 
     @property
     def relay_webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self.relay_port}/webhooks/github"
+        return f"http://127.0.0.1:{self.relay_port}{WEBHOOK_PATH}"
 
     @property
     def log_dir(self) -> Path:

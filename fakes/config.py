@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from models.names import DEFAULT_RELAY_URL
+
 # The statuses random faults answer with, each with its own rate.
 FaultStatus = Literal[429, 500, 503]
 # How run statuses are spelled: Codegen's upper case (COMPLETE), or its docs' lower case (completed, failed).
@@ -68,7 +70,7 @@ class FakeConfig(BaseModel):
     merge_seconds: float = 0.5
 
     # Webhooks go to relay_url when webhook_secret is set.
-    relay_url: str = "http://127.0.0.1:8787/webhooks/github"
+    relay_url: str = DEFAULT_RELAY_URL
     webhook_secret: str | None = None
     webhook_drop_rate: float = Field(default=0.0, ge=0, le=1)
     webhook_duplicate_rate: float = Field(default=0.0, ge=0, le=1)

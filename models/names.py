@@ -12,6 +12,10 @@ DEFAULT_TASK_QUEUE = "codegen-tasks"
 HEALTH_WORKFLOW_NAME = "CodegenHealthWorkflow"
 HEALTH_WORKFLOW_ID_PREFIX = "codegen-health-"
 
+# The relay's route for GitHub webhooks; RELAY_URL defaults to it on loopback.
+WEBHOOK_PATH = "/webhooks/github"
+DEFAULT_RELAY_URL = f"http://127.0.0.1:8787{WEBHOOK_PATH}"
+
 QUERY_STATUS = "status"
 UPDATE_RETRY = "retry"
 SIGNAL_PR_EVENT = "pr_event"

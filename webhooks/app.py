@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from temporalio.client import Client
 
 from codec.endpoint import codec_mount
+from models.names import WEBHOOK_PATH
 from settings import Settings
 from webhooks import signature
 from webhooks.metrics import RelayMetrics
@@ -107,7 +108,7 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     routes: list[BaseRoute] = [
-        Route("/webhooks/github", relay.receive, methods=["POST"]),
+        Route(WEBHOOK_PATH, relay.receive, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
