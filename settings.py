@@ -52,8 +52,8 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     number = _number(env, name)
     if number is None:
         return default
-    if not number.is_integer() or not 0 < number < 65536:
-        raise SettingsError(f"{name} must be a port number (1 to 65535), not {_text(env, name)!r}")
+    if not number.is_integer() or not 0 <= number < 65536:
+        raise SettingsError(f"{name} must be a port number (0 to 65535; 0: any free one), not {_text(env, name)!r}")
     return int(number)
 
 
