@@ -106,6 +106,14 @@ def translate(event: str, delivery_id: str, payload: BaseModel, filters: Filters
     repository: Repository = payload.repository  # type: ignore[attr-defined]
     if not filters.allows_repository(repository.full_name):
         return Ignored(f"repository {repository.full_name} is not in ALLOWED_REPOSITORIES")
+    order = _order(event, delivery_id, payload, filters)
+    if isinstance(order, SignalOrder):
+        # Every signal carries its web host: a task takes events only from its own PR's host.
+        order.payload.host = web_host(repository)
+    return order
+
+
+def _order(event: str, delivery_id: str, payload: BaseModel, filters: Filters) -> SignalOrder | Ignored:
     match payload:
         case PullRequestEvent():
             return _pull_request(delivery_id, payload)
@@ -133,7 +141,6 @@ def _pull_request(delivery_id: str, event: PullRequestEvent) -> SignalOrder | Ig
         merged=bool(pr.merged),
         head_sha=head_sha,
         occurred_at=pr.merged_at or pr.closed_at or pr.updated_at,
-        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, (key,), head_sha, task_id_in(pr))
     return SignalOrder(SIGNAL_PR_EVENT, signal, target)
@@ -157,7 +164,6 @@ def _check_run(delivery_id: str, event: CheckRunEvent) -> SignalOrder | Ignored:
         completed_at=run.completed_at,
         details_url=run.details_url or run.html_url,
         output_summary=bounded(run.output.summary or run.output.title),
-        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, _linked_keys(event.repository, run.pull_requests), run.head_sha)
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, target)
@@ -176,7 +182,6 @@ def _check_suite(delivery_id: str, event: CheckSuiteEvent) -> SignalOrder | Igno
         conclusion=suite.conclusion,
         completed_at=suite.updated_at,
         details_url=suite.url,
-        host=web_host(event.repository),
     )
     target = Target(event.repository.full_name, _linked_keys(event.repository, suite.pull_requests), suite.head_sha)
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, target)
@@ -194,7 +199,6 @@ def _status(delivery_id: str, event: StatusEvent) -> SignalOrder | Ignored:
         completed_at=event.updated_at,
         details_url=event.target_url,
         output_summary=bounded(f"{event.state}: {event.description}" if event.description else event.state),
-        host=web_host(event.repository),
     )
     # Statuses name no pull request: the commit is the only way to the workflow.
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, Target(event.repository.full_name, (), event.sha))
@@ -219,7 +223,6 @@ def _review(delivery_id: str, event: PullRequestReviewEvent, filters: Filters) -
         head_sha=review.commit_id,
         submitted_at=review.submitted_at,
         pr_key=key,
-        host=web_host(event.repository),
     )
     target = Target(
         event.repository.full_name, (key,), event.pull_request.head.sha, task_id_in(event.pull_request)
