@@ -42,7 +42,7 @@ async def find_task(client: Client, settings: Settings, reference: str) -> Workf
     description = await describe_or_none(client, workflow_id)
     if description is not None:
         return description
-    task_id = reference.removeprefix(WORKFLOW_ID_PREFIX) if reference.startswith(WORKFLOW_ID_PREFIX) else reference
+    task_id = reference.removeprefix(WORKFLOW_ID_PREFIX)
     found = await workflow_ids_with_task_id(client, settings, task_id)
     if not found:
         raise TaskLookupError(f"no task {reference} (workflow {workflow_id} not found, and no task workflow has TaskId {task_id!r})")

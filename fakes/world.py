@@ -132,8 +132,8 @@ class PullRequest:
     lifecycle: asyncio.Task[None] | None = None
     # remove-from-pr was called: no more agents, the checks auto-fixer ignores the PR.
     banned: bool = False
-    # Runs the checks auto-fixer started on it; its fix makes the checks pass.
-    autofix_runs: int = 0
+    # The checks auto-fixer started on it (once per PR), and whether its fix, which makes the checks pass, landed.
+    autofix_started: bool = False
     autofixed: bool = False
 
     @property
@@ -204,7 +204,6 @@ class FakeWorld:
         self._dropped_creates: set[tuple[str, int]] = set()
         self.webhooks = WebhookSender(lambda: self.config, self._rng)
         self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
-        self.removals: list[int] = []
         for full_name in DEFAULT_REPOSITORIES if self.config.repositories is None else self.config.repositories:
             self.repo(full_name)
 
@@ -313,18 +312,18 @@ class FakeWorld:
             run.models.append(model)
         if run.status == "PAUSED" and run.scenario.pause == "stays":
             return run  # accepted; the agent goes on waiting
-        was_paused = run.status == "PAUSED"
-        if not (was_paused and run.scenario.delays.resume_lag_seconds):
+        # A paused run may still say PAUSED for a while after its resume, as Codegen's may.
+        lag = run.status == "PAUSED" and bool(run.scenario.delays.resume_lag_seconds)
+        if not lag:
             run.status = "ACTIVE"
-        run.lifecycle = self._spawn(self._agent_works(run, resumed=True, lag=was_paused))
+        run.lifecycle = self._spawn(self._agent_works(run, resumed=True, lag=lag))
         return run
 
-    def remove_from_pr(self, org_id: str, run_id: int) -> list[Run]:
+    def remove_from_pr(self, org_id: str, run_id: int) -> None:
         """`remove-from-pr`: every agent on the run's PR (and the run itself) ends CANCELLED; the PR is banned."""
         run = self.run_for(org_id, run_id)
         if self.config.remove_from_pr_status is not None:
             raise FakeError(self.config.remove_from_pr_status, "Agent run cannot be removed from its pull request (simulated).")
-        self.removals.append(run.id)
         run.removed_from_pr = True
         pr = run.pull_request
         if pr is not None:
@@ -336,13 +335,12 @@ class FakeWorld:
                     other.lifecycle.cancel()
                 other.status = "CANCELLED"
                 other.result = "Removed from the pull request."
-        return stopped
 
     async def _agent_works(self, run: Run, resumed: bool, lag: bool = False) -> None:
         scenario = run.scenario
         run_seconds = self._delay(scenario, "run_seconds")
-        if lag and scenario.delays.resume_lag_seconds:
-            await asyncio.sleep(scenario.delays.resume_lag_seconds)  # still PAUSED, as Codegen may say right after a resume
+        if lag:
+            await asyncio.sleep(scenario.delays.resume_lag_seconds)  # still PAUSED
             run.status = "ACTIVE"
         if run.status == "PENDING":
             await asyncio.sleep(run_seconds / 4)
@@ -414,7 +412,7 @@ class FakeWorld:
             pull_request=pr,
         )
         self.runs[run.id] = run
-        pr.autofix_runs += 1
+        pr.autofix_started = True
         run.lifecycle = self._spawn(self._autofixer_works(run, pr))
         return run
 
@@ -474,7 +472,7 @@ class FakeWorld:
         await asyncio.sleep(self._delay(scenario, "checks_seconds"))
         passed = pr.autofixed or scenario.checks_pass(pr.followups_pushed)
         self.complete_checks(pr, "success" if passed else "failure")
-        if not passed and scenario.autofix and not pr.banned and pr.autofix_runs == 0:
+        if not passed and scenario.autofix and not pr.banned and not pr.autofix_started:
             self.start_autofix(pr)
         approved = True
         if scenario.review is not None:
@@ -604,7 +602,7 @@ class FakeWorld:
             "runs_created": runs,
             "runs_total": len(self.runs),
             "runs_by_source": dict(Counter(run.source_type for run in self.runs.values())),
-            "removed_from_pr": list(self.removals),
+            "removed_from_pr": [run.id for run in self.runs.values() if run.removed_from_pr],
             "pull_requests_total": len(self.pulls),
             "requests": requests,
             "webhooks": dict(self.webhooks.counts),
