@@ -8,7 +8,7 @@ import asyncio
 import json
 import math
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,20 +21,12 @@ from temporalio.exceptions import ApplicationError
 from cli.submit import parse_options
 from models.errors import describe_validation_error
 from models.task import MAX_DURATION, TaskContext, TaskOptions, WorkflowInput
+from tests.option_bounds import LEAST_DURATIONS
 from tests.scripted_services import REPO, ScriptedServices, task_input
 from tests.starter_process import running, starter, task, unique, write_json  # noqa: F401 (starter is a fixture)
 
 # Wording that is pydantic's, not ours: a user should never read it.
 PYDANTIC_LEAKS = ("Value error,", "_days", "Input should be a valid list", "timedelta", "function-before")
-DURATIONS = {
-    "attempt_backoff": timedelta(0),
-    "retry_window": timedelta(0),
-    "pr_timeout": timedelta(seconds=1),
-    "agent_timeout": timedelta(seconds=1),
-    "reconcile_interval": timedelta(seconds=1),
-    "reconcile_max_interval": timedelta(seconds=1),
-    "followup_settle": timedelta(seconds=0.1),
-}
 # Each of these left a workflow spinning, stuck or crashing before it was refused.
 HARMFUL_OPTIONS = [
     ("agent_timeout", "PT0S"),  # "Activity must have start_to_close_timeout", retried forever
@@ -146,7 +138,7 @@ _raw_options = st.dictionaries(st.sampled_from(sorted(TaskOptions.model_fields))
 
 
 def _within_bounds(options: TaskOptions) -> None:
-    for key, minimum in DURATIONS.items():
+    for key, minimum in LEAST_DURATIONS.items():
         value = getattr(options, key)
         if value is not None:
             assert minimum <= value <= MAX_DURATION, (key, value)

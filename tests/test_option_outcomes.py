@@ -1,10 +1,12 @@
-"""Property: any options the input model accepts give a task that reaches an outcome, never a stuck one.
+"""Property: option sets the input model accepts give a task that reaches an outcome, never a stuck one;
+a set with one value outside its bounds is refused before anything starts.
 
-Hypothesis draws option sets around every bound (the least and the most each duration may be, values
-between, and values just outside, which must be refused); each accepted set runs twice on one time-skipping server with scripted services: once with every
-attempt failing (backoff, awaiting retry, the retry window running out) and once with a PR that merges
-after a follow-up. A workflow task failing over and over (an activity without a timeout, a date out of
-range) would never reach an outcome, and `asyncio.wait_for` would say so.
+Hypothesis draws option sets inside every bound (at the least and the most each duration may be, and
+between), now and then with one value just outside. Each accepted set runs twice on one time-skipping
+server with scripted services: once with every attempt failing (backoff, awaiting retry, the retry
+window running out) and once with a PR that gets a failing check, then merges. A workflow
+task failing over and over (an activity without a timeout, a date out of range) would never reach an
+outcome, and the deadline would say so.
 """
 
 from __future__ import annotations
@@ -20,44 +22,50 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from models.signals import CheckResult
 from models.status import TaskOutcome, TaskPhase, TaskStatus
 from models.task import MAX_DURATION, TaskOptions
 from tests.conftest import start_time_skipping
+from tests.option_bounds import LEAST_DURATIONS, MAX_ATTEMPTS, MAX_FOLLOWUPS
 from tests.scripted_services import ScriptedServices, at, task_input
 
-# The least each duration option may be; the most is MAX_DURATION for all.
-LEAST = {
-    "attempt_backoff": timedelta(0),
-    "retry_window": timedelta(0),
-    "pr_timeout": timedelta(seconds=1),
-    "agent_timeout": timedelta(seconds=1),
-    "agent_pause_timeout": timedelta(seconds=1),
-    "reconcile_interval": timedelta(seconds=1),
-    "reconcile_max_interval": timedelta(seconds=1),
-    "followup_settle": timedelta(seconds=0.1),
-}
 # The real wall-clock time one run may take on a loaded machine; the server skips its own time.
 RUN_DEADLINE_SECONDS = 120
 
 
-def _durations(least: timedelta) -> st.SearchStrategy[float]:
-    """Seconds at, inside and just outside the bounds (outside ones must be refused, not run)."""
-    lowest, highest = least.total_seconds(), MAX_DURATION.total_seconds()
-    edges = [-1.0, 0.0, lowest, highest, highest + 86_400, 10.0**12]
-    return st.sampled_from(edges) | st.floats(min_value=lowest, max_value=highest, allow_nan=False)
+def _seconds_within(least: timedelta, most: timedelta = MAX_DURATION) -> st.SearchStrategy[float]:
+    lowest, highest = least.total_seconds(), most.total_seconds()
+    return st.sampled_from([lowest, highest]) | st.floats(min_value=lowest, max_value=highest, allow_nan=False)
 
 
-_options = st.fixed_dictionaries(
-    {},
-    optional={
-        **{name: _durations(least) for name, least in LEAST.items()},
-        "max_attempts": st.integers(0, 21),
-        "max_followups": st.integers(-1, 21),
-    },
-)
+@st.composite
+def _accepted(draw: st.DrawFn) -> dict[str, Any]:
+    """Options inside every bound, the pauses between attempts (doubling) within MAX_DURATION in all."""
+    keys = draw(st.sets(st.sampled_from([*LEAST_DURATIONS, "max_attempts", "max_followups"])))
+    attempts = draw(st.sampled_from(MAX_ATTEMPTS)) if "max_attempts" in keys else 3
+    options: dict[str, Any] = {"max_attempts": attempts} if "max_attempts" in keys else {}
+    if "max_followups" in keys:
+        options["max_followups"] = draw(st.sampled_from(MAX_FOLLOWUPS))
+    for name, least in LEAST_DURATIONS.items():
+        if name in keys:
+            most = MAX_DURATION / (2 ** (attempts - 1) - 1) if name == "attempt_backoff" and attempts > 1 else MAX_DURATION
+            options[name] = draw(_seconds_within(least, most))
+    return options
+
+
+# One value just outside its bound, now and then.
+_OUTSIDE = [
+    *((name, least.total_seconds() - 1) for name, least in LEAST_DURATIONS.items()),
+    *((name, MAX_DURATION.total_seconds() + 86_400) for name in LEAST_DURATIONS),
+    ("max_attempts", MAX_ATTEMPTS.start - 1),
+    ("max_attempts", MAX_ATTEMPTS.stop),
+    ("max_followups", MAX_FOLLOWUPS.start - 1),
+    ("max_followups", MAX_FOLLOWUPS.stop),
+]
+_outside = st.none() | st.none() | st.sampled_from(_OUTSIDE)
 
 
 @pytest.fixture(scope="module")
@@ -72,37 +80,47 @@ def time_skipping() -> Iterator[tuple[asyncio.AbstractEventLoop, WorkflowEnviron
         loop.close()
 
 
-async def _outcome(env: WorkflowEnvironment, services: ScriptedServices, options: dict[str, Any], *, merge: bool) -> TaskOutcome:
+async def _outcome(env: WorkflowEnvironment, services: ScriptedServices, raw: dict[str, Any], *, merge: bool) -> TaskOutcome:
     task_queue = f"options-{uuid.uuid4().hex[:10]}"
     async with AsyncExitStack() as stack:
         for worker in services.workers(env.client, task_queue):
             await stack.enter_async_context(worker)
         handle = await env.client.start_workflow(
             "CodegenTaskWorkflow",
-            task_input(uuid.uuid4().hex[:10], **options),
+            task_input(uuid.uuid4().hex[:10], **raw),
             id=f"codegen-task-{uuid.uuid4().hex[:10]}",
             task_queue=task_queue,
             result_type=TaskOutcome,
         )
         if merge:
-            while (await handle.query("status", result_type=TaskStatus)).phase is not TaskPhase.TRACKING_PR:
-                await env.sleep(timedelta(seconds=1))
+            await _until(env, handle, lambda status: status.phase is TaskPhase.TRACKING_PR)
             failing = CheckResult(delivery_id="c1", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(1))
             await handle.signal("check_result", failing)
             await handle.signal("pr_event", services.close("merged"))
-        return await asyncio.wait_for(handle.result(), RUN_DEADLINE_SECONDS)
+        return await handle.result()
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(_options)
-def test_every_accepted_option_set_reaches_an_outcome(time_skipping, options: dict[str, Any]):
-    try:
-        TaskOptions.model_validate(options)
-    except ValidationError:
-        return  # refused before anything starts; tests/test_input_hardening.py checks how
+async def _until(env: WorkflowEnvironment, handle: WorkflowHandle, reached: Any) -> None:
+    """Skip a second of workflow time at a time until the status says `reached`."""
+    while not reached(await handle.query("status", result_type=TaskStatus)):
+        await env.sleep(timedelta(seconds=1))
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(_accepted(), _outside)
+def test_every_accepted_option_set_reaches_an_outcome(time_skipping, raw: dict[str, Any], outside: tuple[str, float] | None):
+    if outside is not None:
+        name, value = outside
+        with pytest.raises(ValidationError):
+            TaskOptions.model_validate(raw | {name: value})
+        return
+    options = TaskOptions.model_validate(raw)
     loop, env = time_skipping
-    attempts = options.get("max_attempts", 3)
-    failed = loop.run_until_complete(_outcome(env, ScriptedServices(attempts=["failed"] * attempts), options, merge=False))
-    assert (failed.status, len(failed.attempts)) == ("failed", attempts)
-    merged = loop.run_until_complete(_outcome(env, ScriptedServices(), options, merge=True))
+
+    def run(services: ScriptedServices, *, merge: bool) -> TaskOutcome:
+        return loop.run_until_complete(asyncio.wait_for(_outcome(env, services, raw, merge=merge), RUN_DEADLINE_SECONDS))
+
+    failed = run(ScriptedServices(attempts=["failed"] * options.max_attempts), merge=False)
+    assert (failed.status, len(failed.attempts)) == ("failed", options.max_attempts)
+    merged = run(ScriptedServices(), merge=True)
     assert merged.status == "merged"
