@@ -83,8 +83,11 @@ async def test_a_codegen_run_already_on_the_pr_is_waited_for_instead_of_a_second
         await wait_until(green, what="the fixed head's checks passing")
         await handle.signal("pr_event", services.close("merge"))
         outcome = await handle.result()
+        started_at = (await status_of(handle)).started_at
     assert services.resumes == [] and len(services.active_run_queries) == 1
     assert services.active_run_queries[0].pr_url == "https://github.com/acme/api/pull/7"
+    # Runs from the task's start count: Codegen's fixer may wake before the task reads its PR.
+    assert services.active_run_queries[0].created_after == started_at
     assert [(run.id, run.kind, run.status) for run in outcome.agent_runs] == [(101, "attempt", "COMPLETE"), (900, "codegen", "COMPLETE")]
     assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
 
@@ -151,8 +154,10 @@ async def test_events_from_another_host_never_move_the_task(time_env, task_queue
         await wait_until(ignored_twice, what="both mock events ignored")
         status = await status_of(handle)
         assert status.checks == [] and status.pr.status == "open" and status.phase is TaskPhase.TRACKING_PR
-        await handle.signal("pr_event", PrEvent(delivery_id="real", action="closed", merged=True, pr_key=PR_KEY, host="GitHub.com"))
-        services.pr_state, services.merged = "closed", True
+        await handle.signal("pr_event", services.close("real").model_copy(update={"host": "GitHub.com"}))
         outcome = await handle.result()
+        ended = await status_of(handle)
     assert outcome.status == "merged"
+    # The real close was confirmed at once, not left for a later read.
+    assert "close not confirmed" not in [entry.event for entry in ended.timeline]
 
