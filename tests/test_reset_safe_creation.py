@@ -93,9 +93,9 @@ async def test_an_activity_reset_of_the_create_adopts_the_run_it_created(
 ):
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
-        # The first create takes effect and its answer is lost (a 503 asking to come back in an hour): the
-        # activity waits for its retry, which only the reset can bring before the test ends.
-        lost = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "headers": {"Retry-After": "3600"}}
+        # The first create takes effect and its answer is lost (a 503 asking to come back in ten minutes,
+        # within the call's 30-minute budget): the activity waits for its retry, which only the reset brings sooner.
+        lost = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "headers": {"Retry-After": "600"}}
         async with httpx.AsyncClient(base_url=fake_url) as http:
             assert (await http.post("/_admin/inject", json=lost)).status_code == 200
         worker = _worker(tmp_path, dev_env, task_queue, fake_url)
