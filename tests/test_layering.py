@@ -4,13 +4,13 @@ for mock mode), and workflow code takes models and activities from outside the s
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from devstack import ROOT
+from devstack.env import clean_env
 
 PRODUCTION_PACKAGES = ("models", "workflows", "activities", "webhooks", "codec", "cli", "prompts")
 
@@ -46,7 +46,7 @@ def test_a_real_mode_worker_never_loads_the_fake():
         "assert not clients.mock_mode\n"
         "print(sorted(name for name in sys.modules if name == 'fakes' or name.startswith('fakes.')))\n"
     )
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CODEGEN_", "FAKE_"))}
+    env = clean_env()
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
