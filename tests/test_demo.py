@@ -131,8 +131,10 @@ def _assert_a_webhook_can_be_signed_by_hand(output: str, state_dir: Path, relay_
     sent = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
     # Signed with the right secret: past the 401 a wrong or missing signature gets, and answered as a ping.
     assert sent.returncode == 0 and json.loads(sent.stdout) == {"ignored": "ping", "zen": "signed by hand"}, sent.stdout + sent.stderr
+    # The same command with another secret is refused: the secret in the file is what made it pass.
+    assert "$(cat" in command, command
     unsigned = subprocess.run(["bash", "-c", command.replace("$(cat", "$(echo wrong; : ")], capture_output=True, text=True, timeout=30)
-    assert "ignored" not in unsigned.stdout, unsigned.stdout
+    assert json.loads(unsigned.stdout) == {"error": "missing or invalid X-Hub-Signature-256"}, unsigned.stdout + unsigned.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
