@@ -51,14 +51,17 @@ def _accepted(draw: st.DrawFn) -> dict[str, Any]:
         options["max_followups"] = draw(st.sampled_from(MAX_FOLLOWUPS))
     for name, least in LEAST_DURATIONS.items():
         if name in keys:
-            most = MAX_DURATION / (2 ** (attempts - 1) - 1) if name == "attempt_backoff" and attempts > 1 else MAX_DURATION
+            pauses = 2 ** (attempts - 1) - 1 if name == "attempt_backoff" else 0
+            # Whole seconds: a fraction of MAX_DURATION times the pauses can round past it.
+            most = timedelta(seconds=MAX_DURATION.total_seconds() // pauses) if pauses else MAX_DURATION
             options[name] = draw(_seconds_within(least, most))
     return options
 
 
 # One value just outside its bound, now and then.
 _OUTSIDE = [
-    *((name, least.total_seconds() - 1) for name, least in LEAST_DURATIONS.items()),
+    # Half the least, or a negative one where the least is 0 (0 itself means "the default" for some).
+    *((name, least.total_seconds() / 2 or -1.0) for name, least in LEAST_DURATIONS.items()),
     *((name, MAX_DURATION.total_seconds() + 86_400) for name in LEAST_DURATIONS),
     ("max_attempts", MAX_ATTEMPTS.start - 1),
     ("max_attempts", MAX_ATTEMPTS.stop),
@@ -69,15 +72,11 @@ _outside = st.none() | st.none() | st.sampled_from(_OUTSIDE)
 
 
 @pytest.fixture(scope="module")
-def time_skipping() -> Iterator[tuple[asyncio.AbstractEventLoop, WorkflowEnvironment]]:
-    """One time-skipping server for every example, on an event loop of this module's own."""
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop of this module's own: hypothesis calls the test synchronously, once per example."""
     loop = asyncio.new_event_loop()
-    env = loop.run_until_complete(start_time_skipping())
-    try:
-        yield loop, env
-    finally:
-        loop.run_until_complete(env.shutdown())
-        loop.close()
+    yield loop
+    loop.close()
 
 
 async def _outcome(env: WorkflowEnvironment, services: ScriptedServices, raw: dict[str, Any], *, merge: bool) -> TaskOutcome:
@@ -108,17 +107,21 @@ async def _until(env: WorkflowEnvironment, handle: WorkflowHandle, reached: Any)
 
 @settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(_accepted(), _outside)
-def test_every_accepted_option_set_reaches_an_outcome(time_skipping, raw: dict[str, Any], outside: tuple[str, float] | None):
+def test_every_accepted_option_set_reaches_an_outcome(loop: asyncio.AbstractEventLoop, raw: dict[str, Any], outside: tuple[str, float] | None):
     if outside is not None:
         name, value = outside
         with pytest.raises(ValidationError):
             TaskOptions.model_validate(raw | {name: value})
         return
     options = TaskOptions.model_validate(raw)
-    loop, env = time_skipping
 
     def run(services: ScriptedServices, *, merge: bool) -> TaskOutcome:
-        return loop.run_until_complete(asyncio.wait_for(_outcome(env, services, raw, merge=merge), RUN_DEADLINE_SECONDS))
+        # A server of its own (a tenth of a second to start): one example's timers never touch another's.
+        async def on_a_fresh_server() -> TaskOutcome:
+            async with await start_time_skipping() as env:
+                return await asyncio.wait_for(_outcome(env, services, raw, merge=merge), RUN_DEADLINE_SECONDS)
+
+        return loop.run_until_complete(on_a_fresh_server())
 
     failed = run(ScriptedServices(attempts=["failed"] * options.max_attempts), merge=False)
     assert (failed.status, len(failed.attempts)) == ("failed", options.max_attempts)
