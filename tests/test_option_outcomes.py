@@ -2,7 +2,7 @@
 a set with one value outside its bounds is refused before anything starts.
 
 Hypothesis draws option sets inside every bound (at the least and the most each duration may be, and
-between), now and then with one value just outside. Each accepted set runs twice on one time-skipping
+between), now and then with one value just outside. Each accepted set runs twice, each time on a fresh time-skipping
 server with scripted services: once with every attempt failing (backoff, awaiting retry, the retry
 window running out) and once with a PR that gets a failing check, then merges. A workflow
 task failing over and over (an activity without a timeout, a date out of range) would never reach an
