@@ -20,8 +20,17 @@ from models.github import ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
-from tests.scripted_services import CODEGEN_RUN_IDS, ScriptedServices, at, task_input
-from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from tests.scripted_services import (
+    CODEGEN_RUN_IDS,
+    PR_KEY,
+    ScriptedServices,
+    at,
+    run_workers,
+    start,
+    status_of,
+    task_input,
+    wait_for_phase,
+)
 from tests.waiting import wait_until
 
 HISTORIES = Path(__file__).parent / "histories"

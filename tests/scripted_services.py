@@ -7,13 +7,16 @@ controls, so a test can say "attempt 1 fails, attempt 2 opens PR #7" and then dr
 from __future__ import annotations
 
 import asyncio
+import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.codegen import (
@@ -42,10 +45,13 @@ from models.github import (
 )
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.signals import PrEvent
+from models.status import TaskOutcome, TaskPhase, TaskStatus
 from models.task import Task
+from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
 
 REPO = "acme/api"
+PR_KEY = f"{REPO}#7"  # the PR every scripted attempt opens
 # Runs Codegen starts by itself (`codegen_runs`) take ids from here; the task's own runs are 101, 102, ...
 CODEGEN_RUN_IDS = 900
 
@@ -87,7 +93,7 @@ class ScriptedServices:
     def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
         """GitHub closes the PR, so reads say so from now on, and the webhook that tells of it."""
         self.pr_state, self.merged = "closed", merged
-        return PrEvent(delivery_id=delivery_id, action="closed", merged=merged, pr_key=f"{REPO}#7")
+        return PrEvent(delivery_id=delivery_id, action="closed", merged=merged, pr_key=PR_KEY)
 
     def ref(self, number: int = 7) -> PullRequestRef:
         owner, repo = REPO.split("/")
@@ -239,3 +245,36 @@ def task_input(task_id: str, **options: Any) -> dict[str, Any]:
 
 def at(seconds: int) -> datetime:
     return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+# ---- driving a task workflow on the time-skipping server -------------------------------------
+
+
+async def start(env: WorkflowEnvironment, task_queue: str, raw_input: dict) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        CodegenTaskWorkflow.run,
+        raw_input,
+        id=f"codegen-task-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+        result_type=TaskOutcome,
+    )
+
+
+async def status_of(handle: WorkflowHandle) -> TaskStatus:
+    return await handle.query("status", result_type=TaskStatus)
+
+
+async def wait_for_phase(handle: WorkflowHandle, phase: TaskPhase) -> TaskStatus:
+    latest: list[TaskStatus] = []
+
+    async def reached() -> bool:
+        latest[:] = [await status_of(handle)]
+        return latest[0].phase is phase
+
+    await wait_until(reached, what=f"phase {phase}")
+    return latest[0]
+
+
+async def run_workers(stack: AsyncExitStack, services: ScriptedServices, env: WorkflowEnvironment, task_queue: str) -> None:
+    for worker in services.workers(env.client, task_queue):
+        await stack.enter_async_context(worker)

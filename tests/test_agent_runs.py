@@ -10,8 +10,17 @@ import pytest
 from models.codegen import AgentRun
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskPhase
-from tests.scripted_services import CODEGEN_RUN_IDS, ScriptedServices, at, task_input
-from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from tests.scripted_services import (
+    CODEGEN_RUN_IDS,
+    PR_KEY,
+    ScriptedServices,
+    at,
+    run_workers,
+    start,
+    status_of,
+    task_input,
+    wait_for_phase,
+)
 from tests.waiting import wait_until
 from workflows.agent import PROCEED_INSTRUCTION
 

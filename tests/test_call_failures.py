@@ -6,8 +6,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from models.status import Reason, TaskPhase
-from tests.scripted_services import ScriptedServices, task_input
-from tests.test_workflow import run_workers, start, status_of, wait_for_phase
+from tests.scripted_services import ScriptedServices, run_workers, start, status_of, task_input, wait_for_phase
 from workflows.calls import LOCAL_RETRY
 
 

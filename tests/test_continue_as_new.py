@@ -17,8 +17,7 @@ from devstack import temporal_server
 from models import names
 from models.signals import CheckResult, Review
 from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
-from tests.scripted_services import ScriptedServices, at, task_input
-from tests.test_workflow import PR_KEY, wait_for_phase
+from tests.scripted_services import PR_KEY, ScriptedServices, at, task_input, wait_for_phase
 from tests.waiting import wait_until
 from workflows import followup_policy
 

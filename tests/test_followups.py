@@ -8,8 +8,16 @@ from contextlib import AsyncExitStack
 from models.github import ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskPhase
-from tests.scripted_services import ScriptedServices, at, task_input
-from tests.test_workflow import PR_KEY, run_workers, start, status_of, wait_for_phase
+from tests.scripted_services import (
+    PR_KEY,
+    ScriptedServices,
+    at,
+    run_workers,
+    start,
+    status_of,
+    task_input,
+    wait_for_phase,
+)
 from tests.waiting import wait_until
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from contextlib import AsyncExitStack
 
 import pytest
@@ -12,46 +11,21 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from models.github import CheckRunInfo
 from models.signals import CheckResult, PrEvent, Review
-from models.status import Reason, TaskOutcome, TaskPhase, TaskStatus
-from tests.scripted_services import ScriptedServices, at, task_input
+from models.status import Reason, TaskPhase
+from tests.scripted_services import (
+    PR_KEY,
+    ScriptedServices,
+    at,
+    run_workers,
+    start,
+    status_of,
+    task_input,
+    wait_for_phase,
+)
 from tests.waiting import wait_until
-from workflows.codegen_task import CodegenTaskWorkflow
-
-PR_KEY = "acme/api#7"
-
-
-async def start(env: WorkflowEnvironment, task_queue: str, raw_input: dict) -> WorkflowHandle:
-    return await env.client.start_workflow(
-        CodegenTaskWorkflow.run,
-        raw_input,
-        id=f"codegen-task-{uuid.uuid4().hex[:8]}",
-        task_queue=task_queue,
-        result_type=TaskOutcome,
-    )
-
-
-async def status_of(handle: WorkflowHandle) -> TaskStatus:
-    return await handle.query("status", result_type=TaskStatus)
-
-
-async def wait_for_phase(handle: WorkflowHandle, phase: TaskPhase) -> TaskStatus:
-    latest: list[TaskStatus] = []
-
-    async def reached() -> bool:
-        latest[:] = [await status_of(handle)]
-        return latest[0].phase is phase
-
-    await wait_until(reached, what=f"phase {phase}")
-    return latest[0]
-
-
-async def run_workers(stack: AsyncExitStack, services: ScriptedServices, env: WorkflowEnvironment, task_queue: str) -> None:
-    for worker in services.workers(env.client, task_queue):
-        await stack.enter_async_context(worker)
 
 
 async def test_merged_after_passing_checks_with_duplicates_ignored(time_env, task_queue):
