@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
-from devstack import services
+from devstack import services, temporal_server
 from devstack.process import ChildProcess
 from devstack.readiness import connected, ready
 from models.status import Reason, TaskOutcome
@@ -130,3 +131,32 @@ def assert_one_run_per_attempt(tasks: list[ExpectedTask], counters: dict[str, An
     created = counters["runs_created"]
     wanted = {t.task_id: {str(n): 1 for n in range(1, t.attempts + 1)} for t in tasks}
     assert {task_id: created.get(task_id) for task_id in wanted} == wanted
+
+
+def mock_mode_worker(tmp_path: Path, env: WorkflowEnvironment, task_queue: str, fake_url: str) -> ChildProcess:
+    """`python worker.py` (not started) on `task_queue` of the test's server, against the fake process at `fake_url`."""
+    return worker_process(
+        tmp_path / "worker.log",
+        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        CODEGEN_MOCK="1",
+        CODEGEN_API_URL=fake_url,
+        GITHUB_API_URL=fake_url,
+    )
+
+
+async def temporal_cli(env: WorkflowEnvironment, *args: str) -> str:
+    """Run the `temporal` CLI against the test's server; its output, or a failure with it (30 s at most)."""
+    process = await asyncio.create_subprocess_exec(
+        temporal_server.temporal_cli_path(),
+        *args,
+        "--address",
+        env.client.service_client.config.target_host,
+        "--namespace",
+        env.client.namespace,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, f"temporal {' '.join(args)} failed: {err.decode(errors='replace')}"
+    return out.decode(errors="replace")

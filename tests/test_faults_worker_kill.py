@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.process import ChildProcess
 from models.status import TaskStatus
 from settings import Settings
 from tests.fault_harness import (
@@ -29,9 +28,9 @@ from tests.fault_harness import (
     expected_tasks,
     fake_counters,
     fake_process,
+    mock_mode_worker,
     outcomes,
     start_tasks,
-    worker_process,
 )
 from tests.relay_probe import serving
 from tests.waiting import wait_until
@@ -120,18 +119,6 @@ async def test_a_worker_killed_while_creating_a_run_is_replaced_within_the_heart
 
     assert replaced_after < 30, f"the dead worker's create was retried only after {replaced_after:.0f} s"
     assert counters["runs_created"] == {task.task_id: {"1": 1}}
-
-
-def mock_mode_worker(tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: str, fake_url: str) -> ChildProcess:
-    """`python worker.py` (not started) on `task_queue`, against the fake process at `fake_url`."""
-    return worker_process(
-        tmp_path / "worker.log",
-        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-        TEMPORAL_TASK_QUEUE=task_queue,
-        CODEGEN_MOCK="1",
-        CODEGEN_API_URL=fake_url,
-        GITHUB_API_URL=fake_url,
-    )
 
 
 def _api_requests(counters: dict) -> int:

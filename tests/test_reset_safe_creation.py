@@ -9,7 +9,6 @@ dev server, the `temporal` CLI and the fake over HTTP.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.process import ChildProcess
-from devstack.temporal_server import temporal_cli_path
 from models.status import TaskOutcome, TaskStatus
 from tests.fault_harness import (
     ExpectedTask,
     expected_tasks,
     fake_counters,
     fake_process,
+    mock_mode_worker,
     outcomes,
     start_tasks,
-    worker_process,
+    temporal_cli,
 )
 from tests.waiting import wait_until
 
@@ -39,35 +37,6 @@ pytestmark = pytest.mark.faults
 START_ACTIVITY = "start_agent_run"
 
 
-def _worker(tmp_path: Path, dev_env: WorkflowEnvironment, task_queue: str, fake_url: str) -> ChildProcess:
-    return worker_process(
-        tmp_path / "worker.log",
-        TEMPORAL_ADDRESS=_address(dev_env),
-        TEMPORAL_TASK_QUEUE=task_queue,
-        CODEGEN_MOCK="1",
-        CODEGEN_API_URL=fake_url,
-        GITHUB_API_URL=fake_url,
-    )
-
-
-def _address(dev_env: WorkflowEnvironment) -> str:
-    return dev_env.client.service_client.config.target_host
-
-
-async def _temporal(dev_env: WorkflowEnvironment, *args: str) -> str:
-    """Run the `temporal` CLI against the test's dev server; fail with its output if it fails."""
-    process = await asyncio.create_subprocess_exec(
-        temporal_cli_path(),
-        *args,
-        "--address",
-        _address(dev_env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    text = output.decode(errors="replace")
-    assert process.returncode == 0, f"temporal {' '.join(args)} failed: {text}"
-    return text
 
 
 def _requests(counters: dict[str, Any], endpoint: str) -> int:
@@ -98,7 +67,7 @@ async def test_an_activity_reset_of_the_create_adopts_the_run_it_created(
         lost = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "headers": {"Retry-After": "600"}}
         async with httpx.AsyncClient(base_url=fake_url) as http:
             assert (await http.post("/_admin/inject", json=lost)).status_code == 200
-        worker = _worker(tmp_path, dev_env, task_queue, fake_url)
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
         stack.callback(worker.stop)
         worker.start()
         task, handle = await _start_one(client, task_queue, "activity-reset")
@@ -111,7 +80,7 @@ async def test_an_activity_reset_of_the_create_adopts_the_run_it_created(
         pending = await wait_until(waiting_to_retry, timeout=30, interval=0.1, what="the create to wait for its retry")
         assert (await fake_counters(fake_url))["runs_total"] == 1
         # The operator's reset: the activity starts over at once, as attempt 1.
-        await _temporal(dev_env, "activity", "reset", "--workflow-id", handle.id, "--activity-id", pending.activity_id)
+        await temporal_cli(dev_env, "activity", "reset", "--workflow-id", handle.id, "--activity-id", pending.activity_id)
 
         adopted = await wait_until(lambda: _recorded_run(handle), timeout=60, interval=0.2, what="the task to record its run")
         [outcome] = await outcomes([handle], timeout=120)
@@ -137,7 +106,7 @@ async def test_a_workflow_reset_to_before_the_create_adopts_the_run_the_earlier_
 ):
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
-        worker = _worker(tmp_path, dev_env, task_queue, fake_url)
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
         stack.callback(worker.stop)
         worker.start()
         task, handle = await _start_one(client, task_queue, "workflow-reset")
@@ -153,7 +122,7 @@ async def test_a_workflow_reset_to_before_the_create_adopts_the_run_the_earlier_
         )
         # Back to the workflow task that scheduled the create: the new run schedules it again.
         reset_to = scheduled.activity_task_scheduled_event_attributes.workflow_task_completed_event_id
-        await _temporal(dev_env, "workflow", "reset", "--workflow-id", handle.id, "--event-id", str(reset_to), "--reason", "test")
+        await temporal_cli(dev_env, "workflow", "reset", "--workflow-id", handle.id, "--event-id", str(reset_to), "--reason", "test")
 
         latest = client.get_workflow_handle(handle.id, result_type=TaskOutcome)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from contextlib import AsyncExitStack
@@ -12,26 +11,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from devstack import temporal_server
 from models.status import TaskPhase
+from tests.fault_harness import temporal_cli
 from tests.scripted_services import ScriptedServices
 from tests.waiting import wait_until
-
-
-async def temporal(env: WorkflowEnvironment, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        temporal_server.temporal_cli_path(),
-        *args,
-        "--address",
-        env.client.service_client.config.target_host,
-        "--namespace",
-        env.client.namespace,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def test_start_query_and_list_from_the_cli(dev_env: WorkflowEnvironment, client: Client, task_queue: str):
@@ -41,20 +24,20 @@ async def test_start_query_and_list_from_the_cli(dev_env: WorkflowEnvironment, c
     async with AsyncExitStack() as stack:
         for worker in ScriptedServices().workers(client, task_queue):
             await stack.enter_async_context(worker)
-        await temporal(
+        await temporal_cli(
             dev_env,
             "workflow", "start", "--type", "CodegenTaskWorkflow", "--task-queue", task_queue,
             "--workflow-id", workflow_id, "--input", json.dumps(task),
         )  # fmt: skip
 
         async def tracking() -> bool:
-            answer = await temporal(dev_env, "workflow", "query", "--workflow-id", workflow_id, "--name", "status", "--output", "json")
+            answer = await temporal_cli(dev_env, "workflow", "query", "--workflow-id", workflow_id, "--name", "status", "--output", "json")
             return json.loads(answer)["queryResult"][0]["phase"] == TaskPhase.TRACKING_PR
 
         await wait_until(tracking, what="the CLI query to report tracking_pr")
 
         async def listed() -> bool:
-            found = await temporal(dev_env, "workflow", "list", "--query", f"TaskType='bug_fix' AND TaskId='{task_id}'", "--output", "json")
+            found = await temporal_cli(dev_env, "workflow", "list", "--query", f"TaskType='bug_fix' AND TaskId='{task_id}'", "--output", "json")
             return workflow_id in found
 
         await wait_until(listed, what="the CLI list to find the task by TaskType")
@@ -66,7 +49,7 @@ async def test_invalid_input_from_the_cli_fails_the_workflow_at_once(dev_env: Wo
     async with AsyncExitStack() as stack:
         for worker in ScriptedServices().workers(client, task_queue):
             await stack.enter_async_context(worker)
-        await temporal(
+        await temporal_cli(
             dev_env,
             "workflow", "start", "--type", "CodegenTaskWorkflow", "--task-queue", task_queue,
             "--workflow-id", workflow_id, "--input", '{"task": {"title": "x", "type": "chore", "colour": 1}}',
