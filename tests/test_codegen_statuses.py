@@ -83,7 +83,8 @@ async def test_pending_and_evaluation_count_as_running(activities):
     environment = env()
     beats: list[tuple] = []
     environment.on_heartbeat = lambda *details: beats.append(details)
-    run = await start(activities, intermediate_statuses=True, outcome="leave_open", delays={"run_seconds": 0.6})
+    # A second each for PENDING and EVALUATION, then two of ACTIVE: every status gets many polls, loaded machine or not.
+    run = await start(activities, intermediate_statuses=True, outcome="leave_open", delays={"run_seconds": 4})
     assert run.status == "PENDING"
     done = await wait(activities, run.id, environment=environment)
     assert done.state is RunState.COMPLETE
@@ -118,7 +119,7 @@ async def test_paused_ends_the_wait_at_once_without_a_grace(activities, admin):
 
 
 async def test_a_run_still_paused_right_after_a_resume_is_waited_for_within_the_grace(activities, admin):
-    run = await start(activities, pause="once", outcome="leave_open", delays={"resume_lag_seconds": 0.3})
+    run = await start(activities, pause="once", outcome="leave_open", delays={"resume_lag_seconds": 3})
     await wait(activities, run.id)
     await resume(admin, run.id)
     assert await api_status(admin, run.id) == "PAUSED"  # Codegen has not caught up yet
@@ -127,8 +128,8 @@ async def test_a_run_still_paused_right_after_a_resume_is_waited_for_within_the_
 
 
 async def test_a_run_seen_running_then_paused_again_ends_the_wait_at_once(activities, admin):
-    # ACTIVE for half a second between the pauses: several polls see it.
-    run = await start(activities, pause="again", outcome="leave_open", delays={"resume_lag_seconds": 0.1, "run_seconds": 0.5})
+    # ACTIVE for three seconds between the pauses: many polls see it.
+    run = await start(activities, pause="again", outcome="leave_open", delays={"resume_lag_seconds": 0.1, "run_seconds": 3})
     await wait(activities, run.id)
     await resume(admin, run.id)
     # An hour's grace, yet it ends as soon as the run pauses again after being seen running.
