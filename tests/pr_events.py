@@ -169,7 +169,12 @@ Event = CheckResult | PrEvent | Review | PullRequestRead
 
 
 def apply(state: TaskState, event: Event) -> Any:
-    """Apply one event as the workflow does; check the status invariant after it."""
+    """Apply one event through its rule; check the status invariant after it.
+
+    A `closed` goes through `apply_pr_event`, which ends the PR at once: the rule of tasks started before
+    the confirm-close-with-github patch. Newer tasks only note it (`report_close`) until a GitHub read
+    agrees, and the read's rule (`apply_github_read`) is what ends them; both have tests of their own.
+    """
     if isinstance(event, CheckResult):
         result: Any = apply_check(state, event)
     elif isinstance(event, PrEvent):
