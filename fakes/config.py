@@ -55,6 +55,12 @@ class FakeConfig(BaseModel):
     # GitHub's primary rate limit: requests per window, 304s free; None reports 5,000 and enforces nothing.
     github_rate_limit: int | None = Field(default=None, ge=1)
     github_rate_window_seconds: float = Field(default=3600.0, gt=0)
+    # Codegen's published limits, as sliding windows answered 429: creates (10 a minute), and the standard
+    # reads every GET shares (60 per 30 s). None enforces nothing; shorter windows scale time for drills.
+    codegen_create_limit: int | None = Field(default=None, ge=1)
+    codegen_create_window_seconds: float = Field(default=60.0, gt=0)
+    codegen_read_limit: int | None = Field(default=None, ge=1)
+    codegen_read_window_seconds: float = Field(default=30.0, gt=0)
 
     # Run statuses as Codegen may spell them, overridable per task by the scenario's keys of the same name:
     # lower case (completed, failed), and PENDING then EVALUATION before ACTIVE.
@@ -133,6 +139,10 @@ _ENV_NAMES = {
     "retry_after_seconds": "FAKE_RETRY_AFTER_SECONDS",
     "github_rate_limit": "FAKE_GITHUB_RATE_LIMIT",
     "github_rate_window_seconds": "FAKE_GITHUB_RATE_WINDOW_SECONDS",
+    "codegen_create_limit": "FAKE_CODEGEN_CREATE_LIMIT",
+    "codegen_create_window_seconds": "FAKE_CODEGEN_CREATE_WINDOW_SECONDS",
+    "codegen_read_limit": "FAKE_CODEGEN_READ_LIMIT",
+    "codegen_read_window_seconds": "FAKE_CODEGEN_READ_WINDOW_SECONDS",
     "run_seconds": "FAKE_RUN_SECONDS",
     "checks_seconds": "FAKE_CHECKS_SECONDS",
     "review_seconds": "FAKE_REVIEW_SECONDS",

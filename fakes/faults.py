@@ -17,6 +17,8 @@ from fakes.world import FakeWorld
 
 # Answers for paths outside the two APIs: not subject to faults or latency.
 ADMIN_PREFIXES = ("/_admin", "/healthz")
+# Codegen's 429 message.
+RATE_LIMITED = "Rate limit exceeded. Please try again later."
 
 
 def api_error(status: int, message: str, github: bool = False, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -58,7 +60,7 @@ class Injection:
 
 
 class FaultsAndCounters:
-    """Latency, injected and random faults on API routes; request counts by route and status."""
+    """Latency, injected and random faults, and both APIs' rate limits, on API routes; request counts by route and status."""
 
     def __init__(self, app: ASGIApp, world: FakeWorld, routes: list[BaseRoute], injections: list[Injection]) -> None:
         self.app = app
@@ -111,7 +113,13 @@ class FaultsAndCounters:
         if fault is not None:
             await fault(scope, receive, send)
             return
-        if github and path != "/rate_limit":
+        if not github:
+            retry_after = self.world.codegen_limits.admit(self._endpoint(scope), time.monotonic())
+            if retry_after is not None:
+                refusal = api_error(429, RATE_LIMITED, headers={"Retry-After": str(retry_after)})
+                await refusal(scope, receive, send)
+                return
+        elif path != "/rate_limit":
             limit = self.world.github_rate_limit()
             if limit is not None:
                 if not limit.take(time.time()):
@@ -134,7 +142,7 @@ class FaultsAndCounters:
     def _random_fault(self, config: FakeConfig, github: bool) -> Response | None:
         retry_after = {"Retry-After": str(config.retry_after_seconds)}
         if self.world.chance(config.fault_rate(429, github=github)):
-            return api_error(429, "Rate limit exceeded. Please try again later.", github, retry_after)
+            return api_error(429, RATE_LIMITED, github, retry_after)
         if self.world.chance(config.fault_rate(503, github=github)):
             return api_error(503, "Service temporarily unavailable.", github, retry_after)
         if self.world.chance(config.fault_rate(500, github=github)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from fakes.codegen_limits import CodegenLimits
 from fakes.config import DEFAULT_REPOSITORIES, FakeConfig
 from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
 from fakes.rate_limit import PrimaryRateLimit
@@ -180,6 +181,21 @@ class Run:
             return 1
 
 
+@dataclass
+class AgentsWorking:
+    """Runs whose agent is working now (any source; not paused, not finished), and the most at once."""
+
+    now: int = 0
+    most: int = 0
+
+    def started(self) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def stopped(self) -> None:
+        self.now -= 1
+
+
 class FakeWorld:
     """All fake state, its lifecycles, counters and webhook deliveries."""
 
@@ -201,6 +217,8 @@ class FakeWorld:
         self.runs_created: Counter[tuple[str, int]] = Counter()
         self.requests: Counter[tuple[str, int]] = Counter()
         self._rate_limit: PrimaryRateLimit | None = None
+        self.codegen_limits = CodegenLimits(lambda: self.config)
+        self.agents_working = AgentsWorking()
         self._dropped_creates: set[tuple[str, int]] = set()
         self.webhooks = WebhookSender(lambda: self.config, self._rng)
         self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
@@ -230,6 +248,15 @@ class FakeWorld:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_agent(self, coroutine: Any) -> asyncio.Task[None]:
+        """A run's lifecycle, counted in `agents_working` until it ends (finished, paused or stopped)."""
+        task = self._spawn(coroutine)
+        # The counter it started in: after a reset, the cancelled old lifecycles leave the new one alone.
+        agents = self.agents_working
+        agents.started()
+        task.add_done_callback(lambda _: agents.stopped())
         return task
 
     def _delay(self, scenario: Scenario, name: str) -> float:
@@ -269,7 +296,7 @@ class FakeWorld:
             run.status = "PENDING"
         self.runs[run.id] = run
         self.runs_created[(str(metadata.get("task_id")), run.attempt)] += 1
-        run.lifecycle = self._spawn(self._agent_works(run, resumed=False))
+        run.lifecycle = self._spawn_agent(self._agent_works(run, resumed=False))
         return run
 
     def _intermediate(self, run: Run) -> bool:
@@ -316,7 +343,7 @@ class FakeWorld:
         lag = run.status == "PAUSED" and bool(run.scenario.delays.resume_lag_seconds)
         if not lag:
             run.status = "ACTIVE"
-        run.lifecycle = self._spawn(self._agent_works(run, resumed=True, lag=lag))
+        run.lifecycle = self._spawn_agent(self._agent_works(run, resumed=True, lag=lag))
         return run
 
     def remove_from_pr(self, org_id: str, run_id: int) -> None:
@@ -413,7 +440,7 @@ class FakeWorld:
         )
         self.runs[run.id] = run
         pr.autofix_started = True
-        run.lifecycle = self._spawn(self._autofixer_works(run, pr))
+        run.lifecycle = self._spawn_agent(self._autofixer_works(run, pr))
         return run
 
     async def _autofixer_works(self, run: Run, pr: PullRequest) -> None:
@@ -603,10 +630,13 @@ class FakeWorld:
             "runs_total": len(self.runs),
             "runs_by_source": dict(Counter(run.source_type for run in self.runs.values())),
             "removed_from_pr": [run.id for run in self.runs.values() if run.removed_from_pr],
+            "runs_in_progress": self.agents_working.now,
+            "runs_in_progress_max": self.agents_working.most,
             "pull_requests_total": len(self.pulls),
             "requests": requests,
             "webhooks": dict(self.webhooks.counts),
             "webhooks_pending": self.webhooks.pending(),
+            "codegen_quota": self.codegen_limits.counters(),
         }
 
     async def reset(self) -> None:
