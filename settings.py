@@ -44,6 +44,13 @@ def _number(env: Mapping[str, str], name: str) -> float | None:
         raise SettingsError(f"{name} must be a number, not {value!r}") from None
 
 
+def _count(env: Mapping[str, str], name: str) -> int | None:
+    number = _number(env, name)
+    if number is not None and (not number.is_integer() or number < 1):
+        raise SettingsError(f"{name} must be a whole number of at least 1, not {_text(env, name)!r}")
+    return None if number is None else int(number)
+
+
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
@@ -113,6 +120,8 @@ class Settings(BaseModel):
     codegen_api_url_explicit: bool = False
     # None: the API's own limit (10) against the real API; the fake has none, so 600 in mock mode.
     codegen_create_rate_per_minute: float | None = None
+    # None: the API's own limit (60 per 30 s, every GET) against the real API; 6,000 in mock mode.
+    codegen_reads_per_30s: int | None = None
 
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
@@ -194,6 +203,12 @@ class Settings(BaseModel):
             return self.codegen_create_rate_per_minute
         return 600.0 if self.mock_mode else 10.0
 
+    @property
+    def reads_per_30s(self) -> int:
+        if self.codegen_reads_per_30s is not None:
+            return self.codegen_reads_per_30s
+        return 6000 if self.mock_mode else 60
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -209,6 +224,7 @@ class Settings(BaseModel):
             codegen_api_url=_text(env, "CODEGEN_API_URL", "https://api.codegen.com").rstrip("/"),
             codegen_api_url_explicit=_text(env, "CODEGEN_API_URL") is not None,
             codegen_create_rate_per_minute=_number(env, "CODEGEN_CREATE_RATE_PER_MINUTE"),
+            codegen_reads_per_30s=_count(env, "CODEGEN_READS_PER_30S"),
             github_token=_secret(env, "GITHUB_TOKEN"),
             github_api_url=_text(env, "GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             github_api_url_explicit=_text(env, "GITHUB_API_URL") is not None,

@@ -88,11 +88,13 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
             ),
         ]
         tasks = [asyncio.create_task(worker.run()) for worker in workers]
+        watching = asyncio.create_task(clients.run_watcher.run(client))
         try:
             yield clients
         finally:
             await asyncio.gather(*(worker.shutdown() for worker in workers))
-            await asyncio.gather(*tasks, return_exceptions=True)
+            watching.cancel()
+            await asyncio.gather(*tasks, watching, return_exceptions=True)
 
 
 async def ensure_search_attributes(client: Client) -> None:

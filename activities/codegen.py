@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http_errors import error_from_transport, invalid_response, raise_for_response
+from activities.http_errors import HttpErrorType, error_from_transport, invalid_response, raise_for_response
+from activities.read_budget import ReadBudget
 from models.codegen import (
     KNOWN_STATUSES,
     ActiveRunQuery,
@@ -41,7 +42,16 @@ from models.names import AGENT_RUNS_METRIC
 
 SERVICE = "Codegen"
 PAGE_LIMIT = 100  # the API's maximum `limit`
+# Codegen's documented limit for standard endpoints (every GET here), per API key.
+DEFAULT_READS_PER_30S = 60
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
+# Failures after which a create may have taken effect: its answer, not the request, may be what was lost.
+UNKNOWN_ANSWER_ERRORS = frozenset({HttpErrorType.SERVICE_UNAVAILABLE, HttpErrorType.INVALID_RESPONSE})
+# A run's `result` and `summary` are kept this long: they go into history, and a failed attempt's
+# message quotes them (the agent's PR and Codegen's page have the rest).
+RUN_TEXT_LIMIT = 2000
+# The heartbeat detail that tells the next try when this one sent its create.
+CREATE_SENT_AT = "create_sent_at"
 
 _log = logging.getLogger(__name__)
 
@@ -67,17 +77,23 @@ class CodegenClient:
     # The repository list changes rarely; reload it at most this often when a name is missing.
     REPOSITORY_CACHE_SECONDS = 60.0
 
-    def __init__(self, http: httpx.AsyncClient, org_id: str, *, mock_mode: bool = False) -> None:
+    def __init__(self, http: httpx.AsyncClient, org_id: str, *, mock_mode: bool = False, read_budget: ReadBudget | None = None) -> None:
         self._http = http
         self.org_id = org_id
         self.mock_mode = mock_mode
+        # Every GET waits for a slot here: Codegen allows 60 reads per 30 s per key, whoever reads.
+        self.read_budget = read_budget or ReadBudget(DEFAULT_READS_PER_30S)
         self._repo_ids: dict[str, int] = {}
         self._repos_loaded_at: float | None = None
         self._repos_lock = asyncio.Lock()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            if method == "GET":
+                async with self.read_budget.read():
+                    response = await self._http.request(method, path, **kwargs)
+            else:
+                response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise error_from_transport(exc, SERVICE) from exc
         raise_for_response(response, SERVICE)
@@ -150,6 +166,20 @@ class CodegenClient:
         except (TypeError, ValueError):
             raise invalid_response(SERVICE, f"GET {path}", "`total` is not a number") from None
         return RunPage(runs, total)
+
+    async def runs_since(self, since: datetime | None, max_pages: int) -> AsyncIterator[AgentRun]:
+        """The organization's runs, newest first, page by page until a page reaches runs created before
+        `since` (or the list ends), `max_pages` pages at most; the caller stops early by breaking off."""
+        for page in range(max_pages):
+            result = await self.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
+            for run in result.runs:
+                yield run
+            if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
+                return
+            oldest = result.runs[-1].created_at
+            if since is not None and oldest is not None and oldest < since:
+                return
+        _logger().warning("Read %s runs, newest first, without reaching runs created before %s", max_pages * PAGE_LIMIT, since)
 
     async def resume_run(self, run_id: int, prompt: str, model: str | None = None) -> AgentRun:
         path = self._org("/agent/run/resume")
@@ -261,13 +291,20 @@ def parse_agent_run(data: Any, *, mock_mode: bool, strict: bool = True) -> Agent
         id=data["id"],
         status=(status or "").strip().upper(),
         web_url=data.get("web_url"),
-        result=data.get("result"),
-        summary=data.get("summary"),
+        result=_bounded(data.get("result"), RUN_TEXT_LIMIT),
+        summary=_bounded(data.get("summary"), RUN_TEXT_LIMIT),
         pull_requests=pulls,
         metadata=metadata,
         created_at=_timestamp(data.get("created_at")),
         mock_mode=mock_mode,
     )
+
+
+def _bounded(text: Any, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
 def _status_code(error: ApplicationError) -> int | None:
@@ -297,9 +334,10 @@ def _timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _same_attempt(run: AgentRun, input: StartRunInput, workflow_run_id: str | None) -> bool:
-    """Created for this task attempt by this workflow: an earlier try of this activity, one before an
-    activity reset, or one before a workflow reset or continue-as-new (same first execution).
+def _same_task(run: AgentRun, input: StartRunInput, workflow_run_id: str | None) -> bool:
+    """Created for this task by this workflow, for this attempt or an earlier one: by an earlier try of
+    this activity, one before an activity reset, or one before a workflow reset or continue-as-new (same
+    first execution). The caller leaves out the runs the workflow already knows.
 
     Runs created before `first_execution_run_id` was tagged match by the workflow run id only.
     """
@@ -308,12 +346,22 @@ def _same_attempt(run: AgentRun, input: StartRunInput, workflow_run_id: str | No
         attempt = int(metadata.get("attempt"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-    if attempt != input.attempt or metadata.get("task_id") != input.task_id or metadata.get("workflow_id") != input.workflow_id:
+    if attempt > input.attempt or metadata.get("task_id") != input.task_id or metadata.get("workflow_id") != input.workflow_id:
         return False
     first = input.first_execution_run_id
     if first and metadata.get("first_execution_run_id") == first:
         return True
     return workflow_run_id is not None and metadata.get("workflow_run_id") == workflow_run_id
+
+
+def _unanswered_since(input: StartRunInput) -> datetime | None:
+    """When a create may have reached Codegen without its answer reaching us: an earlier try's (from its
+    heartbeat), or an earlier attempt's (from the workflow); the earlier of the two."""
+    moments = [input.unanswered_since] if input.unanswered_since else []
+    for detail in activity.info().heartbeat_details or ():
+        if isinstance(detail, dict) and isinstance(detail.get(CREATE_SENT_AT), str):
+            moments.append(datetime.fromisoformat(detail[CREATE_SENT_AT]))
+    return min(moments, default=None)
 
 
 @dataclass
@@ -338,11 +386,10 @@ class _PauseWatch:
 class CodegenActivities:
     """Activities around one `CodegenClient`; register `agent_starting()` on the rate-limited queue."""
 
-    # The search for an earlier try's run stops at runs created this long before the activity
-    # was first scheduled (generous: it only bounds the scan, matching is by metadata), or after
-    # this many pages of 100.
-    ADOPTION_SCAN_MARGIN = timedelta(hours=1)
-    ADOPTION_MAX_PAGES = 5
+    # The search for a run whose create went unanswered reaches this far before the create was sent
+    # (Codegen's clock may differ from ours), and reads this many pages of 100 at most.
+    ADOPTION_CLOCK_SKEW = timedelta(minutes=5)
+    ADOPTION_MAX_PAGES = 20
     # Looking for a run already working on a PR reads at most this many pages of 100.
     ACTIVE_RUN_MAX_PAGES = 3
     MAX_POLL_INTERVAL_SECONDS = 60.0
@@ -373,9 +420,9 @@ class CodegenActivities:
         at 1 again), or the same attempt before a `temporal workflow reset` (a new workflow run id, the
         same first execution). Every try looks first, and adopts that run instead of starting a second agent.
         """
-        async with heartbeating_while_slow():
+        async with heartbeating_while_slow() as beat:
             try:
-                return await self._start_agent_run(input)
+                return await self._start_agent_run(input, beat)
             except ApplicationError as error:
                 if not error.non_retryable:
                     raise
@@ -383,8 +430,8 @@ class CodegenActivities:
                 details = (*error.details, {"mock_mode": self.client.mock_mode})
                 raise ApplicationError(error.message, *details, type=error.type, non_retryable=True) from error
 
-    async def _start_agent_run(self, input: StartRunInput) -> AgentRun:
-        existing = await self._find_run_of_attempt(input)
+    async def _start_agent_run(self, input: StartRunInput, beat: Heartbeat) -> AgentRun:
+        existing = await self._find_run_of_task(input, _unanswered_since(input))
         if existing is not None:
             activity.logger.info("Adopting agent run %s already created for %s attempt %s", existing.id, input.task_id, input.attempt)
             return existing
@@ -403,39 +450,54 @@ class CodegenActivities:
         }
         if input.repository:
             metadata["repository"] = input.repository
-        run = await self.client.create_run(input.prompt, metadata, repo_id, model=input.model)
+        sent_at = datetime.now(UTC)
+        # Kept by the server for the next try, should this one die before Codegen answers.
+        beat.now({CREATE_SENT_AT: sent_at.isoformat()})
+        try:
+            run = await self.client.create_run(input.prompt, metadata, repo_id, model=input.model)
+        except ApplicationError as error:
+            if error.type not in UNKNOWN_ANSWER_ERRORS:
+                raise
+            # The run may exist all the same: look now, while it is among the newest runs, rather than
+            # after the retry's wait in the rate-limited queue has buried it under others.
+            found = await self._look_again(input, sent_at)
+            if found is None:
+                raise
+            activity.logger.info("Adopting agent run %s: Codegen created it, but its answer was lost (%s)", found.id, error.message)
+            return found
         activity.logger.info("Started agent run %s for %s attempt %s", run.id, input.task_id, input.attempt)
         _count_agent_run("attempt")
         return run
 
-    async def _find_run_of_attempt(self, input: StartRunInput) -> AgentRun | None:
-        """Search recent runs, newest first, for one this attempt already created.
+    async def _look_again(self, input: StartRunInput, sent_at: datetime) -> AgentRun | None:
+        """The run an unanswered create may have made; None when it is not there or cannot be read now
+        (the next try looks again, back to `sent_at`, which the heartbeat kept)."""
+        try:
+            return await self._find_run_of_task(input, sent_at)
+        except ApplicationError as error:
+            activity.logger.warning("Could not look for the run an unanswered create may have made: %s", error.message)
+            return None
 
-        One list call in the usual case: the scan stops at the first page reaching runs created before
-        the task could have started (an hour's margin for clock skew), after ADOPTION_MAX_PAGES at most.
+    async def _find_run_of_task(self, input: StartRunInput, unanswered_since: datetime | None) -> AgentRun | None:
+        """A run created for this attempt by an earlier try, or for an earlier attempt without the workflow
+        ever hearing of it (a create whose answer was lost), searched newest first.
+
+        Without a create left unanswered, only the newest page is read: a retry, an activity reset or a
+        workflow reset finds its run there unless a hundred others were created since. With one, the search
+        reaches back to it (a few minutes' margin for clock skew), ADOPTION_MAX_PAGES pages at most.
         """
         info = activity.info()
         if info.workflow_run_id is None and not input.first_execution_run_id:
             return None  # not called by a workflow: nothing can have tagged a run
-        started = info.scheduled_time if input.task_started_at is None else min(input.task_started_at, info.scheduled_time)
-        async for run in self._runs_since(started - self.ADOPTION_SCAN_MARGIN, self.ADOPTION_MAX_PAGES):
-            if _same_attempt(run, input, info.workflow_run_id):
+        known = set(input.known_run_ids)
+        if unanswered_since is None:
+            runs = self.client.runs_since(None, 1)
+        else:
+            runs = self.client.runs_since(unanswered_since - self.ADOPTION_CLOCK_SKEW, self.ADOPTION_MAX_PAGES)
+        async for run in runs:
+            if run.id not in known and _same_task(run, input, info.workflow_run_id):
                 return run
         return None
-
-    async def _runs_since(self, since: datetime | None, max_pages: int) -> AsyncIterator[AgentRun]:
-        """The organization's runs, newest first, page by page until a page reaches runs created before
-        `since` (or the list ends), `max_pages` pages at most; the caller stops early by breaking off."""
-        for page in range(max_pages):
-            result = await self.client.list_runs(skip=page * PAGE_LIMIT, limit=PAGE_LIMIT)
-            for run in result.runs:
-                yield run
-            if not result.runs or (page + 1) * PAGE_LIMIT >= result.total:
-                return
-            oldest = result.runs[-1].created_at
-            if since is not None and oldest is not None and oldest < since:
-                return
-        activity.logger.warning("Read %s runs, newest first, without reaching runs created before %s", max_pages * PAGE_LIMIT, since)
 
     @activity.defn(name="wait_for_agent_run")
     async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
@@ -539,7 +601,7 @@ class CodegenActivities:
             activity.logger.warning("%r is not a pull-request URL: no run can be working on it", input.pr_url[:200])
             return ActiveRunResult()
         since = input.created_after
-        async for run in self._runs_since(since, self.ACTIVE_RUN_MAX_PAGES):
+        async for run in self.client.runs_since(since, self.ACTIVE_RUN_MAX_PAGES):
             if since is not None and run.created_at is not None and run.created_at < since:
                 continue
             if run.state in (RunState.RUNNING, RunState.PAUSED) and any(pull_request_key(pr.url) == wanted for pr in run.pull_requests):
@@ -566,20 +628,33 @@ def _count_agent_run(kind: str) -> None:
     activity.metric_meter().create_counter(AGENT_RUNS_METRIC, "agent runs started at Codegen, by kind").add(1, {"kind": kind})
 
 
+class Heartbeat:
+    """Heartbeats with the details the next try should see: the latest ones, sent now and then by
+    `heartbeating_while_slow` as well."""
+
+    def __init__(self) -> None:
+        self.details: tuple[Any, ...] = ()
+
+    def now(self, *details: Any) -> None:
+        self.details = details
+        activity.heartbeat(*details)
+
+
 @asynccontextmanager
-async def heartbeating_while_slow(first_after: float = 2.0, every: float = 5.0) -> AsyncIterator[None]:
+async def heartbeating_while_slow(first_after: float = 2.0, every: float = 5.0) -> AsyncIterator[Heartbeat]:
     """Heartbeat every `every` seconds once the block has run `first_after`: with a heartbeat timeout set,
     a worker that dies mid-call is noticed at that timeout rather than the start-to-close one, and a
     quick call costs no heartbeat (a call to the server)."""
+    heartbeat = Heartbeat()
 
     async def beat() -> None:
         await asyncio.sleep(first_after)
         while True:
-            activity.heartbeat()
+            activity.heartbeat(*heartbeat.details)
             await asyncio.sleep(every)
 
     beating = asyncio.create_task(beat())
     try:
-        yield
+        yield heartbeat
     finally:
         beating.cancel()

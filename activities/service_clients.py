@@ -22,6 +22,8 @@ import httpx
 
 from activities.codegen import CodegenActivities, CodegenClient
 from activities.github import API_VERSION, MEDIA_TYPE, GitHubActivities, GitHubClient
+from activities.read_budget import ReadBudget
+from activities.run_watcher import RunWatchActivities, RunWatcher
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,10 @@ GITHUB_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # Sent to the fake only: a real key never leaves for a fake, and vice versa.
 MOCK_TOKEN = "mock-mode"
 IN_PROCESS_FAKE_URL = "http://fake.in-process"
+# The run watcher reads the run list at most this often, and less often when the read budget says so: a
+# one-page sweep every 2 s is 15 of Codegen's 60 reads per 30 s; the fake's runs take about a second.
+SWEEP_INTERVAL = 2.0
+MOCK_SWEEP_INTERVAL = 0.5
 
 
 @dataclass
@@ -42,6 +48,8 @@ class ServiceClients:
     github: GitHubClient
     mock_mode: bool
     description: str
+    # Run it (`run_watcher.run(temporal_client)`) beside the workers: waiting tasks count on its signals.
+    run_watcher: RunWatcher
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def agent_starting_activities(self) -> list[Any]:
@@ -50,7 +58,7 @@ class ServiceClients:
 
     def activities(self) -> list[Any]:
         """Everything else: waiting on runs, Codegen health, GitHub reads."""
-        return [*CodegenActivities(self.codegen).others(), *GitHubActivities(self.github).all()]
+        return [*CodegenActivities(self.codegen).others(), *RunWatchActivities(self.run_watcher).all(), *GitHubActivities(self.github).all()]
 
     async def aclose(self) -> None:
         for close in reversed(self._closers):
@@ -120,11 +128,13 @@ def _github_http(base_url: str, token: str | None, **kwargs: Any) -> httpx.Async
 
 
 def _assemble(codegen_http: httpx.AsyncClient, github_http: httpx.AsyncClient, settings: Settings, description: str) -> ServiceClients:
+    codegen = CodegenClient(codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode, read_budget=ReadBudget(settings.reads_per_30s))
     return ServiceClients(
-        codegen=CodegenClient(codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode),
+        codegen=codegen,
         github=GitHubClient(github_http),
         mock_mode=settings.mock_mode,
         description=description,
+        run_watcher=RunWatcher(codegen, min_interval=MOCK_SWEEP_INTERVAL if settings.mock_mode else SWEEP_INTERVAL),
         _closers=[codegen_http.aclose, github_http.aclose],
     )
 

@@ -111,9 +111,33 @@ class StartRunInput(BaseModel):
     # The run id of the workflow's first run: kept by continue-as-new and by `temporal workflow reset`,
     # so a run created for this attempt is recognised whatever happened to the workflow since.
     first_execution_run_id: str | None = None
-    # When the task began (its first run's `workflow.info().workflow_start_time`, which a reset keeps): the
-    # search for a run this attempt already created stops at older runs. None: an hour before the activity.
-    task_started_at: datetime | None = None
+    # Runs the workflow already knows for this task: any other run tagged for an earlier attempt of this
+    # task was created by a try whose answer never came back, and is adopted rather than duplicated.
+    known_run_ids: list[int] = Field(default_factory=list)
+    # An earlier attempt's creation ended without an answer: the search reaches back to this moment.
+    unanswered_since: datetime | None = None
+
+
+class WatchRunInput(BaseModel):
+    """Have this worker's run watcher tell the workflow when the run ends or starts or stops waiting for input."""
+
+    run_id: int
+    workflow_id: str
+    # The status the workflow last knew: the watcher tells of a change from it.
+    status: str
+    created_at: datetime | None = None
+    # Also answer with the run as it is now: the watcher's last sighting if recent, else one read.
+    read: bool = False
+
+
+class RunSighting(BaseModel):
+    run: AgentRun | None = None
+
+
+class AgentRunNews(BaseModel):
+    """Signal from a run watcher: the run's state changed (it ended, paused, or runs again)."""
+
+    run: AgentRun
 
 
 class WaitRunInput(BaseModel):

@@ -21,6 +21,8 @@ UPDATE_RETRY = "retry"
 SIGNAL_PR_EVENT = "pr_event"
 SIGNAL_CHECK_RESULT = "check_result"
 SIGNAL_REVIEW = "review"
+# From the worker's run watcher: a task's agent run ended, paused, or runs again.
+SIGNAL_AGENT_RUN = "agent_run"
 
 # Keyword search attributes every task workflow carries, so webhooks and stats can find it.
 TASK_ID = SearchAttributeKey.for_keyword("TaskId")

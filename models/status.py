@@ -211,5 +211,7 @@ class TaskState(BaseModel):
     handled_reviews: list[str] = Field(default_factory=list)
     followup_history: list[str] = Field(default_factory=list)
     followup_ended_at: datetime | None = None
+    # When an attempt whose create never got an answer began: the next create looks for that run first.
+    unanswered_create_at: datetime | None = None
     # A webhook said the PR closed or merged: the task ends on it only once a GitHub read agrees.
     reported_close: PrEvent | None = None

@@ -27,8 +27,10 @@ async def fake_url() -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture
 async def clients(fake_url: str) -> AsyncIterator[ServiceClients]:
-    """Real-mode clients (a key is set) pointed at the fake over loopback HTTP."""
-    settings = Settings.from_env({"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url})
+    """Real-mode clients (a key is set) pointed at the fake over loopback HTTP; they poll faster than
+    Codegen's read limit allows, which this fake does not enforce."""
+    env = {"CODEGEN_API_KEY": KEY, "CODEGEN_API_URL": fake_url, "GITHUB_API_URL": fake_url, "CODEGEN_READS_PER_30S": "100000"}
+    settings = Settings.from_env(env)
     async with build_service_clients(settings) as built:
         yield built
 

@@ -24,12 +24,14 @@ from models.codegen import (
     ActiveRunResult,
     AgentPullRequest,
     AgentRun,
+    AgentRunNews,
     PullRequestRef,
     ResumeRunInput,
+    RunSighting,
     StartRunInput,
     StopAgentInput,
     StopAgentResult,
-    WaitRunInput,
+    WatchRunInput,
     codegen_api_task_queue,
 )
 from models.followup import FollowupPromptInput
@@ -43,6 +45,7 @@ from models.github import (
     ReviewCommentsInput,
     ReviewCommentsResult,
 )
+from models.names import SIGNAL_AGENT_RUN
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.signals import PrEvent
 from models.status import TaskOutcome, TaskPhase, TaskStatus
@@ -89,6 +92,10 @@ class ScriptedServices:
     stops: list[StopAgentInput] = field(default_factory=list)
     # When set, Codegen refuses to stop the agents on the PR.
     stop_refused: bool = False
+    # Every registration and look at a run (`watch_agent_run`).
+    looks: list[WatchRunInput] = field(default_factory=list)
+    client: Client | None = None
+    _signals: set[asyncio.Future[None]] = field(default_factory=set)
 
     def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
         """GitHub closes the PR, so reads say so from now on, and the webhook that tells of it."""
@@ -115,27 +122,45 @@ class ScriptedServices:
             raise ApplicationError(f"Codegen refused: {behaviour}", type=behaviour.removeprefix("error:"), non_retryable=True)
         return AgentRun(id=100 + input.attempt, status="ACTIVE", web_url=f"https://codegen.test/run/{100 + input.attempt}")
 
-    @activity.defn(name="wait_for_agent_run")
-    async def wait_for_agent_run(self, input: WaitRunInput) -> AgentRun:
-        if self.resumes and input.run_id == self.resumes[-1].run_id and self.followup_gate:
+    @activity.defn(name="watch_agent_run")
+    async def watch_agent_run(self, input: WatchRunInput) -> RunSighting:
+        """A registration is answered as the worker's watcher would: a signal once the scripted run is not
+        in the state the task knows (at once, or when `followup_gate` opens; a hanging run never is); a
+        look sees the run as it is."""
+        self.looks.append(input)
+        if input.read:
+            return RunSighting(run=self._run_now(input.run_id))
+        signal = asyncio.ensure_future(self._tell_when_changed(input))
+        self._signals.add(signal)  # kept until sent: the loop holds only weak references
+        signal.add_done_callback(self._signals.discard)
+        return RunSighting()
+
+    async def _tell_when_changed(self, input: WatchRunInput) -> None:
+        if self.followup_gate and self.resumes and input.run_id == self.resumes[-1].run_id:
             await self.followup_gate.wait()
-        if input.run_id >= CODEGEN_RUN_IDS:
-            return AgentRun(id=input.run_id, status="COMPLETE")
-        behaviour = self.attempts[input.run_id - 101]
-        told_to_proceed = any(r.run_id == input.run_id and r.followup == 0 for r in self.resumes)
+        run = self._run_now(input.run_id)
+        if run.state is not AgentRun(id=run.id, status=input.status).state:
+            assert self.client is not None, "workers() keeps the client the watcher signals through"
+            await self.client.get_workflow_handle(input.workflow_id).signal(SIGNAL_AGENT_RUN, AgentRunNews(run=run))
+
+    def _run_now(self, run_id: int) -> AgentRun:
+        if self.resumes and run_id == self.resumes[-1].run_id and self.followup_gate and not self.followup_gate.is_set():
+            return AgentRun(id=run_id, status="ACTIVE")
+        if run_id >= CODEGEN_RUN_IDS:
+            return AgentRun(id=run_id, status="COMPLETE")
+        behaviour = self.attempts[run_id - 101]
+        told_to_proceed = any(r.run_id == run_id and r.followup == 0 for r in self.resumes)
         if behaviour == "paused" or (behaviour == "paused_once" and not told_to_proceed):
-            return AgentRun(id=input.run_id, status="PAUSED", web_url=f"https://codegen.test/run/{input.run_id}")
+            return AgentRun(id=run_id, status="PAUSED", web_url=f"https://codegen.test/run/{run_id}")
         if behaviour == "hang":
-            while True:
-                activity.heartbeat()
-                await asyncio.sleep(0.2)
+            return AgentRun(id=run_id, status="ACTIVE")
         if behaviour == "failed":
-            return AgentRun(id=input.run_id, status="FAILED", result="tests did not compile")
+            return AgentRun(id=run_id, status="FAILED", result="tests did not compile")
         pull_requests = []
         if behaviour in ("pr", "paused_once"):
             url = f"https://github.com/{REPO}/pull/7"
             pull_requests = [AgentPullRequest(url=url, head_branch_name="codegen/t", ref=PullRequestRef.from_url(url))]
-        return AgentRun(id=input.run_id, status="COMPLETE", pull_requests=pull_requests)
+        return AgentRun(id=run_id, status="COMPLETE", pull_requests=pull_requests)
 
     @activity.defn(name="generate_followup_prompt")
     async def generate_followup_prompt(self, input: FollowupPromptInput) -> PromptResult:
@@ -198,10 +223,11 @@ class ScriptedServices:
         return [c for c in self.checks if c.head_sha == sha]
 
     def workers(self, client: Client, task_queue: str) -> list[Worker]:
+        self.client = client
         tracked = [
             self.generate_prompt,
             self.generate_followup_prompt,
-            self.wait_for_agent_run,
+            self.watch_agent_run,
             self.read_pull_request,
             self.list_check_runs,
             self.read_review_comments,

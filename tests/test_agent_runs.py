@@ -47,7 +47,7 @@ async def test_a_run_that_stays_paused_fails_the_attempt_as_agent_paused_and_the
     services = ScriptedServices(attempts=["paused", "pr"])
     async with AsyncExitStack() as stack:
         await run_workers(stack, services, time_env, task_queue)
-        handle = await start(time_env, task_queue, task_input("pause-2", reconcile_interval=3600, agent_pause_timeout=600))
+        handle = await start(time_env, task_queue, task_input("pause-2", reconcile_interval=3600, agent_pause_timeout=1))
         status = await wait_for_phase(handle, TaskPhase.TRACKING_PR)
         await handle.signal("pr_event", services.close("merge"))
         outcome = await handle.result()
@@ -63,7 +63,7 @@ async def test_when_every_attempt_stays_paused_the_task_waits_for_retry_with_rea
     services = ScriptedServices(attempts=["paused"])
     async with AsyncExitStack() as stack:
         await run_workers(stack, services, time_env, task_queue)
-        handle = await start(time_env, task_queue, task_input("pause-3", max_attempts=1))
+        handle = await start(time_env, task_queue, task_input("pause-3", max_attempts=1, agent_pause_timeout=1))
         status = await wait_for_phase(handle, TaskPhase.AWAITING_RETRY)
     assert status.error is not None and status.error.reason is Reason.AGENT_PAUSED
 

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.codegen import (
+    CREATE_SENT_AT,
     REPOSITORY_NOT_CONNECTED,
     CodegenActivities,
     CodegenClient,
@@ -186,15 +187,10 @@ def test_run_parsing_keeps_prs_with_urls_and_reads_naive_timestamps():
 async def test_exactly_one_run_when_the_create_response_is_lost(clients, admin):
     activities = CodegenActivities(clients.codegen)
     input = start_input({"drop_create_response": True})
-    first_try = environment(attempt=1, scheduled_time=datetime.now(UTC))
-    with pytest.raises(ApplicationError) as lost:
-        await first_try.run(activities.start_agent_run, input)
-    assert lost.value.type == "ServiceUnavailable" and not lost.value.non_retryable
-
-    # Temporal retries the activity; the retry must adopt, not create.
-    retry = environment(attempt=2, scheduled_time=first_try.info.scheduled_time)
-    adopted = await retry.run(activities.start_agent_run, input)
-    again = await retry.run(activities.start_agent_run, input)
+    # The answer is lost but the run exists: the same try finds it while it is among the newest runs.
+    adopted = await environment(attempt=1).run(activities.start_agent_run, input)
+    # A retry (a worker that died before the answer, say) adopts it too.
+    again = await environment(attempt=2).run(activities.start_agent_run, input)
     assert adopted.id == again.id
     assert adopted.metadata["task_id"] == input.task_id and adopted.metadata["attempt"] == 1
     assert adopted.metadata["workflow_id"] == input.workflow_id and adopted.metadata["scenario"] == {"drop_create_response": True}
@@ -202,9 +198,25 @@ async def test_exactly_one_run_when_the_create_response_is_lost(clients, admin):
     counters = (await admin.get("/_admin/counters")).json()
     assert counters["runs_created"][input.task_id] == {"1": 1}
 
-    next_attempt = await retry.run(activities.start_agent_run, input.model_copy(update={"attempt": 2, "metadata": {}}))
-    assert next_attempt.id != adopted.id
+    # The workflow's next attempt, knowing that run, gets a new one.
+    next_attempt = input.model_copy(update={"attempt": 2, "metadata": {}, "known_run_ids": [adopted.id]})
+    assert (await environment().run(activities.start_agent_run, next_attempt)).id != adopted.id
     assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1, "2": 1}
+
+
+async def test_a_run_no_attempt_heard_of_is_adopted_by_the_next_attempt(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input({"outcome": "leave_open"})
+    # Attempt 1 created this run, but its answer never reached the workflow (every try failed after it).
+    orphan = await environment().run(activities.start_agent_run, input)
+    second = input.model_copy(update={"attempt": 2, "unanswered_since": datetime.now(UTC) - timedelta(minutes=1)})
+    assert (await environment().run(activities.start_agent_run, second)).id == orphan.id
+    assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1}
+    # A run of a later attempt is never adopted by an earlier one.
+    later = await environment().run(activities.start_agent_run, input.model_copy(update={"attempt": 3, "known_run_ids": [orphan.id]}))
+    assert later.id != orphan.id
+    first_again = input.model_copy(update={"known_run_ids": [orphan.id]})
+    assert (await environment().run(activities.start_agent_run, first_again)).id not in (orphan.id, later.id)
 
 
 async def test_a_resubmitted_task_does_not_adopt_the_earlier_workflow_runs_agent(clients, admin):
@@ -227,12 +239,30 @@ async def test_exactly_one_run_when_the_create_times_out_after_taking_effect(fak
     async with http:
         activities = CodegenActivities(CodegenClient(http, "1"))
         input = start_input()
-        with pytest.raises(ApplicationError) as timed_out:
-            await environment(attempt=1).run(activities.start_agent_run, input)
-        assert timed_out.value.type == "ServiceUnavailable" and "timed out" in timed_out.value.message
-        adopted = await environment(attempt=2).run(activities.start_agent_run, input)
+        env = environment(attempt=1)
+        beats: list[tuple] = []
+        env.on_heartbeat = lambda *details: beats.append(details)
+        adopted = await env.run(activities.start_agent_run, input)
     assert adopted.metadata["task_id"] == input.task_id
     assert (await admin.get("/_admin/counters")).json()["runs_created"][input.task_id] == {"1": 1}
+    # The next try would have known when this one sent its create.
+    assert list(beats[0][0]) == [CREATE_SENT_AT]
+
+
+async def test_a_retry_looks_back_to_the_create_its_earlier_try_sent(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input({"outcome": "leave_open"})
+    sent_at = datetime.now(UTC)
+    created = await environment().run(activities.start_agent_run, input)
+    for _ in range(3):  # other tasks' runs bury it
+        await environment().run(activities.start_agent_run, start_input({"outcome": "leave_open"}))
+    retry = input.model_copy(update={"attempt": 1})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("activities.codegen.PAGE_LIMIT", 1)
+        kept = ({CREATE_SENT_AT: sent_at.isoformat()},)
+        assert (await environment(attempt=2, heartbeat_details=kept).run(activities.start_agent_run, retry)).id == created.id
+        # Without the earlier try's word, only the newest page is read: the buried run is not found.
+        assert (await environment(attempt=2).run(activities.start_agent_run, retry)).id != created.id
 
 
 async def test_repository_is_resolved_to_a_repo_id_once(clients, admin):
@@ -254,8 +284,8 @@ async def test_wait_heartbeats_each_poll_and_returns_the_pr(clients):
     activities = CodegenActivities(clients.codegen)
     env = environment()
     beats: list[tuple] = []
-    env.on_heartbeat = lambda *details: beats.append(details)
     run = await env.run(activities.start_agent_run, start_input({"delays": {"run_seconds": 0.3}, "outcome": "leave_open"}))
+    env.on_heartbeat = lambda *details: beats.append(details)
     done = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.05))
     assert done.state is RunState.COMPLETE and done.status == "COMPLETE"
     assert len(beats) >= 2 and set(beats) == {("ACTIVE",)}
@@ -282,8 +312,8 @@ async def test_wait_sends_no_heartbeat_for_a_run_already_finished(clients):
     activities = CodegenActivities(clients.codegen)
     env = environment()
     beats: list[tuple] = []
-    env.on_heartbeat = lambda *details: beats.append(details)
     run = await env.run(activities.start_agent_run, start_input({"delays": {"run_seconds": 0}}))
+    env.on_heartbeat = lambda *details: beats.append(details)
     done = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.05))
     assert done.state is RunState.COMPLETE and beats == []
 
@@ -438,7 +468,7 @@ async def test_runs_tagged_by_older_code_still_match_by_workflow_run_id(clients,
     assert adopted.id == response.json()["id"]
 
 
-async def test_the_search_stops_at_runs_older_than_the_task(clients, admin):
+async def test_the_search_reads_one_page_unless_a_create_went_unanswered(clients, admin):
     activities = CodegenActivities(clients.codegen)
     listings = "GET /v1/organizations/{org_id}/agent/runs"
     for _ in range(3):
@@ -448,18 +478,19 @@ async def test_the_search_stops_at_runs_older_than_the_task(clients, admin):
         return sum((await admin.get("/_admin/counters")).json()["requests"].get(listings, {}).values())
 
     before = await listed()
-    small_pages = CodegenActivities(clients.codegen)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("activities.codegen.PAGE_LIMIT", 1)
-        # Every run on the fake is older than this task (an hour's margin): the first page ends the search.
-        later = datetime.now(UTC) + timedelta(hours=2)
-        input = start_input(first_execution_run_id="x", task_started_at=later)
-        await environment(scheduled_time=later).run(small_pages.start_agent_run, input)
+        patch.setattr(CodegenActivities, "ADOPTION_MAX_PAGES", 3)  # fewer than the runs on the fake
+        await environment().run(activities.start_agent_run, start_input(first_execution_run_id="x"))
         assert await listed() == before + 1
-        # Started long ago: it reads page after page, up to ADOPTION_MAX_PAGES.
-        input = start_input(first_execution_run_id="y", task_started_at=datetime.now(UTC) - timedelta(days=1))
-        await environment().run(small_pages.start_agent_run, input)
-        assert await listed() == before + 1 + CodegenActivities.ADOPTION_MAX_PAGES
+        # Unanswered a day ago: it reads page after page, up to ADOPTION_MAX_PAGES.
+        input = start_input(first_execution_run_id="y", unanswered_since=datetime.now(UTC) - timedelta(days=1))
+        await environment().run(activities.start_agent_run, input)
+        assert await listed() == before + 1 + 3
+        # Unanswered just now: the runs before it (and the clock-skew margin) are not read.
+        input = start_input(first_execution_run_id="z", unanswered_since=datetime.now(UTC) + CodegenActivities.ADOPTION_CLOCK_SKEW * 2)
+        await environment().run(activities.start_agent_run, input)
+        assert await listed() == before + 2 + 3
 
 
 # --- errors as Codegen documents them, model ----------------------------------------------

@@ -52,6 +52,10 @@ async def _start_one(client: Client, task_queue: str, prefix: str) -> tuple[Expe
     return task, handle
 
 
+async def _run_created(fake_url: str) -> bool:
+    return (await fake_counters(fake_url))["runs_total"] == 1
+
+
 async def _recorded_run(handle: WorkflowHandle[Any, TaskOutcome]) -> int | None:
     status = await handle.query("status", result_type=TaskStatus)
     return status.agent_runs[0].id if status.agent_runs else None
@@ -62,15 +66,27 @@ async def test_an_activity_reset_of_the_create_adopts_the_run_it_created(
 ):
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
-        # The first create takes effect and its answer is lost (a 503 asking to come back in ten minutes,
-        # within the call's 30-minute budget): the activity waits for its retry, which only the reset brings sooner.
-        lost = {"method": "POST", "path_contains": "/agent/run", "status": 503, "after_effect": True, "headers": {"Retry-After": "600"}}
-        async with httpx.AsyncClient(base_url=fake_url) as http:
-            assert (await http.post("/_admin/inject", json=lost)).status_code == 200
+        # The first create takes effect and its answer is lost (a 503 asking to come back in ten minutes),
+        # and so is the look for the run right after it: the activity waits for its retry, which only the
+        # reset brings sooner.
+        lost = {
+            "method": "POST",
+            "path_contains": "/agent/run",
+            "status": 503,
+            "after_effect": True,
+            "delay_seconds": 5,
+            "headers": {"Retry-After": "600"},
+        }
+        look_fails = {"method": "GET", "path_contains": "/agent/runs", "status": 503}
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=fake_url))
+        assert (await http.post("/_admin/inject", json=lost)).status_code == 200
         worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
         stack.callback(worker.stop)
         worker.start()
         task, handle = await _start_one(client, task_queue, "activity-reset")
+        # While the create's answer is held back, after its look before creating.
+        await wait_until(lambda: _run_created(fake_url), timeout=30, interval=0.05, what="the create to take effect")
+        assert (await http.post("/_admin/inject", json=look_fails)).status_code == 200
 
         async def waiting_to_retry() -> Any:
             description = await handle.describe()

@@ -4,16 +4,17 @@ itself, and stop the agents on a PR."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio import workflow
+from temporalio import exceptions, workflow
 
-from workflows.calls import call
+from workflows.calls import CREATE_QUEUE_RETRY, LOOK_RETRY, CallFailed, call
 from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
     from activities.codegen import CodegenActivities
+    from activities.run_watcher import RunWatchActivities
     from models.codegen import (
         ActiveRunQuery,
         AgentRun,
@@ -23,8 +24,18 @@ with workflow.unsafe.imports_passed_through():
         StopAgentInput,
         StopAgentResult,
         WaitRunInput,
+        WatchRunInput,
         codegen_api_task_queue,
     )
+
+# Patch id: workflows that waited for their runs in a polling activity (a slot held per waiting task,
+# one read per task every 15 s) replay as they ran.
+WATCHED_RUNS_PATCH = "watched-agent-runs"
+# A waiting task looks at its run itself this often when the worker's watcher has said nothing: after a
+# worker restart (the watcher forgot it), or with the run beyond the pages a sweep reads. The look
+# answers from the watcher's recent sighting when there is one, so it costs no read in the usual case.
+RUN_LOOK_INTERVAL = timedelta(minutes=5)
+MOCK_RUN_LOOK_INTERVAL = timedelta(seconds=5)
 
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minute the call may take.
@@ -45,28 +56,37 @@ async def resume_run(input: ResumeRunInput) -> AgentRun:
 
 
 def _starting_agent_work() -> dict[str, Any]:
-    """On the rate-limited queue, so every worker together keeps to Codegen's creation limit."""
+    """On the rate-limited queue, so every worker together keeps to Codegen's creation limit.
+
+    With a deep backlog a slot can take hours to come: waiting for one is no failure, so no deadline
+    counts it (a schedule-to-close timeout would). Each try has a minute once it runs; tries are counted.
+    """
     return {
         "task_queue": codegen_api_task_queue(workflow.info().task_queue),
         "start_to_close_timeout": timedelta(minutes=1),
-        "schedule_to_close_timeout": timedelta(minutes=30),
+        "schedule_to_close_timeout": None,
+        "retry_policy": CREATE_QUEUE_RETRY,
         "heartbeat_timeout": AGENT_CALL_HEARTBEAT_TIMEOUT,
     }
 
 
-async def run_to_end(task: RunningTask, run_id: int) -> AgentRun:
+class AgentTimedOut(Exception):
+    """The run did not end within agent_timeout (and any grace after being told to proceed)."""
+
+
+async def run_to_end(task: RunningTask, run: AgentRun) -> AgentRun:
     """The run once it has ended; PAUSED when it still waits for input after being told once to proceed.
 
-    CallFailed with a TimeoutError cause means agent_timeout passed.
+    AgentTimedOut when agent_timeout passes first.
     """
-    run = await wait_for_run(task, run_id)
+    run = await wait_for_run(task, run)
     if run.state is not RunState.PAUSED:
         return run
     task.state.status.agent_runs[-1].status = run.status
     task.note("agent waiting for input", run.web_url or f"run {run.id}")
     task.publish()
     options = task.input.options
-    await resume_run(
+    resumed = await resume_run(
         ResumeRunInput(
             run_id=run.id,
             prompt=PROCEED_INSTRUCTION,
@@ -77,14 +97,77 @@ async def run_to_end(task: RunningTask, run_id: int) -> AgentRun:
         )
     )
     task.note("agent told to proceed", f"it may wait for input up to {options.agent_pause_timeout} more")
-    return await wait_for_run(task, run.id, paused_grace=options.agent_pause_timeout)
+    return await wait_for_run(task, resumed, paused_grace=options.agent_pause_timeout)
 
 
-async def wait_for_run(task: RunningTask, run_id: int, paused_grace: timedelta = timedelta(0)) -> AgentRun:
-    """Until the run ends or waits for input; CallFailed with a TimeoutError cause means agent_timeout passed."""
+async def wait_for_run(task: RunningTask, run: AgentRun, paused_grace: timedelta = timedelta(0)) -> AgentRun:
+    """Until the run ends or waits for input; AgentTimedOut when agent_timeout (plus `paused_grace`) passes.
+
+    Right after a resume Codegen may still say PAUSED: with `paused_grace`, a run not seen in another
+    status since the wait began ends the wait as PAUSED only once it has been PAUSED that long.
+    """
     timeout = task.input.options.agent_timeout + paused_grace
-    poll = 1.0 if task.state.status.mock_mode else 15.0
     began = workflow.now()
+    try:
+        if workflow.patched(WATCHED_RUNS_PATCH):
+            return await _watched_until_it_ends(task, run, began + timeout, paused_grace)
+        return await _polled_until_it_ends(task, run.id, timeout, paused_grace)
+    finally:
+        task.state.agent_s += (workflow.now() - began).total_seconds()
+
+
+async def _watched_until_it_ends(task: RunningTask, run: AgentRun, deadline: datetime, paused_grace: timedelta) -> AgentRun:
+    """Waits holding no activity slot: the worker's run watcher signals a change, and the task's own
+    timer looks at the run when the watcher has said nothing for a while."""
+    look_every = MOCK_RUN_LOOK_INTERVAL if task.state.status.mock_mode else RUN_LOOK_INTERVAL
+    task.awaited_run_id, task.run_news = run.id, None
+    await _look_at(task, run, read=False)
+    latest, seen_other = run, False
+    paused_since = workflow.now() if paused_grace and run.state is RunState.PAUSED else None
+    while True:
+        now = workflow.now()
+        if now >= deadline:
+            raise AgentTimedOut(f"agent run {run.id} did not end by {deadline.isoformat(timespec='seconds')}")
+        wait = min(look_every, deadline - now)
+        if paused_since is not None:
+            wait = max(min(wait, paused_since + paused_grace - now), timedelta(seconds=1))
+        if await task.wait(lambda: task.run_news is not None, wait):
+            latest, task.run_news = task.run_news or latest, None
+        else:
+            latest = await _look_at(task, latest, read=True) or latest
+        if latest.state in (RunState.COMPLETE, RunState.FAILED):
+            return latest
+        if latest.state is not RunState.PAUSED:
+            seen_other, paused_since = True, None
+            continue
+        if not paused_grace or seen_other:
+            return latest
+        paused_since = paused_since or workflow.now()
+        if workflow.now() - paused_since >= paused_grace:
+            return latest
+
+
+async def _look_at(task: RunningTask, run: AgentRun, *, read: bool) -> AgentRun | None:
+    """Register the run with the worker's watcher and, with `read`, see it as it is now; None when Codegen
+    could not be read (the next look tries again)."""
+    try:
+        sighting = await call(
+            RunWatchActivities.watch_agent_run,
+            WatchRunInput(run_id=run.id, workflow_id=workflow.info().workflow_id, status=run.status, created_at=run.created_at, read=read),
+            local=True,
+            start_to_close_timeout=timedelta(minutes=1),
+            schedule_to_close_timeout=timedelta(minutes=3),
+            retry_policy=LOOK_RETRY,
+        )
+    except CallFailed as failed:
+        task.note("agent run not read", failed.message)
+        return None
+    return sighting.run
+
+
+async def _polled_until_it_ends(task: RunningTask, run_id: int, timeout: timedelta, paused_grace: timedelta) -> AgentRun:
+    """How runs were waited for before the watcher: an activity polling the run, holding a slot."""
+    poll = 1.0 if task.state.status.mock_mode else 15.0
     try:
         return await call(
             CodegenActivities.wait_for_agent_run,
@@ -93,8 +176,10 @@ async def wait_for_run(task: RunningTask, run_id: int, paused_grace: timedelta =
             schedule_to_close_timeout=timeout,
             heartbeat_timeout=timedelta(seconds=poll * 4 + 30),
         )
-    finally:
-        task.state.agent_s += (workflow.now() - began).total_seconds()
+    except CallFailed as failed:
+        if isinstance(failed.cause, exceptions.TimeoutError):
+            raise AgentTimedOut(failed.message) from failed
+        raise
 
 
 async def find_active_run(task: RunningTask) -> AgentRun | None:

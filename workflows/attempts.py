@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from temporalio import exceptions, workflow
+from temporalio import workflow
 
-from workflows.agent import run_to_end, start_run
+from workflows.agent import AgentTimedOut, run_to_end, start_run
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_following import read_pull_request
 from workflows.running_task import RunningTask
@@ -106,6 +106,11 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
         # Refused for good (no repository connected, a bad key): the outcome still says which Codegen answered.
         state.status.mock_mode = any(isinstance(d, dict) and d.get("mock_mode") for d in refused.details)
         raise
+    except CallFailed:
+        # Codegen may have created the run without the answer reaching us: the next attempt looks for it first.
+        state.unanswered_create_at = state.unanswered_create_at or record.started_at
+        raise
+    state.unanswered_create_at = None
     state.status.mock_mode = run.mock_mode
     record.agent_run_id = run.id
     state.status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=record.number))
@@ -113,10 +118,8 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
     task.publish()
 
     try:
-        run = await run_to_end(task, run.id)
-    except CallFailed as failed:
-        if not isinstance(failed.cause, exceptions.TimeoutError):
-            raise
+        run = await run_to_end(task, run)
+    except AgentTimedOut:
         message = f"agent run {run.id} did not finish within {options.agent_timeout}"
         return _attempt_failed(task, record, "timed_out", Reason.AGENT_TIMEOUT, message)
     state.status.agent_runs[-1].status = run.status
@@ -150,7 +153,8 @@ async def _start(task: RunningTask, record: AttemptRecord, prompt: str) -> Agent
             metadata=_scenario_metadata(input.task.metadata),
             model=options.agent_model,
             first_execution_run_id=workflow.info().first_execution_run_id,
-            task_started_at=workflow.info().workflow_start_time,
+            known_run_ids=[run.id for run in task.state.status.agent_runs],
+            unanswered_since=task.state.unanswered_create_at,
         )
     )
 

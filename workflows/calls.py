@@ -40,6 +40,21 @@ EXTERNAL_RETRY = RetryPolicy(
     non_retryable_error_types=list(NON_RETRYABLE_REASONS),
 )
 CALL_BUDGET = timedelta(minutes=15)
+# Calls on the rate-limited creation queue have no time budget (the queue's wait is not a failure):
+# their tries are counted instead, about as many as EXTERNAL_RETRY fits in CALL_BUDGET.
+CREATE_QUEUE_RETRY = RetryPolicy(
+    initial_interval=EXTERNAL_RETRY.initial_interval,
+    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
+    maximum_interval=EXTERNAL_RETRY.maximum_interval,
+    maximum_attempts=13,
+    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
+)
+# A waiting task's look at its run: a few quick tries, then the wait goes on and looks again later.
+LOOK_RETRY = RetryPolicy(
+    initial_interval=EXTERNAL_RETRY.initial_interval,
+    maximum_attempts=3,
+    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
+)
 # The SDK does not end a local activity's retries at its schedule_to_close_timeout; 13 attempts on
 # EXTERNAL_RETRY's schedule (2, 4, ... 64 s, then 2 min apart) span the same 15 minutes.
 LOCAL_RETRY = RetryPolicy(

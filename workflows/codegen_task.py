@@ -24,9 +24,17 @@ from workflows.running_task import RunningTask
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from models.codegen import AgentRunNews
     from models.errors import describe_validation_error
     from models.github import PullRequestRead
-    from models.names import OUTCOMES_METRIC, SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW, WORKFLOW_NAME
+    from models.names import (
+        OUTCOMES_METRIC,
+        SIGNAL_AGENT_RUN,
+        SIGNAL_CHECK_RESULT,
+        SIGNAL_PR_EVENT,
+        SIGNAL_REVIEW,
+        WORKFLOW_NAME,
+    )
     from models.signals import CheckResult, PrEvent, Review
     from models.status import ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
     from models.task import WorkflowInput
@@ -156,6 +164,12 @@ class CodegenTaskWorkflow:
     @workflow.signal(name=SIGNAL_REVIEW)
     def review(self, review: Review) -> None:
         self._receive(review)
+
+    @workflow.signal(name=SIGNAL_AGENT_RUN)
+    def agent_run(self, news: AgentRunNews) -> None:
+        """The worker's run watcher saw the awaited run change; news of any other run is stale."""
+        if self._task is not None and self._task.awaited_run_id == news.run.id:
+            self._task.run_news = news.run
 
     @workflow.update(name="retry")
     def retry(self) -> str:

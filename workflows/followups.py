@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 from workflows import followup_policy as policy
-from workflows.agent import find_active_run, resume_run, run_to_end, wait_for_run
+from workflows.agent import AgentTimedOut, find_active_run, resume_run, run_to_end, wait_for_run
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_tracking import failing_checks
 from workflows.running_task import RunningTask
@@ -77,6 +77,8 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
     except (CallFailed, TaskFinished) as error:
         # The PR stays open: a failed follow-up spends budget and the task carries on.
         result = f"failed: {error.message}"
+    except AgentTimedOut as timed_out:
+        result = f"failed: {timed_out}"
     _done(task, number, f"{kind} for {subject}", result)
 
 
@@ -105,17 +107,19 @@ async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKin
         result = "Codegen's " + await _recorded_until_it_ends(task, run, "codegen", wait_for_run)
     except (CallFailed, TaskFinished) as error:
         result = f"failed: {error.message}"
+    except AgentTimedOut as timed_out:
+        result = f"failed: {timed_out}"
     _done(task, number, f"{kind}: left to Codegen's own run", result)
     return True
 
 
 async def _recorded_until_it_ends(
-    task: RunningTask, run: AgentRun, kind: RunKind, wait: Callable[[RunningTask, int], Awaitable[AgentRun]]
+    task: RunningTask, run: AgentRun, kind: RunKind, wait: Callable[[RunningTask, AgentRun], Awaitable[AgentRun]]
 ) -> str:
     """The run among the task's runs, its status kept as it ends."""
     record = AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=task.state.status.attempt, kind=kind)
     task.state.status.agent_runs.append(record)
-    run = await wait(task, run.id)
+    run = await wait(task, run)
     record.status = run.status
     return f"run {run.id} ended {run.status}"
 

@@ -16,6 +16,7 @@ from workflows.followup_policy import CODEGEN_REVIEW_BOTS
 from workflows.presentation import Publisher
 
 with workflow.unsafe.imports_passed_through():
+    from models.codegen import AgentRun
     from models.status import CodegenStatus, TaskPhase, TaskState, TimelineEntry
     from models.task import WorkflowInput
 
@@ -32,6 +33,9 @@ class RunningTask:
     # Whether this run knows Codegen's own work on the PR (the one-fixer-per-head patch): a follow-up first
     # looks for a Codegen run already at work there, and Codegen's review bot never gets one.
     one_fixer: bool = False
+    # The agent run the task waits for, and what the worker's run watcher last said of it.
+    awaited_run_id: int | None = None
+    run_news: AgentRun | None = None
 
     @property
     def ignored_bots(self) -> frozenset[str]:
