@@ -182,7 +182,7 @@ def _check_runs(data: Any, where: str) -> list[tuple[int, str, CheckRunInfo]]:
 def _check_run_outputs(data: Any, where: str) -> list[tuple[int, str, dict[str, Any]]]:
     """Each run's id, name and `output` object (its summary and text still whole: the caller cuts them)."""
     try:
-        return [(int(raw["id"]), str(raw["name"]), raw.get("output") or {}) for raw in _check_run_list(data, where)]
+        return [(int(raw["id"]), str(raw["name"]), _output(raw)) for raw in _check_run_list(data, where)]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise invalid_response(SERVICE, where, f"not a check run ({exc.__class__.__name__})") from None
 
@@ -240,9 +240,14 @@ def _reviews(data: Any, where: str) -> list[PullRequestReview]:
         raise invalid_response(SERVICE, where, f"not a review ({exc.__class__.__name__})") from None
 
 
+def _output(run: dict[str, Any]) -> dict[str, Any]:
+    output = run.get("output")
+    return output if isinstance(output, dict) else {}
+
+
 def _check_run_info(data: Any, where: str) -> tuple[int, str, CheckRunInfo]:
     try:
-        output = data.get("output") or {}
+        output = _output(data)
         name = data["name"]
         return int(data["id"]), name, CheckRunInfo(
             name=name,

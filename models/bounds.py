@@ -10,8 +10,8 @@ from __future__ import annotations
 
 # A check's output title is one line; GitHub shows about this much of it.
 CHECK_TITLE_CHARS = 200
-# A check's summary sits in every read and webhook of every check, for 3 heads of state: 100 checks stay
-# near 100 KB a read. A summary's first lines say what failed; its full log is read for follow-ups only.
+# A check's summary sits in every read and webhook of every check, and in the state for 3 heads: a read
+# of 100 checks stays near 140 KB. A summary's first lines say what failed; its full log is read for follow-ups only.
 CHECK_SUMMARY_CHARS = 1_000
 # A failing check's log as the follow-up prompt shows it (prompts/followups.py): the start holds the
 # first errors. Read only for the failing checks, only when a follow-up is prepared; all of them together
