@@ -1,8 +1,9 @@
 """The GitHub REST client and the activities that read pull requests and check runs.
 
-REST reference: https://docs.github.com/rest (pulls, pulls/comments#list-comments-for-a-pull-
-request-review, checks/runs, commits/commits#list-pull-requests-associated-with-a-commit).
-Repeated reads send `If-None-Match`: a 304 costs no rate limit.
+REST reference: https://docs.github.com/rest (pulls, pulls/reviews, pulls/comments#list-comments-for-a-
+pull-request-review, checks/runs, commits/commits#list-pull-requests-associated-with-a-commit).
+Repeated reads send `If-None-Match`: a 304 costs no rate limit. Free text is cut here, where it enters
+(models.bounds): what an activity returns is recorded in the workflow's history.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from activities.http_errors import error_from_transport, invalid_response, raise_for_response
+from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TEXT_CHARS, CHECK_TITLE_CHARS, REVIEW_BODY_CHARS, bounded
 from models.codegen import PullRequestRef
 from models.github import (
+    REVIEW_STATES,
+    CheckOutput,
+    CheckOutputsInput,
+    CheckOutputsResult,
     CheckRunInfo,
     CheckRunsInput,
     CheckRunsResult,
     PullRequestInfo,
     PullRequestRead,
+    PullRequestReview,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
@@ -51,21 +58,21 @@ class _Page(Generic[T]):
 class GitHubClient:
     """Reads GitHub through one shared `httpx.AsyncClient` (base URL, headers, optional token)."""
 
-    # Each open PR is read at two URLs (the PR, its head's checks); a 304 answer costs no rate limit,
-    # so the cache must hold every open PR's pages: at 10,000 open PRs read hourly, a miss for each
-    # would be 20,000 requests an hour against GitHub's 5,000. It keeps reduced values, not bodies.
-    ETAG_CACHE_SIZE = 25_000
+    # Each open PR is read at three URLs (the PR, its head's checks, its reviews); a 304 answer costs no
+    # rate limit, so the cache must hold every open PR's pages: at 10,000 open PRs read hourly, a miss for
+    # each would be 30,000 requests an hour against GitHub's 5,000. It keeps reduced values, not bodies.
+    ETAG_CACHE_SIZE = 35_000
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
         # url -> (etag, page): replayed when GitHub answers 304 Not Modified.
         self._etags: OrderedDict[str, tuple[str, _Page[Any]]] = OrderedDict()
 
-    async def _get(self, url: str, params: dict[str, Any] | None, reduce: Callable[[Any, str], T]) -> _Page[T]:
-        """GET `url`, its JSON reduced by `reduce(body, where)`; revalidated with the cached ETag."""
+    async def _get(self, url: str, params: dict[str, Any] | None, reduce: Callable[[Any, str], T], cache: bool = True) -> _Page[T]:
+        """GET `url`, its JSON reduced by `reduce(body, where)`; revalidated with the cached ETag unless `cache` is off."""
         request = self._http.build_request("GET", url, params=params)
         key = str(request.url)
-        cached = self._etags.get(key)
+        cached = self._etags.get(key) if cache else None
         if cached:
             request.headers["If-None-Match"] = cached[0]
         try:
@@ -83,7 +90,7 @@ class GitHubClient:
             raise invalid_response(SERVICE, where, "not JSON") from None
         page = _Page(reduce(body, where), response.links.get("next", {}).get("url"))
         etag = response.headers.get("etag")
-        if etag:
+        if etag and cache:
             self._etags[key] = (etag, page)
             self._etags.move_to_end(key)
             if len(self._etags) > self.ETAG_CACHE_SIZE:
@@ -94,20 +101,59 @@ class GitHubClient:
         return (await self._get(f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}", None, _pull_request_info)).value
 
     async def list_check_runs(self, ref: PullRequestRef, sha: str) -> list[CheckRunInfo]:
-        """Every page of the commit's check runs, reduced to the latest run per check name."""
+        """Every page of the commit's check runs, reduced to the latest run per check name, without their logs."""
+        return [info for _, info in await self._latest_per_name(ref, sha, _check_runs)]
+
+    async def check_outputs(self, ref: PullRequestRef, sha: str, names: list[str], max_chars: int) -> list[CheckOutput]:
+        """The summary and log of the latest run of each named check on the commit, by name: each cut to what the
+        follow-up prompt shows of one check, all of them together to `max_chars` (first names first).
+        Not ETag-cached: a follow-up reads a head's outputs once, and the cache would hold their logs."""
+        wanted = set(names)
+
+        def reduce(data: Any, where: str) -> list[tuple[int, str, dict[str, Any]]]:
+            return [run for run in _check_run_outputs(data, where) if run[1] in wanted]
+
+        left, outputs = max_chars, []
+        for name, output in await self._latest_per_name(ref, sha, reduce, cache=False):
+            summary, text = output.get("summary"), output.get("text")
+            summary_limit = min(CHECK_SUMMARY_CHARS, left)
+            left -= min(len(summary or ""), summary_limit)
+            text_limit = min(CHECK_TEXT_CHARS, left)
+            left -= min(len(text or ""), text_limit)
+            outputs.append(CheckOutput(name=name, summary=bounded(summary, summary_limit), text=bounded(text, text_limit)))
+        return outputs
+
+    async def _latest_per_name(
+        self, ref: PullRequestRef, sha: str, reduce: Callable[[Any, str], list[tuple[int, str, T]]], cache: bool = True
+    ) -> list[tuple[str, T]]:
+        """Every page of the commit's check runs, each reduced to (run id, name, value); the newest run's value
+        per name, by name."""
         url = f"/repos/{ref.owner}/{ref.repo}/commits/{sha}/check-runs"
         params: dict[str, Any] | None = {"per_page": PER_PAGE, "filter": "latest"}
-        latest: dict[str, tuple[int, CheckRunInfo]] = {}
+        latest: dict[str, tuple[int, T]] = {}
         for _ in range(MAX_PAGES):
-            page = await self._get(url, params, _check_runs)
-            for run_id, info in page.value:
+            page = await self._get(url, params, reduce, cache)
+            for run_id, name, value in page.value:
                 # Re-runs share a name; the highest id is the newest.
-                if info.name not in latest or run_id > latest[info.name][0]:
-                    latest[info.name] = (run_id, info)
+                if name not in latest or run_id > latest[name][0]:
+                    latest[name] = (run_id, value)
             if not page.next_url:
                 break
             url, params = page.next_url, None
-        return [info for _, (_, info) in sorted(latest.items())]
+        return [(name, value) for name, (_, value) in sorted(latest.items())]
+
+    async def list_reviews(self, ref: PullRequestRef) -> list[PullRequestReview]:
+        """The PR's submitted reviews, oldest first (a pending review, seen only by its author, is left out)."""
+        url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        reviews: list[PullRequestReview] = []
+        for _ in range(MAX_PAGES):
+            page = await self._get(url, params, _reviews)
+            reviews += page.value
+            if not page.next_url:
+                break
+            url, params = page.next_url, None
+        return reviews
 
     async def list_review_comments(self, ref: PullRequestRef, review_id: int) -> list[ReviewComment]:
         """The line comments of one review, oldest first: its first REVIEW_COMMENT_PAGES pages."""
@@ -123,10 +169,22 @@ class GitHubClient:
         return comments
 
 
-def _check_runs(data: Any, where: str) -> list[tuple[int, CheckRunInfo]]:
+def _check_run_list(data: Any, where: str) -> list[Any]:
     if not isinstance(data, dict) or not isinstance(data.get("check_runs"), list):
         raise invalid_response(SERVICE, where, "no `check_runs` list")
-    return [_check_run_info(raw, where) for raw in data["check_runs"]]
+    return data["check_runs"]
+
+
+def _check_runs(data: Any, where: str) -> list[tuple[int, str, CheckRunInfo]]:
+    return [_check_run_info(raw, where) for raw in _check_run_list(data, where)]
+
+
+def _check_run_outputs(data: Any, where: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """Each run's id, name and `output` object (its summary and text still whole: the caller cuts them)."""
+    try:
+        return [(int(raw["id"]), str(raw["name"]), _output(raw)) for raw in _check_run_list(data, where)]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise invalid_response(SERVICE, where, f"not a check run ({exc.__class__.__name__})") from None
 
 
 def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
@@ -147,7 +205,6 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
             head_ref=data["head"]["ref"],
             base_ref=data["base"]["ref"],
             mergeable=data.get("mergeable"),
-            body=data.get("body"),
             author=(data.get("user") or {}).get("login"),
         )
     except (KeyError, TypeError, ValidationError) as exc:
@@ -163,20 +220,45 @@ def _review_comments(data: Any, where: str) -> list[ReviewComment]:
         raise invalid_response(SERVICE, where, f"not a review comment ({exc.__class__.__name__})") from None
 
 
-def _check_run_info(data: Any, where: str) -> tuple[int, CheckRunInfo]:
+def _reviews(data: Any, where: str) -> list[PullRequestReview]:
+    if not isinstance(data, list):
+        raise invalid_response(SERVICE, where, "not a list")
     try:
-        output = data.get("output") or {}
-        return int(data["id"]), CheckRunInfo(
-            name=data["name"],
+        return [
+            PullRequestReview(
+                id=int(item["id"]),
+                reviewer=item["user"]["login"],
+                state=item["state"].lower(),
+                submitted_at=item.get("submitted_at"),
+                body=bounded(item.get("body"), REVIEW_BODY_CHARS),
+            )
+            for item in data
+            # PENDING: a draft only its author sees; no user: a deleted account, which no follow-up can answer.
+            if str(item.get("state")).lower() in REVIEW_STATES and item.get("user")
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
+        raise invalid_response(SERVICE, where, f"not a review ({exc.__class__.__name__})") from None
+
+
+def _output(run: dict[str, Any]) -> dict[str, Any]:
+    output = run.get("output")
+    return output if isinstance(output, dict) else {}
+
+
+def _check_run_info(data: Any, where: str) -> tuple[int, str, CheckRunInfo]:
+    try:
+        output = _output(data)
+        name = data["name"]
+        return int(data["id"]), name, CheckRunInfo(
+            name=name,
             head_sha=data["head_sha"],
             status=data["status"],
             conclusion=data.get("conclusion"),
             started_at=data.get("started_at"),
             completed_at=data.get("completed_at"),
             details_url=data.get("details_url") or data.get("html_url"),
-            output_title=output.get("title"),
-            output_summary=output.get("summary"),
-            output_text=output.get("text"),
+            output_title=bounded(output.get("title"), CHECK_TITLE_CHARS),
+            output_summary=bounded(output.get("summary"), CHECK_SUMMARY_CHARS),
         )
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise invalid_response(SERVICE, where, f"not a check run ({exc.__class__.__name__})") from None
@@ -189,19 +271,26 @@ class GitHubActivities:
         self.client = client
 
     def all(self) -> list[Any]:
-        return [self.read_pull_request, self.list_check_runs, self.read_review_comments]
+        return [self.read_pull_request, self.list_check_runs, self.read_check_outputs, self.read_review_comments]
 
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
-        """One PR's state, merge status, head and base, with the checks on its head: one activity per
-        read, as a reconcile needs both, instead of two (each is a workflow task and history events)."""
+        """One PR's state, merge status, head and base, with the checks on its head and its reviews: one
+        activity per read, as a reconcile needs all three (each activity is a workflow task and history events)."""
         pr = await self.client.get_pull_request(ref)
-        return PullRequestRead(pr=pr, checks=await self.client.list_check_runs(ref, pr.head_sha))
+        checks = await self.client.list_check_runs(ref, pr.head_sha)
+        return PullRequestRead(pr=pr, checks=checks, reviews=await self.client.list_reviews(ref))
 
     @activity.defn(name="list_check_runs")
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
-        """The latest check run per name on `input.sha`, with their output title, summary and text."""
+        """The latest check run per name on `input.sha`, with their output title and summary. Follow-ups begun
+        before `read_check_outputs` existed still call it (replayed, or retrying across the upgrade)."""
         return CheckRunsResult(sha=input.sha, checks=await self.client.list_check_runs(input.ref, input.sha))
+
+    @activity.defn(name="read_check_outputs")
+    async def read_check_outputs(self, input: CheckOutputsInput) -> CheckOutputsResult:
+        """The summaries and logs of the named (failing) checks on `input.sha`, bounded for the follow-up prompt."""
+        return CheckOutputsResult(sha=input.sha, outputs=await self.client.check_outputs(input.ref, input.sha, input.names, input.max_chars))
 
     @activity.defn(name="read_review_comments")
     async def read_review_comments(self, input: ReviewCommentsInput) -> ReviewCommentsResult:

@@ -9,6 +9,8 @@
 - `checks`               "pass" (default) | "fail" | {"fail_until_followup": K}: checks fail until
                          K resumes have pushed new commits ("fail_until_followup" alone means K=1).
 - `check_names`          the checks each commit gets (default ["build", "test"]).
+- `check_output_chars: N`  each completed check's output summary and text are N characters long
+                         (GitHub allows up to 65,535 each): CI that writes whole logs.
 - `check_events_without_pull_requests: true`  check webhooks carry `pull_requests: []` (fork PRs).
 - `review`               null (default: no review) | "approve" | "changes_requested_then_approve"
                          (changes requested on the first commit, approval on any later one).
@@ -59,6 +61,7 @@ class Scenario(_Strict):
     no_pr_attempts: int = Field(default=0, ge=0)
     checks: Literal["pass", "fail"] | FailUntilFollowup = "pass"
     check_names: list[str] = Field(default_factory=lambda: ["build", "test"], min_length=1)
+    check_output_chars: int | None = Field(default=None, ge=1, le=65_535)
     check_events_without_pull_requests: bool = False
     review: Literal["approve", "changes_requested_then_approve"] | None = None
     outcome: Literal["merge", "close", "leave_open"] = "merge"

@@ -27,6 +27,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _repeated(line: str, size: int) -> str:
+    """`line` repeated, one per line, to exactly `size` characters: a long CI log."""
+    return ((line + "\n") * (size // (len(line) + 1) + 1))[:size]
+
+
 class FakeError(Exception):
     """A request the fake refuses; the app turns it into an error response."""
 
@@ -534,6 +539,9 @@ class FakeWorld:
             run.output_title = f"{name}: {'all good' if passed else 'failed'}"
             run.output_summary = f"{name} finished with {conclusion}."
             run.output_text = None if passed else f"FAILED tests/test_{name}.py::test_feature - AssertionError"
+            if (size := pr.scenario.check_output_chars) is not None:
+                run.output_summary = _repeated(run.output_summary, size)
+                run.output_text = _repeated(run.output_text or f"{name}: all tests passed", size)
             completed.append(run)
             self._emit_check("check_run", pr, self.shapes.check_run(run, pr, not pr.scenario.check_events_without_pull_requests))
         suite = pr.check_suites[sha]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,9 @@ PRState = Literal["open", "closed", "merged", "draft"]
 # Conclusions that make a PR unmergeable / that count as green.
 FAILING_CONCLUSIONS = frozenset({"failure", "timed_out", "cancelled", "action_required", "startup_failure", "stale"})
 PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+# A review's states as webhooks spell them; GitHub's REST API spells them in upper case.
+ReviewStateName = Literal["approved", "changes_requested", "commented", "dismissed"]
+REVIEW_STATES: frozenset[str] = frozenset(get_args(ReviewStateName))
 
 
 class PullRequestInfo(BaseModel):
@@ -27,7 +30,6 @@ class PullRequestInfo(BaseModel):
     head_ref: str
     base_ref: str
     mergeable: bool | None = None
-    body: str | None = None
     # The account that opened the PR (the agent's): its own reviews never trigger follow-ups.
     author: str | None = None
 
@@ -50,12 +52,33 @@ class CheckRunInfo(BaseModel):
     details_url: str | None = None
     output_title: str | None = None
     output_summary: str | None = None
-    output_text: str | None = None
 
 
 class CheckRunsInput(BaseModel):
     ref: PullRequestRef
     sha: str
+
+
+class CheckOutputsInput(BaseModel):
+    """The failing checks whose output a follow-up prompt shows, and how many characters it can hold."""
+
+    ref: PullRequestRef
+    sha: str
+    names: list[str]
+    # The prompt's max_context_size: all the outputs together are held to it.
+    max_chars: int
+
+
+class CheckOutput(BaseModel):
+    name: str
+    summary: str | None = None
+    text: str | None = None
+
+
+class CheckOutputsResult(BaseModel):
+    sha: str
+    # The latest run of each named check found on the commit, by name.
+    outputs: list[CheckOutput] = Field(default_factory=list)
 
 
 class CheckRunsResult(BaseModel):
@@ -64,11 +87,23 @@ class CheckRunsResult(BaseModel):
     checks: list[CheckRunInfo] = Field(default_factory=list)
 
 
+class PullRequestReview(BaseModel):
+    """A submitted review as GitHub lists it, its state spelled as webhooks spell it."""
+
+    id: int
+    reviewer: str
+    state: ReviewStateName
+    submitted_at: datetime | None = None
+    body: str | None = None
+
+
 class PullRequestRead(BaseModel):
-    """GitHub's view of a PR at one moment: the PR, and the latest check run per name on its head."""
+    """GitHub's view of a PR at one moment: the PR, the latest check run per name on its head, its reviews."""
 
     pr: PullRequestInfo
     checks: list[CheckRunInfo] = Field(default_factory=list)
+    # Oldest first; reads recorded before reviews were read have none.
+    reviews: list[PullRequestReview] = Field(default_factory=list)
 
 
 class ReviewComment(BaseModel):

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from models.github import ReviewStateName
+
 PrAction = Literal["closed", "reopened", "synchronize", "ready_for_review", "converted_to_draft"]
 
 
@@ -39,7 +41,7 @@ class CheckResult(BaseModel):
 class Review(BaseModel):
     delivery_id: str
     review_id: int | None = None
-    state: Literal["approved", "changes_requested", "commented", "dismissed"]
+    state: ReviewStateName
     reviewer: str
     body: str | None = None
     head_sha: str | None = None

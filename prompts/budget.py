@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# "… 4 more not shown" and "[…]" mark where text was cut, so the agent knows it is incomplete.
+from models.bounds import shorten_text
+
+# "… 4 more not shown" (and models.bounds' marker in a text) mark where something was cut, so the agent knows it is incomplete.
 MORE_MARKER = "… {count} more not shown"
-TEXT_MARKER = " […]"
 
 
 class PromptTooLargeError(ValueError):
@@ -99,11 +100,6 @@ def fit(render: Render, view: dict[str, Any], order: Sequence[OptionalSection], 
         if len(content) <= budget:
             return content, cuts
     raise PromptTooLargeError(len(content), budget)
-
-
-def shorten_text(text: str, limit: int) -> str:
-    """The first `limit` characters of `text`, marked as cut when anything was removed."""
-    return text if len(text) <= limit else text[:limit] + TEXT_MARKER
 
 
 def shorten_list(items: list[Any], keep: int, text_limit: int) -> list[Any]:

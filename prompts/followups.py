@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TEXT_CHARS, REVIEW_BODY_CHARS, shorten_text
 from models.followup import FollowupPromptInput
-from prompts.budget import OptionalSection, shorten_list, shorten_text
+from prompts.budget import OptionalSection, shorten_list
 
 # Check output and review text come from CI and people, and can be megabytes; the prompt keeps
-# the start of each, which is where summaries and the first errors are.
-CHECK_SUMMARY_LIMIT = 1500
-CHECK_TEXT_LIMIT = 3000
-REVIEW_BODY_LIMIT = 4000
+# the start of each (models.bounds), which is where summaries and the first errors are.
 REVIEW_COMMENT_LIMIT = 1500
 
 
@@ -45,8 +43,8 @@ def build_followup_view(followup: FollowupPromptInput) -> dict[str, Any]:
     check_output = [
         {
             "name": check.name,
-            "summary": shorten_text(check.summary or "", CHECK_SUMMARY_LIMIT),
-            "text": shorten_text(check.text or "", CHECK_TEXT_LIMIT),
+            "summary": shorten_text(check.summary or "", CHECK_SUMMARY_CHARS),
+            "text": shorten_text(check.text or "", CHECK_TEXT_CHARS),
         }
         for check in followup.failing_checks
         if check.summary or check.text
@@ -59,7 +57,7 @@ def build_followup_view(followup: FollowupPromptInput) -> dict[str, Any]:
         "budget": followup.max_context_size,
         "checks": followup.failing_checks,
         "check_output": check_output,
-        "review_body": shorten_text(followup.review_body, REVIEW_BODY_LIMIT) if followup.review_body else None,
+        "review_body": shorten_text(followup.review_body, REVIEW_BODY_CHARS) if followup.review_body else None,
         "review_comments": [shorten_text(comment, REVIEW_COMMENT_LIMIT) for comment in followup.review_comments],
         "previous_followups": list(followup.previous_followups),
         "task_reference": {name: items for name, items in reference.items() if items},

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.bounds import shorten_text
 from models.prompt import PromptInput
-from prompts.budget import OptionalSection, shorten_list, shorten_text, shorten_value
+from prompts.budget import OptionalSection, shorten_list, shorten_value
 from prompts.markdown import file_tree
 
 # Reserved for the mock Codegen service (it picks a scripted outcome); never shown to the agent.

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.codegen import PullRequestRef
-from models.github import CheckRunInfo, PullRequestInfo, PullRequestRead
+from models.github import CheckRunInfo, PullRequestInfo, PullRequestRead, PullRequestReview
 from models.signals import CheckResult, PrEvent, Review
 from models.status import PullRequestState, TaskPhase, TaskState, TaskStatus
 from workflows.pr_tracking import (
@@ -122,6 +122,13 @@ def review(reviewer: str, state: str, *, minute: float = 3, key: str | None = KE
     )
 
 
+def listed(reviewer: str, state: str, *, minute: float = 3, body: str | None = None) -> PullRequestReview:
+    """A review as a GitHub read lists it: the same review as `review(reviewer, state, minute=minute)`."""
+    return PullRequestReview(
+        id=int(minute * 1000), reviewer=reviewer, state=state, submitted_at=at(minute), body=body  # type: ignore[arg-type]
+    )
+
+
 def run_info(
     name: str,
     conclusion: str | None = "success",
@@ -148,6 +155,7 @@ def read(
     draft: bool = False,
     title: str = "Add rate limiting",
     author: str | None = AUTHOR,
+    reviews: Sequence[PullRequestReview] = (),
 ) -> PullRequestRead:
     info = PullRequestInfo(
         ref=REF,
@@ -162,7 +170,7 @@ def read(
         base_ref="main",
         author=author,
     )
-    return PullRequestRead(pr=info, checks=list(checks))
+    return PullRequestRead(pr=info, checks=list(checks), reviews=list(reviews))
 
 
 Event = CheckResult | PrEvent | Review | PullRequestRead

@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from models.codegen import AgentRun
-from models.github import ReviewComment
+from models.github import CheckOutput, PullRequestReview, ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
@@ -131,6 +131,18 @@ async def _late_change_request_then_merged(handle, services: ScriptedServices) -
     await handle.signal("pr_event", services.close("p1"))
 
 
+async def _merge_after_followup_with_failing_check_outputs(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    await handle.signal("check_result", CheckResult(delivery_id="c0", head_sha="sha-1", name="lint", conclusion="success", completed_at=at(1)))
+    await handle.signal("check_result", CheckResult(delivery_id="c1", head_sha="sha-1", name="test", conclusion="failure", completed_at=at(2), output_summary="2 failed"))
+
+    async def followed_up() -> bool:
+        return bool(services.resumes)
+
+    await wait_until(followed_up, what="the follow-up")
+    await handle.signal("pr_event", services.close("p1"))
+
+
 async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
@@ -162,6 +174,15 @@ RECORDINGS = {
     ),
     "cancelled_agents_stopped": (ScriptedServices, task_input("replay-8", reconcile_interval=3600), _cancel_with_pr_open),
     "late_change_request_ignored": (ScriptedServices, task_input("replay-10", reconcile_interval=3600), _late_change_request_then_merged),
+    # Reads carry the PR's reviews; the follow-up reads only the failing check's output (read-failing-check-outputs).
+    "followup_read_failing_check_outputs": (
+        lambda: ScriptedServices(
+            reviews=[PullRequestReview(id=1, reviewer="alice", state="approved", submitted_at=at(1), body="Looks right.")],
+            check_outputs={"test": CheckOutput(name="test", summary="2 failed", text="E assert 3 == 2")},
+        ),
+        task_input("replay-11", reconcile_interval=3600, followup_settle=0.3),
+        _merge_after_followup_with_failing_check_outputs,
+    ),
 }
 
 

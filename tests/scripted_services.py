@@ -36,11 +36,13 @@ from models.codegen import (
 )
 from models.followup import FollowupPromptInput
 from models.github import (
+    CheckOutput,
+    CheckOutputsInput,
+    CheckOutputsResult,
     CheckRunInfo,
-    CheckRunsInput,
-    CheckRunsResult,
     PullRequestInfo,
     PullRequestRead,
+    PullRequestReview,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
@@ -71,6 +73,11 @@ class ScriptedServices:
     merged: bool = False
     head_sha: str = "sha-1"
     checks: list[CheckRunInfo] = field(default_factory=list)
+    # The PR's reviews as reads list them.
+    reviews: list[PullRequestReview] = field(default_factory=list)
+    # The checks' summaries and logs, by name, for read_check_outputs; each read's input is kept.
+    check_outputs: dict[str, CheckOutput] = field(default_factory=dict)
+    check_output_reads: list[CheckOutputsInput] = field(default_factory=list)
     github_reads: int = 0
     author: str = "codegen-bot"
     followup_prompts: list[FollowupPromptInput] = field(default_factory=list)
@@ -178,7 +185,7 @@ class ScriptedServices:
         self.github_reads += 1
         if self.github_down:
             raise ApplicationError("GitHub answered 503", type="ServiceUnavailable")
-        return PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha))
+        return PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha), reviews=list(self.reviews))
 
     def _pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
         return PullRequestInfo(
@@ -190,15 +197,15 @@ class ScriptedServices:
             head_sha=self.head_sha,
             head_ref="codegen/t",
             base_ref="main",
-            body="Task-ID: t",
             author=self.author,
         )
 
-    @activity.defn(name="list_check_runs")
-    async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
+    @activity.defn(name="read_check_outputs")
+    async def read_check_outputs(self, input: CheckOutputsInput) -> CheckOutputsResult:
+        self.check_output_reads.append(input)
         if self.check_output_error:
             raise ApplicationError(f"GitHub refused the check runs: {self.check_output_error}", type=self.check_output_error, non_retryable=True)
-        return CheckRunsResult(sha=input.sha, checks=self._checks_on(input.sha))
+        return CheckOutputsResult(sha=input.sha, outputs=[self.check_outputs[name] for name in input.names if name in self.check_outputs])
 
     @activity.defn(name="read_review_comments")
     async def read_review_comments(self, input: ReviewCommentsInput) -> ReviewCommentsResult:
@@ -229,7 +236,7 @@ class ScriptedServices:
             self.generate_followup_prompt,
             self.watch_agent_run,
             self.read_pull_request,
-            self.list_check_runs,
+            self.read_check_outputs,
             self.read_review_comments,
             self.find_active_run_on_pr,
             self.stop_agent_on_pr,

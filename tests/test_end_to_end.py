@@ -89,6 +89,28 @@ async def resume_prompts(client: Client, workflow_id: str) -> list[str]:
     return prompts
 
 
+async def test_a_hundred_checks_with_whole_logs_keep_the_history_small(client: Client, task_queue: str):
+    """GitHub allows 65,535 characters in each check's summary and text: 100 such checks failing, then
+    passing after a follow-up, are 13 MB of CI output. The history must stay far from Temporal's limits
+    (50 MB a history, 2 MB a payload): every webhook, read and follow-up keeps only bounded text."""
+    names = [f"check-{i:03d}" for i in range(100)]
+    scenario = {"check_names": names, "check_output_chars": 65_535, "checks": {"fail_until_followup": 1}}
+    task = {"title": "Fix the flaky limiter", "type": "bug_fix", "metadata": {"scenario": scenario}}
+    # The prompt lists all 100 failing checks, which the default 8,000 characters cannot hold.
+    options = {"reconcile_interval": 3600, "followup_settle": 0.5, "max_context_size": 50_000}
+    async with mock_stack(client, task_queue):
+        outcome, _ = await run_task(client, task_queue, task, options)
+
+    assert (outcome.status, outcome.followups) == ("merged", 1) and set(names) <= {check.name for check in outcome.checks}
+    history = await client.get_workflow_handle(outcome.workflow_id).fetch_history()
+    sizes = [event.ByteSize() for event in history.events]
+    assert sum(sizes) < 1024 * 1024, f"history is {sum(sizes)} bytes"
+    assert max(sizes) < 256 * 1024, f"an event is {max(sizes)} bytes"
+    # The failing checks' logs did reach the agent, cut.
+    [prompt] = await resume_prompts(client, outcome.workflow_id)
+    assert "FAILED tests/test_check-000.py::test_feature" in prompt and "… [truncated, " in prompt
+
+
 async def test_a_run_that_pauses_and_spells_its_statuses_in_lower_case_still_opens_one_pr(client: Client, task_queue: str):
     scenario = {"pause": "once", "status_spelling": "lower", "intermediate_statuses": True}
     task = {"title": "Add a readiness probe", "type": "feature", "metadata": {"scenario": scenario}}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from models.bounds import CHECK_TEXT_CHARS, REVIEW_BODY_CHARS, TRUNCATION_MARKER
 from models.followup import FailingCheck, FollowupPromptInput
 from prompts.engine import PromptGenerator, PromptTooLargeError
-from prompts.followups import CHECK_TEXT_LIMIT, REVIEW_BODY_LIMIT
 from tests.prompt_fixtures import example_task
 
 generator = PromptGenerator()
@@ -35,11 +35,12 @@ def test_fix_checks_names_each_check_and_the_pr():
 
 
 def test_check_output_is_bounded_in_the_prompt():
-    log = "E" * (CHECK_TEXT_LIMIT * 20)
+    log = "E" * (CHECK_TEXT_CHARS * 20)
     content = generator.generate_followup_prompt(
         followup("fix_checks", failing_checks=[FailingCheck(name="build", text=log)], max_context_size=50_000)
     ).content
-    assert "E" * CHECK_TEXT_LIMIT + " […]" in content and "E" * (CHECK_TEXT_LIMIT + 1) not in content
+    cut = TRUNCATION_MARKER.format(count=len(log) - CHECK_TEXT_CHARS)
+    assert "E" * CHECK_TEXT_CHARS + cut in content and "E" * (CHECK_TEXT_CHARS + 1) not in content
 
 
 def test_address_review_keeps_reviewer_text_verbatim():
@@ -51,8 +52,8 @@ def test_address_review_keeps_reviewer_text_verbatim():
 
 
 def test_review_body_is_bounded():
-    content = generator.generate_followup_prompt(followup("address_review", review_body="r" * (REVIEW_BODY_LIMIT * 3), max_context_size=50_000)).content
-    assert "r" * REVIEW_BODY_LIMIT + " […]" in content
+    content = generator.generate_followup_prompt(followup("address_review", review_body="r" * (REVIEW_BODY_CHARS * 3), max_context_size=50_000)).content
+    assert "r" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=2 * REVIEW_BODY_CHARS) in content
 
 
 def test_followup_budget_cuts_history_first_and_never_exceeds():

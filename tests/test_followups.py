@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from models.github import ReviewComment
+from models.github import CheckOutput, ReviewComment
 from models.signals import CheckResult, PrEvent, Review
 from models.status import Reason, TaskPhase
 from tests.scripted_services import (
@@ -62,6 +62,24 @@ async def test_failing_checks_pass_after_one_followup(time_env, task_queue):
 
     assert (outcome.status, outcome.followups, outcome.iterations_to_green) == ("merged", 1, 1)
     assert [run.kind for run in outcome.agent_runs] == ["attempt", "followup"]
+
+
+async def test_only_the_failing_checks_outputs_are_read_within_the_prompts_budget(time_env, task_queue):
+    services = ScriptedServices(check_outputs={"test": CheckOutput(name="test", summary="2 failed in test_limiter", text="E assert 3 == 2")})
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, followup_input("fu-10", max_context_size=12_000))
+        await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+        await handle.signal("check_result", passing("c0", "sha-1").model_copy(update={"name": "lint"}))
+        await handle.signal("check_result", failing("c1", "sha-1"))
+        await resumed(services, 1)
+        await handle.signal("pr_event", services.close("p1"))
+        await handle.result()
+
+    [read] = services.check_output_reads
+    assert (read.sha, read.names, read.max_chars) == ("sha-1", ["test"], 12_000)
+    [check] = services.followup_prompts[0].failing_checks
+    assert (check.name, check.summary, check.text) == ("test", "2 failed in test_limiter", "E assert 3 == 2")
 
 
 async def _phase_and_verdict(handle, phase: TaskPhase, verdict: str) -> bool:
@@ -159,7 +177,7 @@ async def test_failing_checks_whose_output_github_refuses_are_still_followed_up(
     # The webhook's summary stands in for the output GitHub would not give.
     assert [(c.name, c.summary, c.text) for c in services.followup_prompts[0].failing_checks] == [("test", "2 failed", None)]
     unavailable = [entry for entry in status.timeline if entry.event == "check output unavailable"]
-    assert [entry.detail for entry in unavailable] == ["list_check_runs: GitHub refused the check runs: NotFound"]
+    assert [entry.detail for entry in unavailable] == ["read_check_outputs: GitHub refused the check runs: NotFound"]
     assert (outcome.status, outcome.followups) == ("merged", 1)
 
 

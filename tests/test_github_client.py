@@ -22,8 +22,9 @@ from activities.github import GitHubActivities, GitHubClient
 from activities.service_clients import ServiceClients
 from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
+from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TEXT_CHARS, REVIEW_BODY_CHARS, TRUNCATION_MARKER
 from models.codegen import PullRequestRef
-from models.github import CheckRunsInput, ReviewCommentsInput
+from models.github import CheckOutputsInput, CheckRunsInput, PullRequestReview, ReviewCommentsInput
 from settings import Settings
 from tests.fake_services import create_run, finished_run
 from worker import build_service_clients
@@ -103,17 +104,24 @@ async def test_requests_carry_githubs_headers_and_the_token_only_when_set(caplog
 async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
     # Checks that stay queued: two reads a moment apart must see the same PR and checks.
     ref = await open_pr(fake, "GH-PR", delays={"checks_seconds": 3600})
+    pull = f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}"
+    await fake.post(f"{pull}/review", json={"state": "CHANGES_REQUESTED", "body": "r" * (REVIEW_BODY_CHARS + 10)})
+    await fake.post(f"{pull}/review", json={"state": "APPROVED"})
     env = ActivityEnvironment()
     activities = GitHubActivities(clients.github)
     first = await env.run(activities.read_pull_request, ref)
     second = await env.run(activities.read_pull_request, ref)
     assert first == second
     assert first.pr.state == "open" and not first.pr.merged and first.pr.base_ref == "main"
-    assert "Task-ID: GH-PR" in (first.pr.body or "") and first.pr.html_url.endswith(f"/pull/{ref.number}")
+    assert first.pr.html_url.endswith(f"/pull/{ref.number}")
     # The checks come from the PR's head commit, in the same read.
     assert first.checks and {check.head_sha for check in first.checks} == {first.pr.head_sha}
+    # So do its reviews, oldest first, spelled as webhooks spell them, their bodies bounded.
+    assert [(r.reviewer, r.state) for r in first.reviews] == [("fake-reviewer", "changes_requested"), ("fake-reviewer", "approved")]
+    assert first.reviews[0].body == "r" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=10)
     counters = (await fake.get("/_admin/counters")).json()
-    assert requests_to(counters, "GET /repos/{owner}/{repo}/pulls/{number}").get("304", 0) >= 1
+    for endpoint in ("pulls/{number}", "pulls/{number}/reviews", "commits/{sha}/check-runs"):
+        assert requests_to(counters, f"GET /repos/{{owner}}/{{repo}}/{endpoint}").get("304", 0) >= 1, endpoint
 
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
     merged = (await env.run(activities.read_pull_request, ref)).pr
@@ -122,7 +130,7 @@ async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
 
 async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients, fake):
     names = [f"suite-{i:03d}" for i in range(150)]
-    ref = await open_pr(fake, "GH-CHECKS", check_names=names, delays={"checks_seconds": 0})
+    ref = await open_pr(fake, "GH-CHECKS", check_names=names, check_output_chars=CHECK_SUMMARY_CHARS + 500, delays={"checks_seconds": 0})
     sha = (await clients.github.get_pull_request(ref)).head_sha
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/checks", json={"conclusion": "failure", "names": ["suite-007"]})
     before = requests_to((await fake.get("/_admin/counters")).json(), "GET /repos/{owner}/{repo}/commits/{sha}/check-runs")
@@ -132,7 +140,9 @@ async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients
     assert after.get("200", 0) - before.get("200", 0) == 2  # 150 runs at 100 per page
     assert [check.name for check in result.checks] == names
     rerun = next(check for check in result.checks if check.name == "suite-007")
-    assert rerun.conclusion == "failure" and rerun.output_text and rerun.output_title and rerun.output_summary
+    # Reads carry no logs, and summaries cut to their bound.
+    assert rerun.conclusion == "failure" and rerun.output_title and "output_text" not in rerun.model_dump()
+    assert rerun.output_summary == (rerun.output_summary or "")[:CHECK_SUMMARY_CHARS] + TRUNCATION_MARKER.format(count=500)
     assert {check.conclusion for check in result.checks if check.name != "suite-007"} == {"success"}
 
     # Read again: both pages answer 304 (no rate limit spent), and the cached pages give the same result.
@@ -157,6 +167,60 @@ async def test_latest_per_name_across_pages_even_when_github_repeats_a_name():
     async with httpx.AsyncClient(transport=httpx.MockTransport(respond), base_url="https://api.github.com") as http:
         checks = await GitHubClient(http).list_check_runs(PullRequestRef(owner="o", repo="r", number=1), "c" * 40)
     assert [(c.name, c.conclusion, c.output_title) for c in checks] == [("lint", "success", "#2"), ("test", "failure", "#9")]
+
+
+async def test_failing_check_outputs_are_read_for_the_named_checks_only_and_bounded(clients, fake):
+    names = ["build", "lint", "test", "types"]
+    ref = await open_pr(fake, "GH-OUTPUTS", check_names=names, check_output_chars=65_535, delays={"checks_seconds": 3600})
+    sha = (await clients.github.get_pull_request(ref)).head_sha
+    await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/checks", json={"conclusion": "failure", "names": names})
+    budget = CHECK_SUMMARY_CHARS + CHECK_TEXT_CHARS + CHECK_SUMMARY_CHARS + 100
+    request = CheckOutputsInput(ref=ref, sha=sha, names=["types", "lint", "test", "not-a-check"], max_chars=budget)
+
+    result = await ActivityEnvironment().run(GitHubActivities(clients.github).read_check_outputs, request)
+    cut = TRUNCATION_MARKER.format
+    # By name; each cut to its own bound until the budget runs out, so the last has only the marker of its log.
+    assert [o.name for o in result.outputs] == ["lint", "test", "types"]
+    lint, test, types = result.outputs
+    assert lint.summary and lint.summary.endswith(cut(count=65_535 - CHECK_SUMMARY_CHARS))
+    assert lint.text and lint.text.startswith("FAILED tests/test_lint.py") and lint.text.endswith(cut(count=65_535 - CHECK_TEXT_CHARS))
+    assert test.summary and test.summary.endswith(cut(count=65_535 - CHECK_SUMMARY_CHARS))
+    assert test.text and test.text.endswith(cut(count=65_535 - 100)) and len(test.text) == 100 + len(cut(count=65_535 - 100))
+    assert (types.summary, types.text) == (cut(count=65_535), cut(count=65_535))
+    kept = sum(len(text.partition("… [truncated")[0]) for o in result.outputs for text in (o.summary or "", o.text or ""))
+    assert kept == budget
+
+
+async def test_reviews_are_read_across_pages_lower_cased_without_drafts_and_revalidated():
+    pages = {
+        1: [
+            {"id": 1, "user": {"login": "alice"}, "state": "CHANGES_REQUESTED", "submitted_at": "2026-01-01T00:00:00Z", "body": "b" * 5000},
+            {"id": 2, "user": {"login": "bob"}, "state": "PENDING", "body": "a draft only bob sees"},
+            {"id": 3, "user": None, "state": "APPROVED", "submitted_at": "2026-01-01T00:01:00Z", "body": ""},
+        ],
+        2: [{"id": 4, "user": {"login": "alice"}, "state": "DISMISSED", "submitted_at": "2026-01-01T00:00:00Z", "body": None}],
+    }
+    answered: list[int] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", 1))
+        etag = f'"reviews-{page}"'
+        if request.headers.get("if-none-match") == etag:
+            answered.append(304)
+            return httpx.Response(304, headers={"etag": etag})
+        answered.append(200)
+        headers = {"etag": etag} | ({"link": f'<{request.url.copy_set_param("page", 2)}>; rel="next"'} if page == 1 else {})
+        return httpx.Response(200, json=pages[page], headers=headers)
+
+    ref = PullRequestRef(owner="o", repo="r", number=1)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(respond), base_url="https://api.github.com") as http:
+        client = GitHubClient(http)
+        reviews = await client.list_reviews(ref)
+        again = await client.list_reviews(ref)
+    assert [(r.id, r.reviewer, r.state) for r in reviews] == [(1, "alice", "changes_requested"), (4, "alice", "dismissed")]
+    assert reviews[0].body == "b" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=1000)
+    assert isinstance(reviews[0], PullRequestReview) and reviews[0].submitted_at and reviews[0].submitted_at.minute == 0
+    assert again == reviews and answered == [200, 200, 304, 304]
 
 
 async def test_a_reviews_line_comments_are_read_across_pages(clients, fake):

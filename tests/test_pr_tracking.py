@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS
+from models.github import FAILING_CONCLUSIONS, PASSING_CONCLUSIONS, PullRequestRead
 from models.signals import CheckResult
 from models.status import TaskState
+from models.task import TaskOptions
 from tests.pr_events import (
     AUTHOR,
     HEAD,
@@ -26,6 +27,7 @@ from tests.pr_events import (
     assert_in_step,
     at,
     check,
+    listed,
     make_state,
     pr_event,
     read,
@@ -36,6 +38,7 @@ from tests.pr_events import (
     shas_kept,
     shown,
 )
+from workflows.followup_policy import unaddressed_review
 from workflows.pr_tracking import (
     KEPT_SHAS,
     apply_review,
@@ -554,6 +557,91 @@ def test_a_redelivered_review_says_nothing() -> None:
     before = state.model_copy(deep=True)
     assert apply(state, alice) is None
     assert state == before
+
+
+# ---- reviews from GitHub reads ---------------------------------------------------------------
+
+# (events, the reviews kept, whose change request a follow-up is owed, the last event's lines)
+READ_REVIEW_CASES = [
+    (
+        "a change request whose delivery never came is found by the next read",
+        [read(reviews=[listed("alice", "changes_requested", minute=1)])],
+        [("alice", "changes_requested")],
+        "alice",
+        ["reconcile: review by alice: changes requested"],
+    ),
+    (
+        "a read lists every review: each reviewer's latest by submission time counts, whatever the order",
+        [read(reviews=[listed("alice", "approved", minute=2), listed("bob", "changes_requested", minute=3), listed("alice", "changes_requested", minute=1)])],
+        [("alice", "approved"), ("bob", "changes_requested")],
+        "bob",
+        ["reconcile: review by alice: approved", "reconcile: review by bob: changes requested"],
+    ),
+    (
+        "the same read again changes nothing",
+        [read(reviews=[listed("alice", "changes_requested", minute=1)])] * 2,
+        [("alice", "changes_requested")],
+        "alice",
+        [],
+    ),
+    (
+        "a review already delivered changes nothing when a read lists it",
+        [review("alice", "changes_requested", minute=1), read(reviews=[listed("alice", "changes_requested", minute=1)])],
+        [("alice", "changes_requested")],
+        "alice",
+        [],
+    ),
+    (
+        "a superseded change request never revives, even in a read that lists only it",
+        [review("alice", "approved", minute=2), read(reviews=[listed("alice", "changes_requested", minute=1)])],
+        [("alice", "approved")],
+        None,
+        [],
+    ),
+    (
+        "a comment after a change request in the same read does not withdraw it",
+        [read(reviews=[listed("alice", "changes_requested", minute=1), listed("alice", "commented", minute=2)])],
+        [("alice", "changes_requested")],
+        "alice",
+        ["reconcile: review by alice: changes requested"],
+    ),
+    (
+        "a dismissal whose delivery never came is found by the next read",
+        [review("alice", "changes_requested", minute=1), read(reviews=[listed("alice", "dismissed", minute=1)])],
+        [("alice", "dismissed")],
+        None,
+        ["reconcile: review by alice: dismissed"],
+    ),
+    (
+        "a missed approval after a delivered change request clears it",
+        [review("alice", "changes_requested", minute=1), read(reviews=[listed("alice", "changes_requested", minute=1), listed("alice", "approved", minute=2)])],
+        [("alice", "approved")],
+        None,
+        ["reconcile: review by alice: approved"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "expected", "owed", "lines"), [c[1:] for c in READ_REVIEW_CASES], ids=[c[0] for c in READ_REVIEW_CASES]
+)
+def test_reads_refresh_reviews_in_order(events: list[Event], expected: list[tuple[str, str]], owed: str | None, lines: list[str]) -> None:
+    state = make_state()
+    last = apply_all(state, events)[-1]
+    assert [(r.reviewer, r.state) for r in state.status.reviews] == expected
+    due = unaddressed_review(state, TaskOptions())
+    assert (due.reviewer if due else None) == owed
+    assert last == lines
+
+
+def test_a_read_recorded_before_reads_had_reviews_leaves_the_reviews_alone() -> None:
+    state = make_state()
+    apply(state, review("alice", "changes_requested", minute=1))
+    recorded = read().model_dump(mode="json")
+    del recorded["reviews"]
+    old = PullRequestRead.model_validate(recorded)
+    assert old.reviews == [] and apply(state, old) == []
+    assert [(r.reviewer, r.state) for r in state.status.reviews] == [("alice", "changes_requested")]
 
 
 # ---- properties ------------------------------------------------------------------------------

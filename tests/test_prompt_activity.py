@@ -99,7 +99,7 @@ async def test_a_broken_team_template_ends_the_task_with_its_file_and_line(clien
     services, prompts = ScriptedServices(), PromptActivities(str(tmp_path))
     activities = [
         prompts.generate_prompt, prompts.generate_followup_prompt, services.wait_for_agent_run,
-        services.read_pull_request, services.list_check_runs, services.read_review_comments,
+        services.read_pull_request, services.read_check_outputs, services.read_review_comments,
     ]  # fmt: skip
     task_worker = Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=activities)
     api_worker = Worker(client, task_queue=codegen_api_task_queue(task_queue), activities=[services.start_agent_run, services.resume_agent_run])

@@ -77,4 +77,4 @@ def test_hopeless_sections_are_dropped_without_rendering():
 
 def test_shortening_keeps_a_prefix_and_says_what_is_missing():
     assert shorten_list(["a", "b", "c"], keep=2, text_limit=10) == ["a", "b", "… 1 more not shown"]
-    assert shorten_value({"k": "x" * 20, "l": 1, "m": [1, 2, 3]}, keep=2, text_limit=5) == {"k": "xxxxx […]", "l": 1, "…": "… 1 more not shown"}
+    assert shorten_value({"k": "x" * 20, "l": 1, "m": [1, 2, 3]}, keep=2, text_limit=5) == {"k": "xxxxx… [truncated, 15 more characters]", "l": 1, "…": "… 1 more not shown"}

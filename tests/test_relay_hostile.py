@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
+from models.bounds import CHECK_SUMMARY_CHARS, REVIEW_BODY_CHARS, TRUNCATION_MARKER
 from tests.relay_probe import (
     Probes,
     PullRequestIdentity,
@@ -32,11 +33,12 @@ from tests.relay_probe import (
 )
 from webhooks.app import MAX_DELIVERY_ID_CHARS, create_app
 from webhooks.payloads import MAX_NAME_CHARS, decode_body, parse_event
-from webhooks.translate import CUT_MARKER, MAX_TEXT_CHARS, Filters, SignalOrder, translate
+from webhooks.translate import Filters, SignalOrder, translate
 
 FIVE_MB = 5 * 1024 * 1024
-# A bounded text: the kept part and the marker that says how much was cut.
-MAX_SIGNAL_TEXT = MAX_TEXT_CHARS + len(CUT_MARKER.format(count=10**9))
+# The longest text bound (a review's body), and a bounded text: the kept part and the marker that says how much was cut.
+MAX_TEXT_CHARS = max(CHECK_SUMMARY_CHARS, REVIEW_BODY_CHARS)
+MAX_SIGNAL_TEXT = MAX_TEXT_CHARS + len(TRUNCATION_MARKER.format(count=10**9))
 
 
 async def post_signed(relay: httpx.AsyncClient, event: str, body: bytes, **extra: str) -> httpx.Response:
@@ -73,21 +75,22 @@ async def test_a_5_mb_review_reaches_its_workflow_bounded(relay, probes: Probes,
     assert response.status_code == 202, response.text
     [got] = await received(handle, 1)
     assert got["body"].startswith("Please fix. éé") and len(got["body"]) <= MAX_SIGNAL_TEXT
-    assert got["body"].endswith(CUT_MARKER.format(count=len(review) - MAX_TEXT_CHARS))
+    assert got["body"].endswith(TRUNCATION_MARKER.format(count=len(review) - REVIEW_BODY_CHARS))
 
 
 def test_every_free_text_is_bounded_before_it_becomes_a_signal(identity) -> None:
     huge = "z" * FIVE_MB
     cases = {
-        "check_run": ("check_run.completed", "check_run.output.summary", "output_summary"),
-        "status": ("status.success", "description", "output_summary"),
-        "pull_request_review": ("pull_request_review.submitted.approved", "review.body", "body"),
+        "check_run": ("check_run.completed", "check_run.output.summary", "output_summary", CHECK_SUMMARY_CHARS),
+        "status": ("status.success", "description", "output_summary", CHECK_SUMMARY_CHARS),
+        "pull_request_review": ("pull_request_review.submitted.approved", "review.body", "body", REVIEW_BODY_CHARS),
     }
-    for event, (name, path, signal_field) in cases.items():
+    for event, (name, path, signal_field, bound) in cases.items():
         document = with_field(identity.document(name), path, huge)
         order = translate(event, "d1", parse_event(event, decode_body(json.dumps(document).encode(), None)), Filters())
         assert isinstance(order, SignalOrder)
-        assert len(getattr(order.payload, signal_field)) <= MAX_SIGNAL_TEXT, event
+        kept, _, cut = getattr(order.payload, signal_field).partition("… [truncated, ")
+        assert len(kept) == bound and cut.endswith(" more characters]"), event
         assert len(order.payload.model_dump_json()) < 3 * MAX_SIGNAL_TEXT + 2 * MAX_NAME_CHARS, event
 
 

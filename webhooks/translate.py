@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TITLE_CHARS, REVIEW_BODY_CHARS, bounded
+from models.github import REVIEW_STATES
 from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
 from models.signals import CheckResult, PrEvent, Review
 from webhooks.payloads import (
@@ -23,15 +25,12 @@ from webhooks.payloads import (
 )
 
 PR_ACTIONS = frozenset({"closed", "reopened", "synchronize", "ready_for_review", "converted_to_draft"})
-REVIEW_STATES = frozenset({"approved", "changes_requested", "commented", "dismissed"})
 # Commit statuses that are final; `pending` is not a result.
 STATUS_CONCLUSIONS = {"success": "success", "failure": "failure", "error": "failure"}
 TASK_ID_LINE = re.compile(r"^[ \t>*_]*Task-ID:[ \t*_]*([A-Za-z0-9._-]{1,128})", re.IGNORECASE | re.MULTILINE)
-# Free text from a payload (a review's body, a check's summary) is cut to this before it becomes a
-# signal. A signal over gRPC's 4 MB is refused on every redelivery, and the workflow keeps every signal
-# in its history. The follow-up prompts use no more of either (prompts/followups.py, REVIEW_BODY_LIMIT).
-MAX_TEXT_CHARS = 4_000
-CUT_MARKER = "\n[cut by the relay: {count} more characters]"
+# Free text from a payload (a review's body, a check's summary) is cut (models.bounds) before it becomes
+# a signal: a signal over gRPC's 4 MB is refused on every redelivery, and the workflow keeps every signal
+# in its history.
 
 
 @dataclass(frozen=True)
@@ -92,13 +91,6 @@ def task_id_in(pull_request: PullRequest) -> str | None:
     """The task id from a `Task-ID: <id>` line in the PR body, if there is one."""
     match = TASK_ID_LINE.search(pull_request.body or "")
     return match.group(1) if match else None
-
-
-def bounded(text: str | None) -> str | None:
-    """`text` cut to MAX_TEXT_CHARS, marked as cut when anything was removed."""
-    if text is None or len(text) <= MAX_TEXT_CHARS:
-        return text
-    return text[:MAX_TEXT_CHARS] + CUT_MARKER.format(count=len(text) - MAX_TEXT_CHARS)
 
 
 def translate(event: str, delivery_id: str, payload: BaseModel, filters: Filters) -> SignalOrder | Ignored:
@@ -163,7 +155,7 @@ def _check_run(delivery_id: str, event: CheckRunEvent) -> SignalOrder | Ignored:
         conclusion=run.conclusion,
         completed_at=run.completed_at,
         details_url=run.details_url or run.html_url,
-        output_summary=bounded(run.output.summary or run.output.title),
+        output_summary=bounded(run.output.summary, CHECK_SUMMARY_CHARS) or bounded(run.output.title, CHECK_TITLE_CHARS),
     )
     target = Target(event.repository.full_name, _linked_keys(event.repository, run.pull_requests), run.head_sha)
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, target)
@@ -198,7 +190,7 @@ def _status(delivery_id: str, event: StatusEvent) -> SignalOrder | Ignored:
         conclusion=conclusion,
         completed_at=event.updated_at,
         details_url=event.target_url,
-        output_summary=bounded(f"{event.state}: {event.description}" if event.description else event.state),
+        output_summary=bounded(f"{event.state}: {event.description}" if event.description else event.state, CHECK_SUMMARY_CHARS),
     )
     # Statuses name no pull request: the commit is the only way to the workflow.
     return SignalOrder(SIGNAL_CHECK_RESULT, signal, Target(event.repository.full_name, (), event.sha))
@@ -219,7 +211,7 @@ def _review(delivery_id: str, event: PullRequestReviewEvent, filters: Filters) -
         review_id=review.id,
         state=state,  # type: ignore[arg-type]
         reviewer=review.user.login,
-        body=bounded(review.body),
+        body=bounded(review.body, REVIEW_BODY_CHARS),
         head_sha=review.commit_id,
         submitted_at=review.submitted_at,
         pr_key=key,

@@ -21,13 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
     from models.codegen import AgentRun, ResumeRunInput
     from models.followup import FailingCheck, FollowupPromptInput
-    from models.github import CheckRunInfo, CheckRunsInput, ReviewCommentsInput
+    from models.github import CheckOutput, CheckOutputsInput, CheckRunsInput, ReviewCommentsInput
     from models.status import AgentRunRecord, ReviewState, RunKind, TaskPhase
 
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
 REVIEW_COMMENTS_PATCH = "read-review-comments"
 # Patch id: workflows that ended when GitHub refused a failing check's output (a 404, say) replay as they ran.
 CHECK_OUTPUT_PATCH = "follow-up-without-check-output"
+# Patch id: workflows whose follow-ups read every check on the head with its whole output (list_check_runs)
+# replay as they ran; newer ones read the failing checks' outputs only, bounded (read_check_outputs).
+FAILING_CHECK_OUTPUTS_PATCH = "read-failing-check-outputs"
 
 
 async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
@@ -131,20 +134,27 @@ def _done(task: RunningTask, number: int, what: str, result: str) -> None:
 
 
 async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
-    """The failing checks with their output text from GitHub (the prompt bounds its size); with the
+    """The failing checks with their output from GitHub, bounded to what the prompt can hold; with the
     summaries their webhooks brought when GitHub cannot say."""
     pr = task.state.status.pr
     assert pr is not None
     failing = failing_checks(task.state)
-    details: dict[str, CheckRunInfo] = {}
+    outputs: dict[str, CheckOutput] = {}
     try:
-        runs = await call(
-            GitHubActivities.list_check_runs,
-            CheckRunsInput(ref=pr.ref, sha=pr.head_sha),
-            local=True,
-            start_to_close_timeout=timedelta(seconds=30),
-        )
-        details = {run.name: run for run in runs.checks}
+        if workflow.patched(FAILING_CHECK_OUTPUTS_PATCH):
+            request = CheckOutputsInput(
+                ref=pr.ref, sha=pr.head_sha, names=[check.name for check in failing], max_chars=task.input.options.max_context_size
+            )
+            result = await call(GitHubActivities.read_check_outputs, request, local=True, start_to_close_timeout=timedelta(seconds=30))
+            outputs = {output.name: output for output in result.outputs}
+        else:
+            runs = await call(
+                GitHubActivities.list_check_runs,
+                CheckRunsInput(ref=pr.ref, sha=pr.head_sha),
+                local=True,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            outputs = {run.name: CheckOutput(name=run.name, summary=run.output_summary) for run in runs.checks}
     except (CallFailed, TaskFinished) as error:
         if isinstance(error, TaskFinished) and not workflow.patched(CHECK_OUTPUT_PATCH):
             raise
@@ -154,8 +164,8 @@ async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
             name=check.name,
             conclusion=check.conclusion,
             details_url=check.details_url,
-            summary=(details[check.name].output_summary if check.name in details else None) or check.summary,
-            text=details[check.name].output_text if check.name in details else None,
+            summary=(outputs[check.name].summary if check.name in outputs else None) or check.summary,
+            text=outputs[check.name].text if check.name in outputs else None,
         )
         for check in failing
     ]

@@ -8,6 +8,8 @@ in step with every change, so the state is always what the `status` query shows.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -18,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         PRState,
         PullRequestInfo,
         PullRequestRead,
+        PullRequestReview,
     )
     from models.signals import CheckResult, PrEvent, Review
     from models.status import CheckState, PullRequestState, ReviewState, TaskState, Verdict
@@ -25,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Checks kept for this many recent head shas: results can arrive before the push that made them.
 KEPT_SHAS = 3
+# Sorts a review without a submission time first (GitHub gives one to every submitted review).
+_NEVER = datetime.min.replace(tzinfo=UTC)
 _STATUS_AFTER: dict[str, PRState] = {"reopened": "open", "ready_for_review": "open", "converted_to_draft": "draft"}
 
 
@@ -127,18 +132,15 @@ def apply_review(state: TaskState, review: Review, *, in_order: bool = True) -> 
     """
     if review.pr_key and review.pr_key != _pr(state).ref.key:
         return None
-    known = next((r for r in state.status.reviews if r.reviewer == review.reviewer), None)
-    if in_order and known is not None and _review_stands(known, review):
+    incoming = ReviewState(id=review.review_id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
+    if not _record_review(state, incoming, in_order=in_order):
         return None
-    state.status.reviews = [r for r in state.status.reviews if r.reviewer != review.reviewer]
-    state.status.reviews.append(
-        ReviewState(id=review.review_id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
-    )
     return f"review by {review.reviewer}: {review.state.replace('_', ' ')}"
 
 
 def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
-    """A reconcile: GitHub's own view wins for the PR; its checks merge like webhook results."""
+    """A reconcile: GitHub's own view wins for the PR; its checks merge like webhook results, and its
+    reviews like review deliveries, so a delivery that never came is found here."""
     changes = []
     known, fresh = _pr(state), pr_state_from(read.pr)
     if not pr_finished(state) and (fresh.status, fresh.head_sha) != (known.status, known.head_sha):
@@ -154,12 +156,34 @@ def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
         if _record_check(state, _check_state(run, run.output_summary)):
             changes.append(f"reconcile: check {run.name}: {run.conclusion or run.status}")
     _refresh(state)
-    return changes
+    return changes + _apply_read_reviews(state, read.reviews)
 
 
-def _review_stands(known: ReviewState, incoming: Review) -> bool:
+def _apply_read_reviews(state: TaskState, reviews: list[PullRequestReview]) -> list[str]:
+    """The read's reviews, oldest first, through the in-order rule (always: a read lists every review the PR
+    ever had, which the last-delivery-wins rule would replay each time); one line per reviewer whose review changed."""
+    before = {r.reviewer: r for r in state.status.reviews}
+    for review in sorted(reviews, key=lambda r: r.submitted_at or _NEVER):
+        incoming = ReviewState(id=review.id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
+        _record_review(state, incoming, in_order=True)
+    return [
+        f"reconcile: review by {r.reviewer}: {r.state.replace('_', ' ')}" for r in state.status.reviews if before.get(r.reviewer) is not r
+    ]
+
+
+def _record_review(state: TaskState, incoming: ReviewState, *, in_order: bool) -> bool:
+    """`incoming` becomes its reviewer's review unless, in order, the one recorded still stands; whether it did."""
+    known = next((r for r in state.status.reviews if r.reviewer == incoming.reviewer), None)
+    if in_order and known is not None and _review_stands(known, incoming):
+        return False
+    state.status.reviews = [r for r in state.status.reviews if r.reviewer != incoming.reviewer]
+    state.status.reviews.append(incoming)
+    return True
+
+
+def _review_stands(known: ReviewState, incoming: ReviewState) -> bool:
     """Whether the reviewer's recorded review still stands against `incoming`."""
-    if (known.id, known.state, known.submitted_at) == (incoming.review_id, incoming.state, incoming.submitted_at):
+    if (known.id, known.state, known.submitted_at) == (incoming.id, incoming.state, incoming.submitted_at):
         return True  # the same review again
     if known.submitted_at and incoming.submitted_at and incoming.submitted_at < known.submitted_at:
         return True  # delivered late: a newer one is already known

@@ -1,0 +1,36 @@
+"""How much free text from GitHub (CI output, people's reviews) a task keeps, and the one helper that cuts it.
+
+GitHub allows 65,535 characters in each of a check run's summary and text, and reviews of any length. What a
+workflow reads or is signalled is recorded in its history (every reconcile read, every webhook), and the
+state keeps checks for a few heads through continue-as-new: text is cut where it enters (the GitHub client's
+reducers, the relay's translation), so neither grows with what CI or a reviewer writes.
+"""
+
+from __future__ import annotations
+
+# A check's output title is one line; GitHub shows about this much of it.
+CHECK_TITLE_CHARS = 200
+# A check's summary sits in every read and webhook of every check, and in the state for 3 heads: a read
+# of 100 checks stays near 140 KB. A summary's first lines say what failed; its full log is read for follow-ups only.
+CHECK_SUMMARY_CHARS = 1_000
+# A failing check's log as the follow-up prompt shows it (prompts/followups.py): the start holds the
+# first errors. Read only for the failing checks, only when a follow-up is prepared; all of them together
+# are also held to the task's max_context_size, since the prompt can hold no more.
+CHECK_TEXT_CHARS = 3_000
+# A review's body is the reviewer's request, sent whole to the agent when short enough: a long review
+# is still read in full up to here, and the follow-up prompt shows no more.
+REVIEW_BODY_CHARS = 4_000
+
+TRUNCATION_MARKER = "… [truncated, {count} more characters]"
+
+
+def shorten_text(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, marked as cut, with how much was cut, when anything was removed."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATION_MARKER.format(count=len(text) - limit)
+
+
+def bounded(text: str | None, limit: int) -> str | None:
+    """`shorten_text` for a text that may be absent."""
+    return None if text is None else shorten_text(text, limit)
