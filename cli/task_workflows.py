@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import names
 from models.names import WORKFLOW_ID_PREFIX, WORKFLOW_NAME
 from models.status import TaskOutcome, TaskPhase
-from models.task import WorkflowInput, workflow_id_for
+from models.task import WorkflowInput, task_markdown, workflow_id_for
 from settings import Settings
 
 # Several workflows may carry one TaskId; a lookup names at most this many of them.
@@ -112,7 +112,7 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput, *
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=TypedSearchAttributes(attributes),
         static_summary=f"{task.title} ({task.type.value})",
-        static_details=_task_markdown(input),
+        static_details=task_markdown(input),
     )
 
 
@@ -125,14 +125,3 @@ async def describe_or_none(client: Client, workflow_id: str) -> WorkflowExecutio
             return None
         raise
 
-
-def _task_markdown(input: WorkflowInput) -> str:
-    task = input.task
-    facts = [f"**Type:** {task.type.value}", f"**Priority:** {task.priority}"]
-    if input.context.repository:
-        facts.append(f"**Repository:** {input.context.repository}")
-    lines = [" · ".join(facts)]
-    for heading, items in (("Requirements", task.requirements), ("Acceptance criteria", task.acceptance_criteria)):
-        if items:
-            lines += ["", f"### {heading}", *(f"- {item}" for item in items)]
-    return "\n".join(lines)

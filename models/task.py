@@ -343,3 +343,17 @@ class WorkflowInput(_Strict):
 
 def workflow_id_for(task_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{task_id}"
+
+
+def task_markdown(input: WorkflowInput) -> str:
+    """The task as the Web UI shows it: the starter's static details, and the top of the workflow's current
+    details. Only the input goes in, so a replay renders the same text."""
+    task = input.task
+    facts = [f"**Type:** {task.type.value}", f"**Priority:** {task.priority}"]
+    if input.context.repository:
+        facts.append(f"**Repository:** {input.context.repository}")
+    lines = [f"## {task.title}", "", " · ".join(facts)]
+    for heading, items in (("Requirements", task.requirements), ("Acceptance criteria", task.acceptance_criteria)):
+        if items:
+            lines += ["", f"### {heading}", *(f"- {item}" for item in items)]
+    return "\n".join(lines)

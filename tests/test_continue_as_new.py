@@ -9,7 +9,8 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import pytest_asyncio
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -17,6 +18,7 @@ from devstack import temporal_server
 from models import names
 from models.signals import CheckResult, Review
 from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
+from models.task import WorkflowInput, task_markdown
 from tests.scripted_services import PR_KEY, ScriptedServices, at, task_input, wait_for_phase
 from tests.waiting import wait_until
 from workflows import followup_policy
@@ -39,19 +41,30 @@ async def eager_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+async def details_showing(handle: WorkflowHandle, text: str) -> str | None:
+    """The run's current details once they contain `text`. The Web UI reads them through this built-in query."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details if text in metadata.current_details else None
+
+
 async def test_a_long_history_continues_as_new_without_forgetting(eager_env: WorkflowEnvironment, task_queue: str):
     client = eager_env.client
     services = ScriptedServices()
     task_id = f"can-{uuid.uuid4().hex[:8]}"
+    raw_input = task_input(task_id, reconcile_interval=3600)
+    raw_input["task"] |= {"requirements": ["Limit per API key"], "acceptance_criteria": ["429 after 100 requests a minute"]}
+    card = task_markdown(WorkflowInput.model_validate(raw_input))
     async with AsyncExitStack() as stack:
         for worker in services.workers(client, task_queue):
             await stack.enter_async_context(worker)
         handle = await client.start_workflow(
             "CodegenTaskWorkflow",
-            task_input(task_id, reconcile_interval=3600),
+            raw_input,
             id=f"codegen-task-{task_id}",
             task_queue=task_queue,
             result_type=TaskOutcome,
+            static_summary="Add rate limiting (feature)",
+            static_details=card,
         )
         first_run = handle.first_execution_run_id
         await wait_for_phase(handle, TaskPhase.TRACKING_PR)
@@ -69,6 +82,13 @@ async def test_a_long_history_continues_as_new_without_forgetting(eager_env: Wor
         assert len(status.checks) == 40 and status.verdict == "passing"
         assert [a.outcome for a in status.attempts] == ["pr_opened"] and status.agent_runs[0].id == 101
         assert any(entry.event == "continued as new" for entry in status.timeline)
+
+        # Continue-as-new drops the static summary and details the start set; the current details name the task.
+        assert await (await latest.describe()).static_summary() is None
+        details = await wait_until(lambda: details_showing(latest, card), what="the new run's current details to show the task")
+        assert details.startswith("## Add rate limiting\n") and "**Type:** feature" in details
+        assert "### Requirements\n- Limit per API key" in details and "### Acceptance criteria\n- 429 after 100 requests a minute" in details
+        assert "**Phase:** tracking_pr" in details
 
         # A redelivery from before the switch is still recognised; a new one still applies.
         await latest.signal("check_result", CheckResult(delivery_id="d0", head_sha="sha-1", name="check-0", conclusion="failure", completed_at=at(100)))

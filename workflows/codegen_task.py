@@ -82,6 +82,8 @@ class CodegenTaskWorkflow:
                 non_retryable=True,
             )
         task, state = self._task, self._state
+        # Before any wait: a continued run's first publish may come only after a follow-up's settle window.
+        task.show()
         if not task.input.carried_state:
             task.note("submitted", task.input.task.title)
         try:

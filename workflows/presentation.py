@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from models import names
     from models.names import WORKFLOW_ID_PREFIX
     from models.status import OutcomeStatus, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus, Timings
-    from models.task import WorkflowInput
+    from models.task import WorkflowInput, task_markdown
 
 
 # The outcome repeats these fields of the status as they are at the end.
@@ -44,13 +44,21 @@ class Publisher:
         # What visibility already holds (the starter sets the task's attributes when it starts the workflow).
         self._published: dict[str, Any] = {pair.key.name: pair.value for pair in workflow.info().typed_search_attributes}
 
-    def publish(self, status: TaskStatus, repository: str | None) -> None:
-        wanted = search_attributes(status, repository)
+    def publish(self, status: TaskStatus, input: WorkflowInput) -> None:
+        wanted = search_attributes(status, input.context.repository)
         updates = [key.value_set(value) for key, value in wanted.items() if self._published.get(key.name) != value]
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published |= {key.name: value for key, value in wanted.items()}
-        workflow.set_current_details(details_markdown(status))
+        show_details(status, input)
+
+
+def show_details(status: TaskStatus, input: WorkflowInput) -> None:
+    """The Web UI's current details. Not a command: any moment of any run may show them, replay unchanged."""
+    # The task heads them in every run, not only in continuations: a run after continue-as-new has no static
+    # summary or details (the SDK's continue_as_new cannot carry them), and a workflow started another way
+    # (`temporal workflow start`) never had them. A submitted task's first run shows the task twice for it.
+    workflow.set_current_details(f"{task_markdown(input)}\n\n---\n\n{details_markdown(status)}")
 
 
 def search_attributes(status: TaskStatus, repository: str | None) -> dict[SearchAttributeKey[str], str]:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 from workflows.followup_policy import CODEGEN_REVIEW_BOTS
-from workflows.presentation import Publisher
+from workflows.presentation import Publisher, show_details
 
 with workflow.unsafe.imports_passed_through():
     from models.codegen import AgentRun
@@ -58,7 +58,11 @@ class RunningTask:
             self.state.status.codegen_status = codegen_status
 
     def publish(self) -> None:
-        self.publisher.publish(self.state.status, self.input.context.repository)
+        self.publisher.publish(self.state.status, self.input)
+
+    def show(self) -> None:
+        """Current details only: no search attribute upsert, so no command."""
+        show_details(self.state.status, self.input)
 
     async def wait(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
         """Whether `condition` came true within `timeout`."""
