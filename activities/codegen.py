@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import HttpErrorType, error_from_transport, invalid_response, raise_for_response
 from activities.read_budget import ReadBudget
+from models.bounds import RUN_TEXT_CHARS, bounded
 from models.codegen import (
     KNOWN_STATUSES,
     ActiveRunQuery,
@@ -47,9 +48,6 @@ DEFAULT_READS_PER_30S = 60
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
 # Failures after which a create may have taken effect: its answer, not the request, may be what was lost.
 UNKNOWN_ANSWER_ERRORS = frozenset({HttpErrorType.SERVICE_UNAVAILABLE, HttpErrorType.INVALID_RESPONSE})
-# A run's `result` and `summary` are kept this long: they go into history, and a failed attempt's
-# message quotes them (the agent's PR and Codegen's page have the rest).
-RUN_TEXT_LIMIT = 2000
 # The heartbeat detail that tells the next try when this one sent its create.
 CREATE_SENT_AT = "create_sent_at"
 
@@ -291,8 +289,8 @@ def parse_agent_run(data: Any, *, mock_mode: bool, strict: bool = True) -> Agent
         id=data["id"],
         status=(status or "").strip().upper(),
         web_url=data.get("web_url"),
-        result=_bounded(data.get("result"), RUN_TEXT_LIMIT),
-        summary=_bounded(data.get("summary"), RUN_TEXT_LIMIT),
+        result=_run_text(data.get("result")),
+        summary=_run_text(data.get("summary")),
         pull_requests=pulls,
         metadata=metadata,
         created_at=_timestamp(data.get("created_at")),
@@ -300,11 +298,8 @@ def parse_agent_run(data: Any, *, mock_mode: bool, strict: bool = True) -> Agent
     )
 
 
-def _bounded(text: Any, limit: int) -> str | None:
-    if text is None:
-        return None
-    text = str(text)
-    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+def _run_text(value: Any) -> str | None:
+    return bounded(None if value is None else str(value), RUN_TEXT_CHARS)
 
 
 def _status_code(error: ApplicationError) -> int | None:

@@ -1,4 +1,4 @@
-"""How much free text from GitHub (CI output, people's reviews) a task keeps, and the one helper that cuts it.
+"""How much free text from GitHub (CI output, people's reviews) and Codegen (a run's result) a task keeps, and the one helper that cuts it.
 
 GitHub allows 65,535 characters in each of a check run's summary and text, and reviews of any length. What a
 workflow reads or is signalled is recorded in its history (every reconcile read, every webhook), and the
@@ -20,6 +20,10 @@ CHECK_TEXT_CHARS = 3_000
 # A review's body is the reviewer's request, sent whole to the agent when short enough: a long review
 # is still read in full up to here, and the follow-up prompt shows no more.
 REVIEW_BODY_CHARS = 4_000
+
+# An agent run's `result` and `summary` (Codegen's words): in every read of the run, and quoted by a failed
+# attempt's message; the run's page has the rest.
+RUN_TEXT_CHARS = 2_000
 
 TRUNCATION_MARKER = "… [truncated, {count} more characters]"
 

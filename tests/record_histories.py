@@ -173,6 +173,12 @@ RECORDINGS = {
         _followup_left_to_codegens_run,
     ),
     "cancelled_agents_stopped": (ScriptedServices, task_input("replay-8", reconcile_interval=3600), _cancel_with_pr_open),
+    # Runs waited for through the worker's watcher: a pause, the resume, a follow-up's run.
+    "agent_runs_watched": (
+        lambda: ScriptedServices(attempts=["paused_once"]),
+        task_input("replay-12", reconcile_interval=3600, followup_settle=0.3, agent_pause_timeout=1),
+        _merge_after_followup_and_review,
+    ),
     "late_change_request_ignored": (ScriptedServices, task_input("replay-10", reconcile_interval=3600), _late_change_request_then_merged),
     # Reads carry the PR's reviews; the follow-up reads only the failing check's output (read-failing-check-outputs).
     "followup_read_failing_check_outputs": (

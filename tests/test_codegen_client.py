@@ -29,6 +29,7 @@ from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInp
 from settings import Settings
 from tests.codegen_fake import FAST, KEY, admin, clients, fake_url  # noqa: F401 (fixtures)
 from tests.fake_services import AUTH, finished_run
+from tests.waiting import wait_until
 from worker import build_service_clients
 
 
@@ -400,10 +401,12 @@ async def test_mock_mode_in_process_runs_the_whole_lifecycle_on_this_loop():
         assert run.mock_mode
         done = await env.run(activities.wait_for_agent_run, WaitRunInput(run_id=run.id, poll_interval_seconds=0.02))
         ref = done.pull_requests[0].ref
-        deadline = time.monotonic() + 5
-        while not (pr := await built.github.get_pull_request(ref)).merged and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert pr.merged and f"Task-ID: {run.metadata['task_id']}" in (pr.body or "")
+        assert ref is not None
+
+        async def merged() -> bool:
+            return (await built.github.get_pull_request(ref)).merged
+
+        await wait_until(merged, timeout=5, interval=0.02, what="the fake to merge the PR")
         health = await activities.check_codegen_health()
         assert health.ok and health.mock_mode and "mock mode" in health.detail
 
