@@ -70,7 +70,8 @@ class ExpectedTask:
 
 
 # (scenario, outcome status, reason, attempts that create an agent run)
-SCENARIOS: list[tuple[dict[str, Any], str, Reason, int]] = [
+Scenario = tuple[dict[str, Any], str, Reason, int]
+SCENARIOS: list[Scenario] = [
     ({}, "merged", Reason.MERGED, 1),
     ({"outcome": "close"}, "closed", Reason.CLOSED_UNMERGED, 1),
     ({"fail_attempts": 1}, "merged", Reason.MERGED, 2),
@@ -78,12 +79,14 @@ SCENARIOS: list[tuple[dict[str, Any], str, Reason, int]] = [
 ]
 
 
-def expected_tasks(count: int, prefix: str, *, run_seconds: float = 1.0, reconcile_seconds: float = 2.0) -> list[ExpectedTask]:
-    """`count` tasks cycling through SCENARIOS; agent runs take `run_seconds` on the fake."""
+def expected_tasks(
+    count: int, prefix: str, *, run_seconds: float = 1.0, reconcile_seconds: float = 2.0, scenarios: list[Scenario] = SCENARIOS
+) -> list[ExpectedTask]:
+    """`count` tasks cycling through `scenarios`; agent runs take `run_seconds` on the fake."""
     batch = uuid.uuid4().hex[:6]
     tasks = []
     for index in range(count):
-        scenario, status, reason, attempts = SCENARIOS[index % len(SCENARIOS)]
+        scenario, status, reason, attempts = scenarios[index % len(scenarios)]
         task_id = f"{prefix}-{batch}-{index}"
         task_input = {
             "task": {

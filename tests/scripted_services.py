@@ -229,9 +229,9 @@ class ScriptedServices:
     def _checks_on(self, sha: str) -> list[CheckRunInfo]:
         return [c for c in self.checks if c.head_sha == sha]
 
-    def workers(self, client: Client, task_queue: str) -> list[Worker]:
-        self.client = client
-        tracked = [
+    def activities(self) -> list[Any]:
+        """The stand-ins for the task queue's activities (creation's are `start_agent_run`, `resume_agent_run`)."""
+        return [
             self.generate_prompt,
             self.generate_followup_prompt,
             self.watch_agent_run,
@@ -241,12 +241,15 @@ class ScriptedServices:
             self.find_active_run_on_pr,
             self.stop_agent_on_pr,
         ]
+
+    def workers(self, client: Client, task_queue: str) -> list[Worker]:
+        self.client = client
         return [
             Worker(
                 client,
                 task_queue=task_queue,
                 workflows=[CodegenTaskWorkflow],
-                activities=tracked,
+                activities=self.activities(),
                 # A bug in workflow code fails the test at once instead of retrying the task forever.
                 workflow_failure_exception_types=[Exception],
             ),
