@@ -123,10 +123,11 @@ def _announce(settings: Settings, clients: ServiceClients) -> None:
     else:
         logger.info(clients.description)
     logger.info(
-        "polling %s (workflows, activities) and %s (run creation, %.0f per minute) on %s/%s",
+        "polling %s (workflows, activities) and %s (run creation, %.0f per minute; Codegen reads, %d per 30 s) on %s/%s",
         settings.task_queue,
         codegen_api_task_queue(settings.task_queue),
         settings.create_rate_per_minute,
+        settings.reads_per_30s,
         settings.temporal_address,
         settings.temporal_namespace,
     )
