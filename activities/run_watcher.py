@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.codegen import PAGE_LIMIT, CodegenClient
@@ -83,14 +84,18 @@ class RunWatcher:
     async def run(self, client: Client) -> None:
         """Sweep, pace, repeat, until cancelled; a failed sweep is logged and tried again."""
         while True:
-            pages = 0
+            pause = self.min_interval
             try:
-                pages = await self.sweep(client)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - the watcher outlives any one failure; tasks have fallbacks
-                _log.warning("Reading Codegen's run list failed (tasks fall back to their own reads): %s", error)
-            await asyncio.sleep(self._interval(pages))
+                pause = self._interval(await self.sweep(client))
+            except ApplicationError as error:
+                # Codegen's 429 says when to come back; any other failure is tried again next sweep.
+                _log.warning("Reading Codegen's run list failed (tasks fall back to their own looks): %s", error.message)
+                if error.next_retry_delay:
+                    pause = max(pause, error.next_retry_delay.total_seconds())
+            except Exception:
+                # Never the end of the watcher: the tasks would be left to their own looks.
+                _log.exception("The run watcher's sweep failed; sweeping again")
+            await asyncio.sleep(pause)
 
     def _interval(self, pages: int) -> float:
         budget = self.codegen.read_budget
@@ -101,11 +106,15 @@ class RunWatcher:
         the number of pages read."""
         if not self._watches:
             return 0
-        created = [w.created_at for w in self._watches.values()]
-        since = None if any(c is None for c in created) else min(c for c in created if c is not None) - CLOCK_SKEW
+        # A run that came without its creation time does not stretch the sweep: its task's own look finds it.
+        created = [w.created_at for w in self._watches.values() if w.created_at is not None]
+        if not created:
+            pages = self.codegen.runs_since(None, 1)
+        else:
+            pages = self.codegen.runs_since(min(created) - CLOCK_SKEW, self.max_pages)
         seen = 0
         news: list[tuple[int, AgentRun]] = []
-        async for run in self.codegen.runs_since(since, self.max_pages):
+        async for run in pages:
             seen += 1
             watch = self._watches.get(run.id)
             if watch is None:
