@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import names
 from models.names import WORKFLOW_ID_PREFIX, WORKFLOW_NAME
 from models.status import TaskOutcome, TaskPhase
-from models.task import WorkflowInput, task_markdown, workflow_id_for
+from models.task import WorkflowInput, task_markdown, temporal_priority, workflow_id_for
 from settings import Settings
 
 # Several workflows may carry one TaskId; a lookup names at most this many of them.
@@ -111,6 +111,9 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput, *
         # A finished task may be submitted again; a running one may not.
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=TypedSearchAttributes(attributes),
+        # Activities inherit it: the rate-limited creation queue serves higher priorities first, and
+        # round-robins between repositories within a priority.
+        priority=temporal_priority(input),
         static_summary=f"{task.title} ({task.type.value})",
         static_details=task_markdown(input),
     )

@@ -6,6 +6,7 @@ downloaded at run time; a missing binary is an error that says which package to 
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ from pathlib import Path
 from models import names
 
 LOOPBACK = "127.0.0.1"
+# Server settings every Temporal the project runs shares (dev servers here; docker-compose's file holds the
+# same): fairness between repositories on the task queues is off by default in Server 1.32.
+DYNAMIC_CONFIG = {"matching.enableFairness": True}
 
 
 def _binary(name: str, package: str) -> str:
@@ -41,10 +45,18 @@ def search_attribute_args() -> list[str]:
     return args
 
 
+def dynamic_config_args() -> list[str]:
+    """`--dynamic-config-value key=value` flags for DYNAMIC_CONFIG (values as JSON: `true`)."""
+    args: list[str] = []
+    for key, value in DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    return args
+
+
 def dev_server_argv(
     port: int, *, ui_port: int | None = None, db_file: Path | None = None, loopback: bool = True, quiet: bool = True
 ) -> list[str]:
-    """`temporal server start-dev` on `port` with the project's search attributes.
+    """`temporal server start-dev` on `port` with the project's search attributes and dynamic config.
 
     Without `ui_port` it is headless; without `db_file` it keeps everything in memory. `loopback`
     listens on 127.0.0.1 only (the CLI's own default is localhost); `quiet` logs errors only and,
@@ -60,4 +72,4 @@ def dev_server_argv(
         argv += ["--log-level", "error"]
         if ui_port is not None:
             argv += ["--ui-disable-news-fetch"]
-    return argv + search_attribute_args()
+    return argv + dynamic_config_args() + search_attribute_args()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from temporalio.common import Priority
 
 from models.names import WORKFLOW_ID_PREFIX
 
@@ -343,6 +345,32 @@ class WorkflowInput(_Strict):
 
 def workflow_id_for(task_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{task_id}"
+
+
+# The server refuses a longer fairness key (and with it the start or the activity).
+FAIRNESS_KEY_MAX_BYTES = 64
+_FAIRNESS_HASH_CHARS = 8
+
+
+def fairness_key(repository: str | None) -> str | None:
+    """The repository as a Temporal fairness key: lower-cased (`Acme/API` and `acme/api` share one
+    queue), and when over 64 UTF-8 bytes cut short and ended with a hash of the whole, so two long names
+    that share a beginning stay apart. None (the shared unkeyed queue) without a repository."""
+    if not repository:
+        return None
+    key = repository.lower()
+    encoded = key.encode()
+    if len(encoded) <= FAIRNESS_KEY_MAX_BYTES:
+        return key
+    digest = hashlib.sha256(encoded).hexdigest()[:_FAIRNESS_HASH_CHARS]
+    # A name from a repository URL may hold multi-byte characters: never cut one in half.
+    head = encoded[: FAIRNESS_KEY_MAX_BYTES - _FAIRNESS_HASH_CHARS - 1].decode(errors="ignore")
+    return f"{head}~{digest}"
+
+
+def temporal_priority(input: WorkflowInput) -> Priority:
+    """The task's Temporal priority: its `priority` as the key (1 first), its repository as the fairness key."""
+    return Priority(priority_key=input.task.priority, fairness_key=fairness_key(input.context.repository))
 
 
 def task_markdown(input: WorkflowInput) -> str:

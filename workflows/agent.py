@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         WatchRunInput,
         codegen_api_task_queue,
     )
+    from models.task import temporal_priority
 
 # Patch id: workflows that waited for their runs in a polling activity (a slot held per waiting task,
 # one read per task every 15 s) replay as they ran.
@@ -47,22 +48,25 @@ PROCEED_INSTRUCTION = (
 )
 
 
-async def start_run(input: StartRunInput) -> AgentRun:
-    return await call(CodegenActivities.start_agent_run, input, **_starting_agent_work())
+async def start_run(task: RunningTask, input: StartRunInput) -> AgentRun:
+    return await call(CodegenActivities.start_agent_run, input, **_starting_agent_work(task))
 
 
-async def resume_run(input: ResumeRunInput) -> AgentRun:
-    return await call(CodegenActivities.resume_agent_run, input, **_starting_agent_work())
+async def resume_run(task: RunningTask, input: ResumeRunInput) -> AgentRun:
+    return await call(CodegenActivities.resume_agent_run, input, **_starting_agent_work(task))
 
 
-def _starting_agent_work() -> dict[str, Any]:
+def _starting_agent_work(task: RunningTask) -> dict[str, Any]:
     """On the rate-limited queue, so every worker together keeps to Codegen's creation limit.
 
     With a deep backlog a slot can take hours to come: waiting for one is no failure, so no deadline
     counts it (a schedule-to-close timeout would). Each try has a minute once it runs; tries are counted.
+    The task's priority and repository order the queue; set here from the input, not inherited, because a
+    workflow started by `temporal workflow start` without priority flags has none of its own.
     """
     return {
         "task_queue": codegen_api_task_queue(workflow.info().task_queue),
+        "priority": temporal_priority(task.input),
         "start_to_close_timeout": timedelta(minutes=1),
         "schedule_to_close_timeout": None,
         "retry_policy": CREATE_QUEUE_RETRY,
@@ -87,6 +91,7 @@ async def run_to_end(task: RunningTask, run: AgentRun) -> AgentRun:
     task.publish()
     options = task.input.options
     resumed = await resume_run(
+        task,
         ResumeRunInput(
             run_id=run.id,
             prompt=PROCEED_INSTRUCTION,

@@ -144,6 +144,7 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
 async def _start(task: RunningTask, record: AttemptRecord, prompt: str) -> AgentRun:
     input, options = task.input, task.input.options
     return await start_run(
+        task,
         StartRunInput(
             task_id=task.state.status.task_id,
             workflow_id=workflow.info().workflow_id,

@@ -67,6 +67,7 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
     try:
         prompt = await call(PromptActivities.generate_followup_prompt, request, local=True, start_to_close_timeout=timedelta(seconds=30))
         run = await resume_run(
+            task,
             ResumeRunInput(
                 run_id=state.pr_run_id,
                 prompt=prompt.content,
