@@ -249,6 +249,35 @@ def test_a_real_deployment_without_its_key_is_refused_not_mocked() -> None:
     assert refusal is not None and "GITHUB_TOKEN" in refusal and "CODEGEN_ORG_ID" in refusal
 
 
+# --- The Temporal server: the dev server's versions and dynamic config ---
+
+
+def _dev_server_versions() -> dict[str, str]:
+    """{"Server": "1.32.0", "UI": "2.54.1"} from `temporal --version` (the CLI that `make dev-server` runs)."""
+    output = subprocess.run([temporal_server.temporal_cli_path(), "--version"], capture_output=True, text=True, timeout=20).stdout
+    return dict(re.findall(r"(Server|UI) (\d+\.\d+\.\d+)", output))
+
+
+def test_compose_runs_the_dev_server_s_temporal_and_ui_versions() -> None:
+    versions = _dev_server_versions()
+    assert set(versions) == {"Server", "UI"}
+    services = load_compose()["services"]
+    tags = {name: services[name]["image"].rpartition(":")[2] for name in ("temporal", "temporal-schema", "setup", "temporal-ui")}
+    # The schema tool comes with the server's release: its schema is the one that server expects.
+    assert tags == {"temporal": versions["Server"], "temporal-schema": versions["Server"], "setup": versions["Server"], "temporal-ui": versions["UI"]}
+
+
+def test_compose_server_reads_the_dev_server_s_dynamic_config() -> None:
+    temporal = load_compose()["services"]["temporal"]
+    path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    mounted = {target: source for source, target, *_ in (volume.split(":") for volume in temporal["volumes"])}
+    config = yaml.safe_load((ROOT / mounted[path]).read_text())
+    assert {key: [entry["value"] for entry in entries] for key, entries in config.items()} == {
+        key: [value] for key, value in temporal_server.DYNAMIC_CONFIG.items()
+    }
+    assert config["matching.enableFairness"] == [{"value": True}]
+
+
 # --- Dependencies and ports ---
 
 
