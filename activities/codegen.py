@@ -350,12 +350,16 @@ def _same_task(run: AgentRun, input: StartRunInput, workflow_run_id: str | None)
 
 
 def _unanswered_since(input: StartRunInput) -> datetime | None:
-    """When a create may have reached Codegen without its answer reaching us: an earlier try's (from its
-    heartbeat), or an earlier attempt's (from the workflow); the earlier of the two."""
+    """When a create may have reached Codegen without its answer reaching us: an earlier attempt's (from the
+    workflow), an earlier try's (from its heartbeat), or, for a retry whose predecessor's heartbeat never
+    reached the server (throttled, or the worker died first), the activity's first scheduling."""
+    info = activity.info()
     moments = [input.unanswered_since] if input.unanswered_since else []
-    for detail in activity.info().heartbeat_details or ():
+    for detail in info.heartbeat_details or ():
         if isinstance(detail, dict) and isinstance(detail.get(CREATE_SENT_AT), str):
             moments.append(datetime.fromisoformat(detail[CREATE_SENT_AT]))
+    if info.attempt > 1 and not moments:
+        moments.append(info.scheduled_time)
     return min(moments, default=None)
 
 

@@ -262,8 +262,11 @@ async def test_a_retry_looks_back_to_the_create_its_earlier_try_sent(clients, ad
         patch.setattr("activities.codegen.PAGE_LIMIT", 1)
         kept = ({CREATE_SENT_AT: sent_at.isoformat()},)
         assert (await environment(attempt=2, heartbeat_details=kept).run(activities.start_agent_run, retry)).id == created.id
-        # Without the earlier try's word, only the newest page is read: the buried run is not found.
-        assert (await environment(attempt=2).run(activities.start_agent_run, retry)).id != created.id
+        # The earlier try's heartbeat never reached the server: a retry looks back to the activity's scheduling.
+        scheduled = environment(attempt=2, scheduled_time=sent_at - timedelta(seconds=1))
+        assert (await scheduled.run(activities.start_agent_run, retry)).id == created.id
+        # A first try has no earlier try to look for: only the newest page is read, and the buried run is not found.
+        assert (await environment(attempt=1).run(activities.start_agent_run, retry)).id != created.id
 
 
 async def test_repository_is_resolved_to_a_repo_id_once(clients, admin):

@@ -39,8 +39,11 @@ RUN_LOOK_INTERVAL = timedelta(minutes=5)
 MOCK_RUN_LOOK_INTERVAL = timedelta(seconds=5)
 
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
-# after this long, not after the minute the call may take.
+# after this long, not after the minutes the call may take.
 AGENT_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# A try may wait for read slots (the look for an earlier try's run) before it creates: generous, so that a
+# busy read budget never times out a try whose create is in flight (its retry would make a second run).
+AGENT_CALL_TIMEOUT = timedelta(minutes=10)
 # What a paused run (a plan waiting for approval, a question) is told, once.
 PROCEED_INSTRUCTION = (
     "Proceed without waiting for confirmation: nobody will answer questions or approve plans here. "
@@ -60,14 +63,14 @@ def _starting_agent_work(task: RunningTask) -> dict[str, Any]:
     """On the rate-limited queue, so every worker together keeps to Codegen's creation limit.
 
     With a deep backlog a slot can take hours to come: waiting for one is no failure, so no deadline
-    counts it (a schedule-to-close timeout would). Each try has a minute once it runs; tries are counted.
+    counts it (a schedule-to-close timeout would). Tries are counted instead.
     The task's priority and repository order the queue; set here from the input, not inherited, because a
     workflow started by `temporal workflow start` without priority flags has none of its own.
     """
     return {
         "task_queue": codegen_api_task_queue(workflow.info().task_queue),
         "priority": temporal_priority(task.input),
-        "start_to_close_timeout": timedelta(minutes=1),
+        "start_to_close_timeout": AGENT_CALL_TIMEOUT,
         "schedule_to_close_timeout": None,
         "retry_policy": CREATE_QUEUE_RETRY,
         "heartbeat_timeout": AGENT_CALL_HEARTBEAT_TIMEOUT,
