@@ -6,7 +6,8 @@
   (60 per 30 s, 120 a minute), the worker's rate just below it; creations per minute over the steady
   part (after the first window's worth) from the fake's run `created_at`, divided by the limit.
 - runs: `--runs` tasks against Codegen's real read limit (60 GETs per 30 s at the fake and in the
-  worker) and no create limit, each run taking `--run-seconds`, so they are all in progress at once;
+  worker), no create limit at the fake and the worker creating 60 a minute (half the reads: each create
+  reads first), each run taking `--run-seconds`, so they are all in progress at once;
   the most at once is the fake's count. A run ends at the fake `run_seconds` after its `created_at`
   (its lifecycle sleeps that long; a late event loop only ends it later, so the figure errs high); the
   task noticed it at its attempt's `finished_at`, the workflow time of the task that took the news
@@ -48,10 +49,15 @@ CREATE_RATE_SHARE = 0.97
 # Codegen's published read limit: every GET, the run list included.
 READ_LIMIT = 60
 READ_WINDOW_S = 30
-# Every create first reads a page of the run list (a run an earlier try made is adopted, not made twice),
-# so creating N runs takes N / 2 s of the read limit: runs last that long and a margin to overlap.
-RUN_OVERLAP_MARGIN = 1.3
-RUN_EXTRA_S = 60.0
+# Every create first reads a page of the run list (a run an earlier try made is adopted, not made twice).
+# Creating as fast as the queue allows, those reads filled the read limit, creates waited past their
+# one-minute start-to-close for a read, went on to create, and their retries made a second run: 1,635
+# runs for 1,000 tasks (README). So creates get half the read limit and the watcher the rest.
+RUNS_CREATE_RATE_PER_MINUTE = 60
+# Runs last as long as creating them all takes (Temporal's queue delivers about 0.93 of its set rate),
+# and a margin, so that they all overlap.
+RUN_OVERLAP_MARGIN = 1.2
+RUN_EXTRA_S = 30.0
 
 # The real schedule of a quiet PR's reads, run this many times faster: 10 minutes -> 5 s, 1 hour -> 30 s.
 TIME_SCALE = 120
@@ -93,13 +99,13 @@ async def task_outcome(client: Client, workflow_id: str) -> TaskOutcome:
 
 
 def default_run_seconds(count: int) -> float:
-    return round(count * READ_WINDOW_S / READ_LIMIT * RUN_OVERLAP_MARGIN + RUN_EXTRA_S)
+    return round(count * 60 / RUNS_CREATE_RATE_PER_MINUTE * RUN_OVERLAP_MARGIN + RUN_EXTRA_S)
 
 
 async def measure_runs(count: int, run_seconds: float | None = None) -> dict[str, Any]:
     run_seconds = run_seconds or default_run_seconds(count)
     fake_env = {"FAKE_CODEGEN_READ_LIMIT": str(READ_LIMIT), "FAKE_CODEGEN_READ_WINDOW_SECONDS": str(READ_WINDOW_S), "FAKE_RUN_SECONDS": str(run_seconds)}
-    worker_env = {"CODEGEN_READS_PER_30S": str(READ_LIMIT * 30 // READ_WINDOW_S)}
+    worker_env = {"CODEGEN_READS_PER_30S": str(READ_LIMIT * 30 // READ_WINDOW_S), "CODEGEN_CREATE_RATE_PER_MINUTE": str(RUNS_CREATE_RATE_PER_MINUTE)}
     async with full_stack(fake_env=fake_env, worker_env=worker_env) as stack:
         began = time.monotonic()
         ids = await start_tasks(stack.client, stack.task_queue, count)
@@ -110,6 +116,7 @@ async def measure_runs(count: int, run_seconds: float | None = None) -> dict[str
         outcomes: list[TaskOutcome] = await bounded(len(ids), 50, lambda index: task_outcome(stack.client, ids[index]))
         created = await fake_run_created_at(stack.fake_url, Settings().codegen_org_id)
     ended = timedelta(seconds=run_seconds)
+    creates_span_s = (max(created.values()) - min(created.values())).total_seconds()
     notices = [
         (attempt.finished_at - (created[attempt.agent_run_id] + ended)).total_seconds()
         for outcome in outcomes
@@ -122,12 +129,20 @@ async def measure_runs(count: int, run_seconds: float | None = None) -> dict[str
         if endpoint.startswith("GET /v1/")
     }
     quota = counters["codegen_quota"]
+    # Runs made for a task attempt that already had one: orphaned agents, not tasks' runs at once.
+    duplicates = sum(sum(attempts.values()) - len(attempts) for attempts in counters["runs_created"].values())
     return {
         "runs": count,
         "run_seconds": run_seconds,
+        "create_rate_per_minute": RUNS_CREATE_RATE_PER_MINUTE,
         "started_s": round(started_s, 1),
+        "creates_span_s": round(creates_span_s, 1),
         "total_s": round(total_s, 1),
-        "concurrent_runs": counters["runs_in_progress_max"],
+        # Exact when the runs outlast the creating (creates_span_s < run_seconds): every duplicate was then in
+        # progress at the peak; a lower bound otherwise.
+        "concurrent_runs": counters["runs_in_progress_max"] - duplicates,
+        "runs_in_progress_max": counters["runs_in_progress_max"],
+        "duplicate_runs": duplicates,
         "merged": sum(outcome.status == "merged" for outcome in outcomes),
         "noticed": len(notices),
         "notice_p50_s": round(percentile(notices, 0.5), 1),
