@@ -193,7 +193,7 @@ async def measure_github(prs: int, window_s: float = GITHUB_WINDOW_S) -> dict[st
         "github_requests_charged": charged,
         "github_requests_304": free,
         "github_requests_per_pr_hour": round(charged / pr_hours, 3),
-        "github_reads_per_pr_hour": round((charged + free) / pr_hours, 2),
+        "github_requests_with_304s_per_pr_hour": round((charged + free) / pr_hours, 2),
     }
 
 
