@@ -64,8 +64,6 @@ TIME_SCALE = 120
 REAL_RECONCILE_S = 600
 REAL_RECONCILE_MAX_S = 3600
 GITHUB_WINDOW_S = 180.0
-# GitHub's primary limit enforced but never reached, so the fake counts what it charges.
-GITHUB_RATE = {"FAKE_GITHUB_RATE_LIMIT": "1000000000", "FAKE_GITHUB_RATE_WINDOW_SECONDS": "86400"}
 
 FINISH_TIMEOUT_S = 900.0
 
@@ -171,7 +169,7 @@ def github_charged(counters: dict[str, Any]) -> tuple[int, int]:
 
 async def measure_github(prs: int, window_s: float = GITHUB_WINDOW_S) -> dict[str, Any]:
     options = {"reconcile_interval": REAL_RECONCILE_S / TIME_SCALE, "reconcile_max_interval": REAL_RECONCILE_MAX_S / TIME_SCALE}
-    async with full_stack(fake_env=GITHUB_RATE) as stack:
+    async with full_stack() as stack:
         await start_tasks(stack.client, stack.task_queue, prs, scenario={"outcome": "leave_open"}, options=options)
         tracking = f"{RUNNING_TASKS} AND TaskQueue = '{stack.task_queue}' AND TaskPhase = 'tracking_pr'"
         await wait_for_count(stack.client, tracking, lambda n: n >= prs, timeout=FINISH_TIMEOUT_S, what="tasks tracking their PRs")
