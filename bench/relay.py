@@ -62,7 +62,7 @@ class Sent:
 
 async def open_pull_requests(stack: Stack, count: int) -> list[OpenPullRequest]:
     """`count` task workflows tracking PRs the fake leaves open; no GitHub reads while measuring."""
-    await start_tasks(stack.client, stack.task_queue, count, scenario={"outcome": "leave_open"}, reconcile_interval=3600)
+    await start_tasks(stack.client, stack.task_queue, count, scenario={"outcome": "leave_open"}, options={"reconcile_interval": 3600})
     tracking = f"{RUNNING_TASKS} AND TaskQueue = '{stack.task_queue}' AND TaskPhase = 'tracking_pr'"
     await wait_for_count(stack.client, tracking, lambda n: n >= count, timeout=OPEN_TIMEOUT_S, what="tasks tracking a PR")
     found = []

@@ -119,7 +119,7 @@ async def open_tasks(stack: Stack, settled_query: str, count: int, window: int, 
         if batch > 0:
             await start_tasks(
                 stack.client, stack.task_queue, batch,
-                scenario={"outcome": "leave_open"}, reconcile_interval=REAL_RECONCILE_INTERVAL_S,
+                scenario={"outcome": "leave_open"}, options={"reconcile_interval": REAL_RECONCILE_INTERVAL_S},
             )  # fmt: skip
             started += batch
         await asyncio.sleep(0.5)

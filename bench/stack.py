@@ -14,7 +14,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -129,6 +131,33 @@ async def full_stack(*, fake_env: dict[str, str] | None = None, worker_env: dict
         }
         worker = await stack.enter_async_context(worker_process(client, task_queue, env))
         yield Stack(client, address, task_queue, fake_url, relay_url, secret, worker)
+
+
+async def fake_counters(fake_url: str) -> dict[str, Any]:
+    """The fake's `/_admin/counters`: requests by endpoint and status, runs in progress, Codegen quota use."""
+    async with httpx.AsyncClient(base_url=fake_url) as http:
+        return (await http.get("/_admin/counters")).json()
+
+
+async def fake_run_created_at(fake_url: str, org_id: str) -> dict[int, datetime]:
+    """When the fake created each run of `org_id`, read from its run list as the worker reads it.
+
+    These are Codegen reads: where the fake enforces a read limit, call this after its counters are taken.
+    """
+    created: dict[int, datetime] = {}
+    async with httpx.AsyncClient(base_url=fake_url, headers={"Authorization": "Bearer bench"}) as http:
+        skip = 0
+        while True:
+            response = await http.get(f"/v1/organizations/{org_id}/agent/runs", params={"skip": skip, "limit": 100})
+            if response.status_code == 429:  # the worker's last reads may still fill the window
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            response.raise_for_status()
+            page = response.json()
+            created |= {item["id"]: datetime.fromisoformat(item["created_at"]) for item in page["items"]}
+            skip += 100
+            if skip >= page["total"]:
+                return created
 
 
 async def settle_webhooks(fake_url: str, *, timeout: float) -> None:

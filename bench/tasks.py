@@ -23,13 +23,12 @@ RUNNING_TASKS = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Runnin
 START_CONCURRENCY = 50
 
 
-def task_input(task_id: str, *, scenario: dict[str, Any] | None = None, reconcile_interval: float | None = None) -> dict[str, Any]:
-    """The workflow input of one benchmark task (a small feature in acme/api)."""
+def task_input(task_id: str, *, scenario: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The workflow input of one benchmark task (a small feature in acme/api), with task `options` if any."""
     task: dict[str, Any] = {"id": task_id, "title": f"Benchmark task {task_id}", "type": "feature"}
     if scenario:
         task["metadata"] = {"scenario": scenario}
-    options = {"reconcile_interval": reconcile_interval} if reconcile_interval else {}
-    return {"task": task, "context": {"repository": "acme/api"}, "options": options}
+    return {"task": task, "context": {"repository": "acme/api"}, "options": options or {}}
 
 
 async def bounded(count: int, concurrency: int, job: Callable[[int], Awaitable[Any]]) -> list[Any]:
@@ -46,7 +45,7 @@ async def bounded(count: int, concurrency: int, job: Callable[[int], Awaitable[A
 
 
 async def start_tasks(
-    client: Client, task_queue: str, count: int, *, scenario: dict[str, Any] | None = None, reconcile_interval: float | None = None
+    client: Client, task_queue: str, count: int, *, scenario: dict[str, Any] | None = None, options: dict[str, Any] | None = None
 ) -> list[str]:
     """Start `count` CodegenTaskWorkflows; returns their workflow ids."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
@@ -55,7 +54,7 @@ async def start_tasks(
 
     async def start(index: int) -> str:
         task_id = f"{prefix}-{index}"
-        input = WorkflowInput.model_validate(task_input(task_id, scenario=scenario, reconcile_interval=reconcile_interval))
+        input = WorkflowInput.model_validate(task_input(task_id, scenario=scenario, options=options))
         # As `starter.py submit` starts a task: with its search attributes and Web UI summary.
         return (await start_task(client, settings, input)).id
 
@@ -101,6 +100,20 @@ async def closed_runs(client: Client, query: str) -> list[ClosedRun]:
                 execution.typed_search_attributes.get(names.TASK_PHASE),
             )
         )
+    return runs
+
+
+async def finished(client: Client, workflow_type: str, task_queue: str, workflow_ids: list[str], *, timeout: float) -> list[ClosedRun]:
+    """Wait until all of `workflow_ids` (of the type, on the queue) have closed; their runs."""
+    query = f"WorkflowType = '{workflow_type}' AND TaskQueue = '{task_queue}'"
+    wanted = set(workflow_ids)
+    await wait_for_count(
+        client, f"{query} AND ExecutionStatus = 'Running'", lambda running: running == 0,
+        timeout=timeout, what=f"{workflow_type} still running",
+    )  # fmt: skip
+    runs = [run for run in await closed_runs(client, query) if run.workflow_id in wanted]
+    if len(runs) != len(wanted):
+        raise RuntimeError(f"{len(wanted) - len(runs)} of {len(wanted)} {workflow_type} runs not found closed")
     return runs
 
 

@@ -26,14 +26,7 @@ from temporalio.client import Client
 from bench.baseline import BASELINE_SIGNAL, BASELINE_WORKFLOW, BaselineInput
 from bench.results import record
 from bench.stack import cpu_seconds, full_stack, settle_webhooks, worker_process
-from bench.tasks import (
-    ClosedRun,
-    bounded,
-    closed_runs,
-    percentile,
-    start_tasks,
-    wait_for_count,
-)
+from bench.tasks import ClosedRun, bounded, finished, percentile, start_tasks
 from models.names import WORKFLOW_NAME
 from workflows.calls import LOCAL_ACTIVITY_MARKER
 
@@ -65,20 +58,6 @@ async def task_shape(client: Client, workflow_ids: list[str]) -> Shape:
             counts["local_activities"] += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
             counts["signals"] += event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     return Shape(**{name: round(total / len(workflow_ids)) for name, total in counts.items()})
-
-
-async def finished(client: Client, workflow_type: str, task_queue: str, workflow_ids: list[str]) -> list[ClosedRun]:
-    """Wait until all of `workflow_ids` (of the type, on the queue) have closed; their runs."""
-    query = f"WorkflowType = '{workflow_type}' AND TaskQueue = '{task_queue}'"
-    wanted = set(workflow_ids)
-    await wait_for_count(
-        client, f"{query} AND ExecutionStatus = 'Running'", lambda running: running == 0,
-        timeout=FINISH_TIMEOUT_S, what=f"{workflow_type} still running",
-    )  # fmt: skip
-    runs = [run for run in await closed_runs(client, query) if run.workflow_id in wanted]
-    if len(runs) != len(wanted):
-        raise RuntimeError(f"{len(wanted) - len(runs)} of {len(wanted)} {workflow_type} runs not found closed")
-    return runs
 
 
 @dataclass
@@ -130,7 +109,7 @@ async def measure(tasks: int) -> dict[str, Any]:
                 before = cpu_seconds()
                 if kind == "tasks":
                     ids = await start_tasks(stack.client, stack.task_queue, count)
-                    runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, ids)
+                    runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, ids, timeout=FINISH_TIMEOUT_S)
                     # Webhooks still on their way would otherwise land in the next round.
                     await settle_webhooks(stack.fake_url, timeout=FINISH_TIMEOUT_S)
                     task_half.add(runs, before, cpu_seconds())
@@ -141,7 +120,8 @@ async def measure(tasks: int) -> dict[str, Any]:
                     # Every call the task made, local or not, becomes an ordinary activity call here.
                     calls = BaselineInput(activities=shape.activities + shape.local_activities, signals=shape.signals)
                     ids = await run_baseline(stack.client, baseline_queue, count, calls)
-                    baseline_half.add(await finished(stack.client, BASELINE_WORKFLOW, baseline_queue, ids), before, cpu_seconds())
+                    runs = await finished(stack.client, BASELINE_WORKFLOW, baseline_queue, ids, timeout=FINISH_TIMEOUT_S)
+                    baseline_half.add(runs, before, cpu_seconds())
     task_figures, baseline_figures = task_half.figures(), baseline_half.figures()
     return {
         "tasks": tasks,

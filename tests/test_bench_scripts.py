@@ -11,13 +11,14 @@ import sys
 import pytest
 
 import bench
+from bench.quota import github_charged
 from devstack import ROOT
 
 MODULES = sorted(f"bench.{module.name}" for module in pkgutil.iter_modules(bench.__path__))
 
 
 def test_there_are_bench_scripts() -> None:
-    assert {"bench.throughput", "bench.relay", "bench.scale", "bench.prompts"} <= set(MODULES)
+    assert {"bench.throughput", "bench.relay", "bench.scale", "bench.prompts", "bench.quota"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -29,3 +30,19 @@ def test_make_bench_command_line_answers_help() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--only" in done.stdout
+
+
+def test_quota_command_line_answers_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.quota", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--part" in done.stdout and "--runs" in done.stdout
+
+
+def test_quota_counts_only_github_answers_other_than_304_as_charged() -> None:
+    requests = {
+        "GET /repos/{owner}/{repo}/pulls/{number}": {"200": 3, "304": 40},
+        "GET /repos/{owner}/{repo}/commits/{sha}/check-runs": {"304": 20, "403": 1},
+        "GET /rate_limit": {"200": 5},
+        "GET /v1/organizations/{org_id}/agent/runs": {"200": 9},
+    }
+    assert github_charged({"requests": requests}) == (4, 60)
