@@ -97,8 +97,9 @@ async def test_followup_activity_renders_fix_checks(client, task_queue):
 async def test_a_broken_team_template_ends_the_task_with_its_file_and_line(client, task_queue, tmp_path):
     (tmp_path / "feature.md.j2").write_text("# {{ task.title }}\n\n{{ task.summary }}\n")
     services, prompts = ScriptedServices(), PromptActivities(str(tmp_path))
+    services.client = client
     activities = [
-        prompts.generate_prompt, prompts.generate_followup_prompt, services.wait_for_agent_run,
+        prompts.generate_prompt, prompts.generate_followup_prompt, services.watch_agent_run,
         services.read_pull_request, services.read_check_outputs, services.read_review_comments,
     ]  # fmt: skip
     task_worker = Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=activities)
