@@ -48,6 +48,8 @@ DEFAULT_READS_PER_30S = 60
 REPOSITORY_NOT_CONNECTED = "RepositoryNotConnected"
 # Failures after which a create may have taken effect: its answer, not the request, may be what was lost.
 UNKNOWN_ANSWER_ERRORS = frozenset({HttpErrorType.SERVICE_UNAVAILABLE, HttpErrorType.INVALID_RESPONSE})
+# A try that left its create to the next one (too little time left to hear the answer): retryable.
+CREATE_DEFERRED = "CreateDeferred"
 # The heartbeat detail that tells the next try when this one sent its create.
 CREATE_SENT_AT = "create_sent_at"
 
@@ -81,6 +83,8 @@ class CodegenClient:
         self.mock_mode = mock_mode
         # Every GET waits for a slot here: Codegen allows 60 reads per 30 s per key, whoever reads.
         self.read_budget = read_budget or ReadBudget(DEFAULT_READS_PER_30S)
+        self._newest: tuple[datetime, RunPage] | None = None
+        self._newest_lock = asyncio.Lock()
         self._repo_ids: dict[str, int] = {}
         self._repos_loaded_at: float | None = None
         self._repos_lock = asyncio.Lock()
@@ -164,6 +168,15 @@ class CodegenClient:
         except (TypeError, ValueError):
             raise invalid_response(SERVICE, f"GET {path}", "`total` is not a number") from None
         return RunPage(runs, total)
+
+    async def newest_runs(self, read_since: datetime) -> list[AgentRun]:
+        """The newest page of runs as read at `read_since` or later: a page already read then is shared, so
+        callers at the same moment cost one read."""
+        async with self._newest_lock:
+            if self._newest is None or self._newest[0] < read_since:
+                asked_at = datetime.now(UTC)
+                self._newest = (asked_at, await self.list_runs(limit=PAGE_LIMIT))
+            return self._newest[1].runs
 
     async def runs_since(self, since: datetime | None, max_pages: int) -> AsyncIterator[AgentRun]:
         """The organization's runs, newest first, page by page until a page reaches runs created before
@@ -389,6 +402,9 @@ class CodegenActivities:
     # (Codegen's clock may differ from ours), and reads this many pages of 100 at most.
     ADOPTION_CLOCK_SKEW = timedelta(minutes=5)
     ADOPTION_MAX_PAGES = 20
+    # A try sends its create only with this much of its start-to-close timeout left: enough for Codegen's
+    # answer (the client waits 30 s) to come back before the server gives the try up and retries it.
+    CREATE_TIME_MARGIN = timedelta(minutes=1)
     # Looking for a run already working on a PR reads at most this many pages of 100.
     ACTIVE_RUN_MAX_PAGES = 3
     MAX_POLL_INTERVAL_SECONDS = 60.0
@@ -450,6 +466,13 @@ class CodegenActivities:
         if input.repository:
             metadata["repository"] = input.repository
         sent_at = datetime.now(UTC)
+        info = activity.info()
+        if info.start_to_close_timeout and sent_at - info.started_time > info.start_to_close_timeout - self.CREATE_TIME_MARGIN:
+            # Reads held it too long: a create sent now could outlive the try, and its retry would make a second run.
+            raise ApplicationError(
+                f"agent run not created: this try waited {sent_at - info.started_time} for Codegen reads; the next try creates it",
+                type=CREATE_DEFERRED,
+            )
         # Kept by the server for the next try, should this one die before Codegen answers.
         beat.now({CREATE_SENT_AT: sent_at.isoformat()})
         try:
@@ -489,12 +512,16 @@ class CodegenActivities:
         if info.workflow_run_id is None and not input.first_execution_run_id:
             return None  # not called by a workflow: nothing can have tagged a run
         known = set(input.known_run_ids)
+
+        def ours(run: AgentRun) -> bool:
+            return run.id not in known and _same_task(run, input, info.workflow_run_id)
+
         if unanswered_since is None:
-            runs = self.client.runs_since(None, 1)
-        else:
-            runs = self.client.runs_since(unanswered_since - self.ADOPTION_CLOCK_SKEW, self.ADOPTION_MAX_PAGES)
-        async for run in runs:
-            if run.id not in known and _same_task(run, input, info.workflow_run_id):
+            # A first try looks only for a run made before a reset, so before this try was scheduled: any
+            # page read since shows it, and a burst of creates shares its reads.
+            return next(filter(ours, await self.client.newest_runs(info.current_attempt_scheduled_time)), None)
+        async for run in self.client.runs_since(unanswered_since - self.ADOPTION_CLOCK_SKEW, self.ADOPTION_MAX_PAGES):
+            if ours(run):
                 return run
         return None
 

@@ -4,7 +4,7 @@ A task waiting for its agent run holds no activity slot: it registers the run he
 `watch_agent_run` local activity) and waits for a signal, with its own timer as the fallback. The
 watcher reads the organization's runs a page of 100 at a time, newest first, as far back as the oldest
 run it watches, and signals a task when its run ends, starts waiting for input, or runs again. It
-spends at most half of the read budget, so adoption, follow-up and fallback reads keep the rest.
+reads through its own half of the read budget (see `service_clients`), so no burst of other reads delays it.
 
 Its registrations live in memory: a worker that restarts forgets them, and each task's fallback
 timer registers its run again (and reads it once) on whichever worker runs it next.
@@ -34,8 +34,8 @@ _log = logging.getLogger(__name__)
 # The run list's order is by creation: the sweep reads past the oldest watched run by this much, for
 # the clock difference between this worker and Codegen.
 CLOCK_SKEW = timedelta(minutes=5)
-# The sweep spends at most this share of the read budget.
-BUDGET_SHARE = 0.5
+# Sweeps spend at most this share of the watcher's read budget: the rest is for the tasks' looks.
+SWEEP_SHARE = 0.8
 
 
 @dataclass
@@ -99,7 +99,7 @@ class RunWatcher:
 
     def _interval(self, pages: int) -> float:
         budget = self.codegen.read_budget
-        return max(self.min_interval, pages / (budget.per_second * BUDGET_SHARE))
+        return max(self.min_interval, pages / (budget.per_second * SWEEP_SHARE))
 
     async def sweep(self, client: Client) -> int:
         """Read the run list back to the oldest watched run and signal every task whose run changed;

@@ -34,8 +34,8 @@ GITHUB_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # Sent to the fake only: a real key never leaves for a fake, and vice versa.
 MOCK_TOKEN = "mock-mode"
 IN_PROCESS_FAKE_URL = "http://fake.in-process"
-# The run watcher reads the run list at most this often, and less often when the read budget says so: a
-# one-page sweep every 2 s is 15 of Codegen's 60 reads per 30 s; the fake's runs take about a second.
+# The run watcher reads the run list at most this often, and less often when its read budget says so: a
+# one-page sweep every 2 s is 15 of its 30 reads per 30 s; the fake's runs take about a second.
 SWEEP_INTERVAL = 2.0
 MOCK_SWEEP_INTERVAL = 0.5
 
@@ -128,13 +128,19 @@ def _github_http(base_url: str, token: str | None, **kwargs: Any) -> httpx.Async
 
 
 def _assemble(codegen_http: httpx.AsyncClient, github_http: httpx.AsyncClient, settings: Settings, description: str) -> ServiceClients:
-    codegen = CodegenClient(codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode, read_budget=ReadBudget(settings.reads_per_30s))
+    # Half the read budget is the run watcher's own (its sweeps and the tasks' looks at their runs), so no
+    # burst of creates or follow-ups can leave waiting tasks unseen; the rest is everyone else's.
+    watcher_reads = max(1, settings.reads_per_30s // 2)
+    codegen = CodegenClient(
+        codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode, read_budget=ReadBudget(max(1, settings.reads_per_30s - watcher_reads))
+    )
+    watching = CodegenClient(codegen_http, settings.codegen_org_id, mock_mode=settings.mock_mode, read_budget=ReadBudget(watcher_reads))
     return ServiceClients(
         codegen=codegen,
         github=GitHubClient(github_http),
         mock_mode=settings.mock_mode,
         description=description,
-        run_watcher=RunWatcher(codegen, min_interval=MOCK_SWEEP_INTERVAL if settings.mock_mode else SWEEP_INTERVAL),
+        run_watcher=RunWatcher(watching, min_interval=MOCK_SWEEP_INTERVAL if settings.mock_mode else SWEEP_INTERVAL),
         _closers=[codegen_http.aclose, github_http.aclose],
     )
 

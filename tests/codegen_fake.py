@@ -1,12 +1,17 @@
 """Fixtures for testing the Codegen client and activities against the fake over loopback HTTP:
-one fake per test module, real-mode clients pointed at it, and raw access to its admin routes."""
+one fake per test module, real-mode clients pointed at it, raw access to its admin routes, and an
+activity environment whose try has just started."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest_asyncio
+from temporalio.testing import ActivityEnvironment
 
 from activities.service_clients import ServiceClients
 from devstack.services import serve_fake
@@ -40,3 +45,17 @@ async def admin(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """Raw access to the fake: admin routes, and API calls with the test key."""
     async with httpx.AsyncClient(base_url=fake_url, headers=AUTH) as http:
         yield http
+
+
+def activity_environment(**info_changes: Any) -> ActivityEnvironment:
+    """An activity environment whose try started now, with a create's start-to-close timeout; `info_changes` on top.
+
+    (The SDK's default says the try started in 1970 with a second to run: a create would never be sent.)
+    """
+    now = datetime.now(UTC)
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info,
+        **{"started_time": now, "scheduled_time": now, "current_attempt_scheduled_time": now, "start_to_close_timeout": timedelta(minutes=10), **info_changes},
+    )
+    return environment

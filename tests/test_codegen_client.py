@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.codegen import (
+    CREATE_DEFERRED,
     CREATE_SENT_AT,
     REPOSITORY_NOT_CONNECTED,
     CodegenActivities,
@@ -27,7 +27,7 @@ from devstack.services import free_port, serve_fake
 from fakes import FakeConfig
 from models.codegen import PullRequestRef, ResumeRunInput, RunState, StartRunInput, WaitRunInput, classify_run_status
 from settings import Settings
-from tests.codegen_fake import FAST, KEY, admin, clients, fake_url  # noqa: F401 (fixtures)
+from tests.codegen_fake import FAST, KEY, activity_environment, admin, clients, fake_url  # noqa: F401 (fixtures)
 from tests.fake_services import AUTH, finished_run
 from tests.waiting import wait_until
 from worker import build_service_clients
@@ -46,9 +46,7 @@ def start_input(scenario: dict | None = None, **changes) -> StartRunInput:
 
 
 def environment(**info_changes) -> ActivityEnvironment:
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, **info_changes)
-    return env
+    return activity_environment(**info_changes)
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -586,3 +584,30 @@ async def test_mock_mode_accepts_any_repository_unless_the_fake_is_told_otherwis
         with pytest.raises(ApplicationError) as caught:
             await environment().run(CodegenActivities(built.codegen).start_agent_run, start_input(repository="acme/docs"))
     assert caught.value.type == REPOSITORY_NOT_CONNECTED and "acme/docs is not connected" in caught.value.message
+
+
+async def test_a_try_with_too_little_time_left_leaves_the_create_to_the_next(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    input = start_input()
+    late = environment(started_time=datetime.now(UTC) - timedelta(minutes=9, seconds=30))
+    with pytest.raises(ApplicationError) as deferred:
+        await late.run(activities.start_agent_run, input)
+    assert deferred.value.type == CREATE_DEFERRED and not deferred.value.non_retryable
+    assert input.task_id not in (await admin.get("/_admin/counters")).json()["runs_created"]
+
+
+async def test_first_tries_scheduled_before_a_page_was_read_share_it(clients, admin):
+    activities = CodegenActivities(clients.codegen)
+    listings = "GET /v1/organizations/{org_id}/agent/runs"
+
+    async def listed() -> int:
+        return sum((await admin.get("/_admin/counters")).json()["requests"].get(listings, {}).values())
+
+    queued_since = datetime.now(UTC)  # three creates waiting in the queue together
+    before = await listed()
+    for _ in range(3):
+        await environment(current_attempt_scheduled_time=queued_since).run(activities.start_agent_run, start_input())
+    assert await listed() == before + 1
+    # A try scheduled after that read reads again: the page may not show a run made just before it.
+    await environment().run(activities.start_agent_run, start_input())
+    assert await listed() == before + 2

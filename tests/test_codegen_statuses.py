@@ -4,7 +4,6 @@ the activities against the fake over loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -18,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.codegen import CodegenActivities
 from activities.service_clients import ServiceClients
 from models.codegen import ActiveRunQuery, AgentRun, RunState, StartRunInput, StopAgentInput, WaitRunInput
-from tests.codegen_fake import FAST, KEY, admin, clients, fake_url  # noqa: F401 (fixtures)
+from tests.codegen_fake import FAST, KEY, activity_environment, admin, clients, fake_url  # noqa: F401 (fixtures)
 from tests.waiting import wait_until
 
 POLL = 0.02
@@ -32,9 +31,7 @@ def activities(clients: ServiceClients) -> CodegenActivities:
 
 
 def env(**info_changes) -> ActivityEnvironment:
-    environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(environment.info, **info_changes)
-    return environment
+    return activity_environment(**info_changes)
 
 
 def start_input(**scenario) -> StartRunInput:

@@ -20,6 +20,7 @@ from activities.service_clients import ServiceClients
 from models.codegen import AgentRunNews, StartRunInput, WatchRunInput
 from models.names import SIGNAL_AGENT_RUN
 from settings import Settings
+from tests.codegen_fake import activity_environment
 from tests.waiting import wait_until
 from worker import build_service_clients
 
@@ -101,7 +102,7 @@ def _start_input(**scenario) -> StartRunInput:
 
 async def test_a_sweep_tells_the_task_once_its_run_ends_and_then_forgets_it(time_env: WorkflowEnvironment, task_queue: str, mock_clients: ServiceClients):
     watcher = mock_clients.run_watcher
-    run = await ActivityEnvironment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(delays={"run_seconds": 0.3}))
+    run = await activity_environment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(delays={"run_seconds": 0.3}))
     # Unsandboxed: the sandbox would re-import this module, and the worker's with it.
     async with Worker(time_env.client, task_queue=task_queue, workflows=[RunNewsListener], workflow_runner=UnsandboxedWorkflowRunner()):
         listener = await time_env.client.start_workflow(RunNewsListener.run, id=f"listener-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
@@ -121,7 +122,7 @@ async def test_a_sweep_tells_the_task_once_its_run_ends_and_then_forgets_it(time
 
 async def test_a_run_whose_task_is_gone_is_dropped(time_env: WorkflowEnvironment, mock_clients: ServiceClients):
     watcher = mock_clients.run_watcher
-    run = await ActivityEnvironment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(delays={"run_seconds": 0}))
+    run = await activity_environment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(delays={"run_seconds": 0}))
     watcher.watch(WatchRunInput(run_id=run.id, workflow_id="codegen-task-nobody", status="ACTIVE", created_at=run.created_at))
 
     async def dropped() -> bool:
@@ -134,7 +135,7 @@ async def test_a_run_whose_task_is_gone_is_dropped(time_env: WorkflowEnvironment
 async def test_a_look_answers_from_the_sweeps_sighting_or_reads_the_run(time_env: WorkflowEnvironment, mock_clients: ServiceClients):
     watcher = mock_clients.run_watcher
     looks = RunWatchActivities(watcher)
-    run = await ActivityEnvironment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(outcome="leave_open", delays={"run_seconds": 60}))
+    run = await activity_environment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(outcome="leave_open", delays={"run_seconds": 60}))
     watched = WatchRunInput(run_id=run.id, workflow_id="codegen-task-x", status=run.status, created_at=run.created_at, read=True)
     # Not swept yet: the look reads the run.
     read = await ActivityEnvironment().run(looks.watch_agent_run, watched)
