@@ -6,8 +6,8 @@
   (60 per 30 s, 120 a minute), the worker's rate just below it; creations per minute over the steady
   part (after the first window's worth) from the fake's run `created_at`, divided by the limit.
 - runs: `--runs` tasks against Codegen's real read limit (60 GETs per 30 s at the fake and in the
-  worker), no create limit at the fake and the worker creating 60 a minute (half the reads: each create
-  reads first), each run taking `--run-seconds`, so they are all in progress at once;
+  worker), no create limit at the fake and the worker creating 300 a minute, each run taking
+  `--run-seconds`, so they are all in progress at once;
   the most at once is the fake's count. A run ends at the fake `run_seconds` after its `created_at`
   (its lifecycle sleeps that long; a late event loop only ends it later, so the figure errs high); the
   task noticed it at its attempt's `finished_at`, the workflow time of the task that took the news
@@ -49,11 +49,12 @@ CREATE_RATE_SHARE = 0.97
 # Codegen's published read limit: every GET, the run list included.
 READ_LIMIT = 60
 READ_WINDOW_S = 30
-# Every create first reads a page of the run list (a run an earlier try made is adopted, not made twice).
-# Creating as fast as the queue allows, those reads filled the read limit, creates waited past their
-# one-minute start-to-close for a read, went on to create, and their retries made a second run: 1,635
-# runs for 1,000 tasks (README). So creates get half the read limit and the watcher the rest.
-RUNS_CREATE_RATE_PER_MINUTE = 60
+# Every first try of a create looks at the newest page of runs (a run made before a reset is adopted, not
+# made twice); tries queued together share that read, and the watcher reads through its own half of the
+# budget, so creates may go much faster than reads. (Before that, at full speed the creates' reads filled
+# the limit, creates waited past their start-to-close for a read and their retries made second runs: 1,635
+# runs for 1,000 tasks.) 300 a minute puts 1,000 runs in progress within a few minutes.
+RUNS_CREATE_RATE_PER_MINUTE = 300
 # Runs last as long as creating them all takes (Temporal's queue delivers about 0.93 of its set rate),
 # and a margin, so that they all overlap.
 RUN_OVERLAP_MARGIN = 1.2

@@ -32,11 +32,15 @@ with workflow.unsafe.imports_passed_through():
 # Patch id: workflows that waited for their runs in a polling activity (a slot held per waiting task,
 # one read per task every 15 s) replay as they ran.
 WATCHED_RUNS_PATCH = "watched-agent-runs"
-# A waiting task looks at its run itself this often when the worker's watcher has said nothing: after a
+# A waiting task looks at its run itself when the worker's watcher has said nothing for a while: after a
 # worker restart (the watcher forgot it), or with the run beyond the pages a sweep reads. The look
 # answers from the watcher's recent sighting when there is one, so it costs no read in the usual case.
-RUN_LOOK_INTERVAL = timedelta(minutes=5)
-MOCK_RUN_LOOK_INTERVAL = timedelta(seconds=5)
+# The first look comes soon, then ever less often: a thousand long runs must not wake their tasks
+# every few seconds.
+RUN_LOOK_FIRST = timedelta(minutes=1)
+RUN_LOOK_MAX = timedelta(minutes=10)
+MOCK_RUN_LOOK_FIRST = timedelta(seconds=5)
+MOCK_RUN_LOOK_MAX = timedelta(minutes=1)
 
 # Starting or resuming an agent heartbeats once it takes a while: a worker dying mid-call is noticed
 # after this long, not after the minutes the call may take.
@@ -127,7 +131,8 @@ async def wait_for_run(task: RunningTask, run: AgentRun, paused_grace: timedelta
 async def _watched_until_it_ends(task: RunningTask, run: AgentRun, deadline: datetime, paused_grace: timedelta) -> AgentRun:
     """Waits holding no activity slot: the worker's run watcher signals a change, and the task's own
     timer looks at the run when the watcher has said nothing for a while."""
-    look_every = MOCK_RUN_LOOK_INTERVAL if task.state.status.mock_mode else RUN_LOOK_INTERVAL
+    mock = task.state.status.mock_mode
+    look_every, look_max = (MOCK_RUN_LOOK_FIRST, MOCK_RUN_LOOK_MAX) if mock else (RUN_LOOK_FIRST, RUN_LOOK_MAX)
     task.awaited_run_id, task.run_news = run.id, None
     await _look_at(task, run, read=False)
     latest, seen_other = run, False
@@ -143,6 +148,7 @@ async def _watched_until_it_ends(task: RunningTask, run: AgentRun, deadline: dat
             latest, task.run_news = task.run_news or latest, None
         else:
             latest = await _look_at(task, latest, read=True) or latest
+            look_every = min(look_every * 2, look_max)
         if latest.state in (RunState.COMPLETE, RunState.FAILED):
             return latest
         if latest.state is not RunState.PAUSED:
