@@ -44,6 +44,8 @@ class _Watch:
     # What the task was last told (or knew when it registered): a change from it is news.
     state: RunState
     created_at: datetime | None
+    # Monotonic seconds of the first registration: until a sweep has had time to see the run, a look reads nothing.
+    since: float
 
 
 class RunWatcher:
@@ -64,7 +66,9 @@ class RunWatcher:
 
     def watch(self, input: WatchRunInput) -> None:
         """Tell `input.workflow_id` when run `input.run_id` is no longer in the state of `input.status`."""
-        self._watches[input.run_id] = _Watch(input.workflow_id, AgentRun(id=input.run_id, status=input.status).state, input.created_at)
+        known = self._watches.get(input.run_id)
+        since = known.since if known else time.monotonic()
+        self._watches[input.run_id] = _Watch(input.workflow_id, AgentRun(id=input.run_id, status=input.status).state, input.created_at, since)
 
     def sighting(self, run_id: int) -> AgentRun | None:
         """The run as a sweep read it, if that was recent enough to stand in for a read of its own."""
@@ -72,6 +76,12 @@ class RunWatcher:
         if seen is None or time.monotonic() - seen[0] > self.fresh_for:
             return None
         return seen[1]
+
+    def needs_read(self, run_id: int) -> bool:
+        """Whether a look must read the run itself: sweeps have had their time and have not seen it lately
+        (it is beyond the pages they read, or they fail)."""
+        watch = self._watches.get(run_id)
+        return watch is None or time.monotonic() - watch.since > self.fresh_for
 
     def saw(self, run: AgentRun) -> None:
         self._sightings[run.id] = (time.monotonic(), run)
@@ -160,12 +170,16 @@ class RunWatchActivities:
 
     @activity.defn(name="watch_agent_run")
     async def watch_agent_run(self, input: WatchRunInput) -> RunSighting:
-        """Register the run with this worker's watcher; with `read`, answer with the run as it is now
-        (the watcher's recent sighting, else one read of the run)."""
+        """Register the run with this worker's watcher; with `read`, answer with the run as it is now: the
+        watcher's recent sighting, nothing while its sweeps have yet to reach the run, else one read. A
+        worker that restarted has forgotten the run, so its first look reads."""
+        needs_read = self.watcher.needs_read(input.run_id)
         self.watcher.watch(input)
         if not input.read:
             return RunSighting()
         run = self.watcher.sighting(input.run_id)
+        if run is None and not needs_read:
+            return RunSighting()
         if run is None:
             run = await self.watcher.codegen.get_run(input.run_id)
             self.watcher.saw(run)

@@ -145,3 +145,13 @@ async def test_a_look_answers_from_the_sweeps_sighting_or_reads_the_run(time_env
     assert watcher.sighting(run.id) is not None
     # A registration alone answers nothing.
     assert (await ActivityEnvironment().run(looks.watch_agent_run, watched.model_copy(update={"read": False}))).run is None
+
+
+async def test_a_look_reads_nothing_while_the_sweeps_have_yet_to_reach_a_registered_run(mock_clients: ServiceClients):
+    watcher = mock_clients.run_watcher
+    looks = RunWatchActivities(watcher)
+    run = await activity_environment().run(CodegenActivities(mock_clients.codegen).start_agent_run, _start_input(outcome="leave_open", delays={"run_seconds": 60}))
+    registered = WatchRunInput(run_id=run.id, workflow_id="codegen-task-y", status=run.status, created_at=run.created_at)
+    await ActivityEnvironment().run(looks.watch_agent_run, registered)
+    # A thousand tasks looking at once must not each spend a read: the next sweep answers them.
+    assert (await ActivityEnvironment().run(looks.watch_agent_run, registered.model_copy(update={"read": True}))).run is None
