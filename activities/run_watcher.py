@@ -58,7 +58,6 @@ class RunWatcher:
         self._watches: dict[int, _Watch] = {}
         # run id -> (monotonic time, the run as last read): a task's fallback look answers from it.
         self._sightings: dict[int, tuple[float, AgentRun]] = {}
-        self.sweeps = 0
 
     @property
     def watching(self) -> int:
@@ -134,7 +133,6 @@ class RunWatcher:
                 news.append((run.id, run))
         await asyncio.gather(*(self._tell(client, run_id, run) for run_id, run in news))
         self._forget_unwatched()
-        self.sweeps += 1
         return max(1, math.ceil(seen / PAGE_LIMIT))
 
     async def _tell(self, client: Client, run_id: int, run: AgentRun) -> None:
