@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from models.status import Reason, TaskPhase
 from tests.scripted_services import ScriptedServices, run_workers, start, status_of, task_input, wait_for_phase
-from workflows.calls import LOCAL_RETRY
+from workflows.calls import COUNTED_RETRY
 
 
 async def test_an_error_no_retry_fixes_in_a_local_call_ends_the_task_with_its_reason(time_env, task_queue):
@@ -34,7 +34,7 @@ async def test_a_github_outage_ends_a_reconciles_retries_and_the_task_carries_on
         # The retries wait on workflow timers, which the time-skipping server runs through: the read
         # starts after a minute and gives up after 14; the next read would start two minutes later.
         await time_env.sleep(timedelta(minutes=16))
-        assert services.github_reads - reads_before == LOCAL_RETRY.maximum_attempts
+        assert services.github_reads - reads_before == COUNTED_RETRY.maximum_attempts
         status = await status_of(handle)
         assert status.phase is TaskPhase.TRACKING_PR
         failed = next(entry for entry in status.timeline if entry.event == "reconcile failed")

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import exceptions, workflow
 
-from workflows.calls import CREATE_QUEUE_RETRY, LOOK_RETRY, CallFailed, call
+from workflows.calls import COUNTED_RETRY, LOOK_RETRY, CallFailed, call
 from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
@@ -76,7 +76,7 @@ def _starting_agent_work(task: RunningTask) -> dict[str, Any]:
         "priority": temporal_priority(task.input),
         "start_to_close_timeout": AGENT_CALL_TIMEOUT,
         "schedule_to_close_timeout": None,
-        "retry_policy": CREATE_QUEUE_RETRY,
+        "retry_policy": COUNTED_RETRY,
         "heartbeat_timeout": AGENT_CALL_HEARTBEAT_TIMEOUT,
     }
 

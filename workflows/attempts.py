@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.prompt import PromptInput, PromptOptions
     from models.status import AgentRunRecord, AttemptOutcome, AttemptRecord, ErrorInfo, Reason, TaskPhase
 
-# Between rounds of reading a new PR while GitHub does not answer (each round is LOCAL_RETRY's attempts).
+# Between rounds of reading a new PR while GitHub does not answer (each round is COUNTED_RETRY's attempts).
 OPENED_PR_READ_PAUSE = timedelta(minutes=1)
 OPENED_PR_READ_MAX_PAUSE = timedelta(minutes=30)
 

@@ -8,6 +8,7 @@ activity fails at import, and the result type comes from the method's signature.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -40,30 +41,13 @@ EXTERNAL_RETRY = RetryPolicy(
     non_retryable_error_types=list(NON_RETRYABLE_REASONS),
 )
 CALL_BUDGET = timedelta(minutes=15)
-# Calls on the rate-limited creation queue have no time budget (the queue's wait is not a failure):
-# their tries are counted instead, about as many as EXTERNAL_RETRY fits in CALL_BUDGET.
-CREATE_QUEUE_RETRY = RetryPolicy(
-    initial_interval=EXTERNAL_RETRY.initial_interval,
-    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
-    maximum_interval=EXTERNAL_RETRY.maximum_interval,
-    maximum_attempts=13,
-    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
-)
+# EXTERNAL_RETRY's schedule counted in tries, not time: 13 attempts (2, 4, ... 64 s, then 2 min apart)
+# span CALL_BUDGET's 15 minutes. For local activities, whose retries the SDK does not end at their
+# schedule_to_close_timeout, and for calls on the rate-limited creation queue, where waiting for a slot
+# is no failure and no time budget may count it.
+COUNTED_RETRY = dataclasses.replace(EXTERNAL_RETRY, maximum_attempts=13)
 # A waiting task's look at its run: a few quick tries, then the wait goes on and looks again later.
-LOOK_RETRY = RetryPolicy(
-    initial_interval=EXTERNAL_RETRY.initial_interval,
-    maximum_attempts=3,
-    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
-)
-# The SDK does not end a local activity's retries at its schedule_to_close_timeout; 13 attempts on
-# EXTERNAL_RETRY's schedule (2, 4, ... 64 s, then 2 min apart) span the same 15 minutes.
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=EXTERNAL_RETRY.initial_interval,
-    backoff_coefficient=EXTERNAL_RETRY.backoff_coefficient,
-    maximum_interval=EXTERNAL_RETRY.maximum_interval,
-    maximum_attempts=13,
-    non_retryable_error_types=EXTERNAL_RETRY.non_retryable_error_types,
-)
+LOOK_RETRY = dataclasses.replace(EXTERNAL_RETRY, maximum_attempts=3)
 # A local activity's retries wait on workflow timers rather than inside the worker: each attempt is
 # in history, and a restarted worker resumes the wait instead of starting over.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
@@ -105,7 +89,7 @@ async def call(activity: Callable[[Any, Any], Awaitable[ResultT]], argument: Any
     options.setdefault("schedule_to_close_timeout", CALL_BUDGET)
     execute: Callable[..., Awaitable[Any]]
     if local:
-        options.setdefault("retry_policy", LOCAL_RETRY)
+        options.setdefault("retry_policy", COUNTED_RETRY)
         options.setdefault("local_retry_threshold", LOCAL_RETRY_THRESHOLD)
         execute = workflow.execute_local_activity_method
     else:
