@@ -8,8 +8,9 @@ Repeated reads send `If-None-Match`: a 304 costs no rate limit. Free text is cut
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -129,44 +130,37 @@ class GitHubClient:
         """Every page of the commit's check runs, each reduced to (run id, name, value); the newest run's value
         per name, by name."""
         url = f"/repos/{ref.owner}/{ref.repo}/commits/{sha}/check-runs"
-        params: dict[str, Any] | None = {"per_page": PER_PAGE, "filter": "latest"}
         latest: dict[str, tuple[int, T]] = {}
-        for _ in range(MAX_PAGES):
-            page = await self._get(url, params, reduce, cache)
-            for run_id, name, value in page.value:
+        async for runs in self._pages(url, {"filter": "latest"}, reduce, MAX_PAGES, cache):
+            for run_id, name, value in runs:
                 # Re-runs share a name; the highest id is the newest.
                 if name not in latest or run_id > latest[name][0]:
                     latest[name] = (run_id, value)
-            if not page.next_url:
-                break
-            url, params = page.next_url, None
         return [(name, value) for name, (_, value) in sorted(latest.items())]
 
     async def list_reviews(self, ref: PullRequestRef) -> list[PullRequestReview]:
         """The PR's submitted reviews, oldest first (a pending review, seen only by its author, is left out)."""
         url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews"
-        params: dict[str, Any] | None = {"per_page": PER_PAGE}
-        reviews: list[PullRequestReview] = []
-        for _ in range(MAX_PAGES):
-            page = await self._get(url, params, _reviews)
-            reviews += page.value
-            if not page.next_url:
-                break
-            url, params = page.next_url, None
-        return reviews
+        return [review async for page in self._pages(url, {}, _reviews, MAX_PAGES) for review in page]
 
     async def list_review_comments(self, ref: PullRequestRef, review_id: int) -> list[ReviewComment]:
         """The line comments of one review, oldest first: its first REVIEW_COMMENT_PAGES pages."""
         url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews/{review_id}/comments"
-        params: dict[str, Any] | None = {"per_page": PER_PAGE}
-        comments: list[ReviewComment] = []
-        for _ in range(REVIEW_COMMENT_PAGES):
-            page = await self._get(url, params, _review_comments)
-            comments += page.value
-            if not page.next_url:
-                break
-            url, params = page.next_url, None
-        return comments
+        return [comment async for page in self._pages(url, {}, _review_comments, REVIEW_COMMENT_PAGES) for comment in page]
+
+    async def _pages(
+        self, url: str, params: dict[str, Any], reduce: Callable[[Any, str], list[T]], max_pages: int, cache: bool = True
+    ) -> AsyncIterator[list[T]]:
+        """Each page of a list, `PER_PAGE` items a page, reduced; following GitHub's `next` links, `max_pages` at most."""
+        next_url: str | None = url
+        query: dict[str, Any] | None = {"per_page": PER_PAGE, **params}
+        for _ in range(max_pages):
+            if next_url is None:
+                return
+            page = await self._get(next_url, query, reduce, cache)
+            yield page.value
+            # The next link carries the query itself.
+            next_url, query = page.next_url, None
 
 
 def _check_run_list(data: Any, where: str) -> list[Any]:
@@ -278,8 +272,9 @@ class GitHubActivities:
         """One PR's state, merge status, head and base, with the checks on its head and its reviews: one
         activity per read, as a reconcile needs all three (each activity is a workflow task and history events)."""
         pr = await self.client.get_pull_request(ref)
-        checks = await self.client.list_check_runs(ref, pr.head_sha)
-        return PullRequestRead(pr=pr, checks=checks, reviews=await self.client.list_reviews(ref))
+        # The checks need the head the PR read gives; the reviews do not wait for them.
+        checks, reviews = await asyncio.gather(self.client.list_check_runs(ref, pr.head_sha), self.client.list_reviews(ref))
+        return PullRequestRead(pr=pr, checks=checks, reviews=reviews)
 
     @activity.defn(name="list_check_runs")
     async def list_check_runs(self, input: CheckRunsInput) -> CheckRunsResult:
