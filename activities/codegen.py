@@ -504,9 +504,10 @@ class CodegenActivities:
         """A run created for this attempt by an earlier try, or for an earlier attempt without the workflow
         ever hearing of it (a create whose answer was lost), searched newest first.
 
-        Without a create left unanswered, only the newest page is read: a retry, an activity reset or a
-        workflow reset finds its run there unless a hundred others were created since. With one, the search
-        reaches back to it (a few minutes' margin for clock skew), ADOPTION_MAX_PAGES pages at most.
+        A first try with no create left unanswered reads only the newest page (shared with the tries queued
+        with it): an activity or workflow reset finds its run there unless a hundred others were created
+        since. Otherwise the search reaches back to the unanswered create (a few minutes' margin for clock
+        skew), ADOPTION_MAX_PAGES pages at most.
         """
         info = activity.info()
         if info.workflow_run_id is None and not input.first_execution_run_id:

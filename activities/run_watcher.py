@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.codegen import PAGE_LIMIT, CodegenClient
-from models.codegen import AgentRun, AgentRunNews, RunSighting, RunState, WatchRunInput
+from models.codegen import AgentRun, AgentRunNews, RunSighting, RunState, WatchRunInput, classify_run_status
 from models.names import SIGNAL_AGENT_RUN
 
 _log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class RunWatcher:
         """Tell `input.workflow_id` when run `input.run_id` is no longer in the state of `input.status`."""
         known = self._watches.get(input.run_id)
         since = known.since if known else time.monotonic()
-        self._watches[input.run_id] = _Watch(input.workflow_id, AgentRun(id=input.run_id, status=input.status).state, input.created_at, since)
+        self._watches[input.run_id] = _Watch(input.workflow_id, classify_run_status(input.status), input.created_at, since)
 
     def sighting(self, run_id: int) -> AgentRun | None:
         """The run as a sweep read it, if that was recent enough to stand in for a read of its own."""

@@ -136,8 +136,9 @@ def assert_one_run_per_attempt(tasks: list[ExpectedTask], counters: dict[str, An
     assert {task_id: created.get(task_id) for task_id in wanted} == wanted
 
 
-def mock_mode_worker(tmp_path: Path, env: WorkflowEnvironment, task_queue: str, fake_url: str) -> ChildProcess:
-    """`python worker.py` (not started) on `task_queue` of the test's server, against the fake process at `fake_url`."""
+def mock_mode_worker(tmp_path: Path, env: WorkflowEnvironment, task_queue: str, fake_url: str, **settings: str) -> ChildProcess:
+    """`python worker.py` (not started) on `task_queue` of the test's server, against the fake process at
+    `fake_url`; `settings` (CODEGEN_CREATE_RATE_PER_MINUTE, ...) on top."""
     return worker_process(
         tmp_path / "worker.log",
         TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
@@ -145,6 +146,7 @@ def mock_mode_worker(tmp_path: Path, env: WorkflowEnvironment, task_queue: str, 
         CODEGEN_MOCK="1",
         CODEGEN_API_URL=fake_url,
         GITHUB_API_URL=fake_url,
+        **settings,
     )
 
 

@@ -32,6 +32,7 @@ from models.codegen import (
     StopAgentInput,
     StopAgentResult,
     WatchRunInput,
+    classify_run_status,
     codegen_api_task_queue,
 )
 from models.followup import FollowupPromptInput
@@ -146,7 +147,7 @@ class ScriptedServices:
         if self.followup_gate and self.resumes and input.run_id == self.resumes[-1].run_id:
             await self.followup_gate.wait()
         run = self._run_now(input.run_id)
-        if run.state is not AgentRun(id=run.id, status=input.status).state:
+        if run.state is not classify_run_status(input.status):
             assert self.client is not None, "workers() keeps the client the watcher signals through"
             await self.client.get_workflow_handle(input.workflow_id).signal(SIGNAL_AGENT_RUN, AgentRunNews(run=run))
 

@@ -20,9 +20,9 @@ from tests.fault_harness import (
     expected_tasks,
     fake_counters,
     fake_process,
+    mock_mode_worker,
     outcomes,
     start_tasks,
-    worker_process,
 )
 
 TASKS = 60
@@ -46,13 +46,11 @@ async def test_a_backlog_at_codegens_limits_gets_one_run_per_task_and_no_refusal
     tasks = expected_tasks(TASKS, "drill", run_seconds=1.0, scenarios=merged_at_once)
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log", **limits))
-        worker = worker_process(
-            tmp_path / "worker.log",
-            TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
-            TEMPORAL_TASK_QUEUE=task_queue,
-            CODEGEN_MOCK="1",
-            CODEGEN_API_URL=fake_url,
-            GITHUB_API_URL=fake_url,
+        worker = mock_mode_worker(
+            tmp_path,
+            dev_env,
+            task_queue,
+            fake_url,
             CODEGEN_CREATE_RATE_PER_MINUTE=f"{WORKER_CREATES_PER_MINUTE:g}",
             CODEGEN_READS_PER_30S=str(READS_PER_30S),
         )

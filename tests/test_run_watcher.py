@@ -51,7 +51,11 @@ async def test_a_reader_cancelled_while_waiting_gives_its_turn_back():
     holder = asyncio.ensure_future(hold())
     await holding.wait()
     waiter = asyncio.ensure_future(budget.read().__aenter__())
-    await asyncio.sleep(0)  # let it queue behind the holder
+
+    async def queued() -> bool:
+        return budget._turn.locked()  # the waiter holds the turn while it waits for the holder's slot
+
+    await wait_until(queued, timeout=5, interval=0.01, what="the second reader to queue")
     waiter.cancel()
     release.set()
     await holder

@@ -78,11 +78,9 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
             )
         )
         result = await _recorded_until_it_ends(task, run, "followup", run_to_end)
-    except (CallFailed, TaskFinished) as error:
+    except (CallFailed, TaskFinished, AgentTimedOut) as error:
         # The PR stays open: a failed follow-up spends budget and the task carries on.
-        result = f"failed: {error.message}"
-    except AgentTimedOut as timed_out:
-        result = f"failed: {timed_out}"
+        result = f"failed: {error}"
     _done(task, number, f"{kind} for {subject}", result)
 
 
@@ -109,10 +107,8 @@ async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKin
     task.note(f"follow-up {number}: Codegen's own run is on the PR", run.web_url or f"run {run.id}")
     try:
         result = "Codegen's " + await _recorded_until_it_ends(task, run, "codegen", wait_for_run)
-    except (CallFailed, TaskFinished) as error:
-        result = f"failed: {error.message}"
-    except AgentTimedOut as timed_out:
-        result = f"failed: {timed_out}"
+    except (CallFailed, TaskFinished, AgentTimedOut) as error:
+        result = f"failed: {error}"
     _done(task, number, f"{kind}: left to Codegen's own run", result)
     return True
 
