@@ -31,10 +31,10 @@ from models.github import (
     CheckRunsResult,
     PullRequestInfo,
     PullRequestRead,
-    PullRequestReview,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
+    ReviewState,
 )
 
 SERVICE = "GitHub"
@@ -138,7 +138,7 @@ class GitHubClient:
                     latest[name] = (run_id, value)
         return [(name, value) for name, (_, value) in sorted(latest.items())]
 
-    async def list_reviews(self, ref: PullRequestRef) -> list[PullRequestReview]:
+    async def list_reviews(self, ref: PullRequestRef) -> list[ReviewState]:
         """The PR's submitted reviews, oldest first (a pending review, seen only by its author, is left out)."""
         url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews"
         return [review async for page in self._pages(url, {}, _reviews, MAX_PAGES) for review in page]
@@ -214,12 +214,12 @@ def _review_comments(data: Any, where: str) -> list[ReviewComment]:
         raise invalid_response(SERVICE, where, f"not a review comment ({exc.__class__.__name__})") from None
 
 
-def _reviews(data: Any, where: str) -> list[PullRequestReview]:
+def _reviews(data: Any, where: str) -> list[ReviewState]:
     if not isinstance(data, list):
         raise invalid_response(SERVICE, where, "not a list")
     try:
         return [
-            PullRequestReview(
+            ReviewState(
                 id=int(item["id"]),
                 reviewer=item["user"]["login"],
                 state=item["state"].lower(),

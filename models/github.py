@@ -87,12 +87,14 @@ class CheckRunsResult(BaseModel):
     checks: list[CheckRunInfo] = Field(default_factory=list)
 
 
-class PullRequestReview(BaseModel):
-    """A submitted review as GitHub lists it, its state spelled as webhooks spell it."""
+class ReviewState(BaseModel):
+    """A reviewer's submitted review, as a read lists it and as the task keeps it; its state spelled as
+    webhooks spell it."""
 
-    id: int
+    # GitHub's review id, to read the review's line comments; None for reviews recorded before it was kept.
+    id: int | None = None
     reviewer: str
-    state: ReviewStateName
+    state: str
     submitted_at: datetime | None = None
     body: str | None = None
 
@@ -103,7 +105,7 @@ class PullRequestRead(BaseModel):
     pr: PullRequestInfo
     checks: list[CheckRunInfo] = Field(default_factory=list)
     # Oldest first; reads recorded before reviews were read have none.
-    reviews: list[PullRequestReview] = Field(default_factory=list)
+    reviews: list[ReviewState] = Field(default_factory=list)
 
 
 class ReviewComment(BaseModel):

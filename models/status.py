@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from models.codegen import PullRequestRef
-from models.github import PRState
+from models.github import PRState, ReviewState
 from models.signals import CheckResult, PrEvent, Review
 
 
@@ -101,15 +101,6 @@ class CheckState(BaseModel):
     completed_at: datetime | None = None
     details_url: str | None = None
     summary: str | None = None
-
-
-class ReviewState(BaseModel):
-    # GitHub's review id, to read the review's line comments; None for reviews recorded before it was kept.
-    id: int | None = None
-    reviewer: str
-    state: str
-    submitted_at: datetime | None = None
-    body: str | None = None
 
 
 class TimelineEntry(BaseModel):

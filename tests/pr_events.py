@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models.codegen import PullRequestRef
-from models.github import CheckRunInfo, PullRequestInfo, PullRequestRead, PullRequestReview
+from models.github import CheckRunInfo, PullRequestInfo, PullRequestRead, ReviewState
 from models.signals import CheckResult, PrEvent, Review
 from models.status import PullRequestState, TaskPhase, TaskState, TaskStatus
 from workflows.pr_tracking import (
@@ -122,9 +122,9 @@ def review(reviewer: str, state: str, *, minute: float = 3, key: str | None = KE
     )
 
 
-def listed(reviewer: str, state: str, *, minute: float = 3, body: str | None = None) -> PullRequestReview:
+def listed(reviewer: str, state: str, *, minute: float = 3, body: str | None = None) -> ReviewState:
     """A review as a GitHub read lists it: the same review as `review(reviewer, state, minute=minute)`."""
-    return PullRequestReview(
+    return ReviewState(
         id=int(minute * 1000), reviewer=reviewer, state=state, submitted_at=at(minute), body=body  # type: ignore[arg-type]
     )
 
@@ -155,7 +155,7 @@ def read(
     draft: bool = False,
     title: str = "Add rate limiting",
     author: str | None = AUTHOR,
-    reviews: Sequence[PullRequestReview] = (),
+    reviews: Sequence[ReviewState] = (),
 ) -> PullRequestRead:
     info = PullRequestInfo(
         ref=REF,

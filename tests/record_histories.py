@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from models.codegen import AgentRun
-from models.github import CheckOutput, PullRequestReview, ReviewComment
+from models.github import CheckOutput, ReviewComment, ReviewState
 from models.signals import CheckResult, PrEvent, Review
 from models.status import TaskPhase
 from tests import conftest
@@ -183,7 +183,7 @@ RECORDINGS = {
     # Reads carry the PR's reviews; the follow-up reads only the failing check's output (read-failing-check-outputs).
     "followup_read_failing_check_outputs": (
         lambda: ScriptedServices(
-            reviews=[PullRequestReview(id=1, reviewer="alice", state="approved", submitted_at=at(1), body="Looks right.")],
+            reviews=[ReviewState(id=1, reviewer="alice", state="approved", submitted_at=at(1), body="Looks right.")],
             check_outputs={"test": CheckOutput(name="test", summary="2 failed", text="E assert 3 == 2")},
         ),
         task_input("replay-11", reconcile_interval=3600, followup_settle=0.3),

@@ -43,10 +43,10 @@ from models.github import (
     CheckRunInfo,
     PullRequestInfo,
     PullRequestRead,
-    PullRequestReview,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
+    ReviewState,
 )
 from models.names import SIGNAL_AGENT_RUN
 from models.prompt import PromptInput, PromptMetadata, PromptResult
@@ -75,7 +75,7 @@ class ScriptedServices:
     head_sha: str = "sha-1"
     checks: list[CheckRunInfo] = field(default_factory=list)
     # The PR's reviews as reads list them.
-    reviews: list[PullRequestReview] = field(default_factory=list)
+    reviews: list[ReviewState] = field(default_factory=list)
     # The checks' summaries and logs, by name, for read_check_outputs; each read's input is kept.
     check_outputs: dict[str, CheckOutput] = field(default_factory=dict)
     check_output_reads: list[CheckOutputsInput] = field(default_factory=list)

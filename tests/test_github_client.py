@@ -24,7 +24,7 @@ from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
 from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TEXT_CHARS, REVIEW_BODY_CHARS, TRUNCATION_MARKER
 from models.codegen import PullRequestRef
-from models.github import CheckOutputsInput, CheckRunsInput, PullRequestReview, ReviewCommentsInput
+from models.github import CheckOutputsInput, CheckRunsInput, ReviewCommentsInput, ReviewState
 from settings import Settings
 from tests.fake_services import create_run, finished_run
 from worker import build_service_clients
@@ -219,7 +219,7 @@ async def test_reviews_are_read_across_pages_lower_cased_without_drafts_and_reva
         again = await client.list_reviews(ref)
     assert [(r.id, r.reviewer, r.state) for r in reviews] == [(1, "alice", "changes_requested"), (4, "alice", "dismissed")]
     assert reviews[0].body == "b" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=1000)
-    assert isinstance(reviews[0], PullRequestReview) and reviews[0].submitted_at and reviews[0].submitted_at.minute == 0
+    assert isinstance(reviews[0], ReviewState) and reviews[0].submitted_at and reviews[0].submitted_at.minute == 0
     assert again == reviews and answered == [200, 200, 304, 304]
 
 

@@ -14,7 +14,8 @@ from temporalio import workflow
 from workflows.pr_tracking import checks_settled, failing_checks
 
 with workflow.unsafe.imports_passed_through():
-    from models.status import ErrorInfo, Reason, ReviewState, TaskState
+    from models.github import ReviewState
+    from models.status import ErrorInfo, Reason, TaskState
     from models.task import TaskOptions
 
 FollowupKind = Literal["fix_checks", "address_review"]

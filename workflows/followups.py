@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
     from models.codegen import AgentRun, ResumeRunInput
     from models.followup import FailingCheck, FollowupPromptInput
-    from models.github import CheckOutput, CheckOutputsInput, CheckRunsInput, ReviewCommentsInput
-    from models.status import AgentRunRecord, ReviewState, RunKind, TaskPhase
+    from models.github import CheckOutput, CheckOutputsInput, CheckRunsInput, ReviewCommentsInput, ReviewState
+    from models.status import AgentRunRecord, RunKind, TaskPhase
 
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
 REVIEW_COMMENTS_PATCH = "read-review-comments"

@@ -20,10 +20,10 @@ with workflow.unsafe.imports_passed_through():
         PRState,
         PullRequestInfo,
         PullRequestRead,
-        PullRequestReview,
+        ReviewState,
     )
     from models.signals import CheckResult, PrEvent, Review
-    from models.status import CheckState, PullRequestState, ReviewState, TaskState, Verdict
+    from models.status import CheckState, PullRequestState, TaskState, Verdict
 
 
 # Checks kept for this many recent head shas: results can arrive before the push that made them.
@@ -159,13 +159,12 @@ def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
     return changes + _apply_read_reviews(state, read.reviews)
 
 
-def _apply_read_reviews(state: TaskState, reviews: list[PullRequestReview]) -> list[str]:
+def _apply_read_reviews(state: TaskState, reviews: list[ReviewState]) -> list[str]:
     """The read's reviews, oldest first, through the in-order rule (always: a read lists every review the PR
     ever had, which the last-delivery-wins rule would replay each time); one line per reviewer whose review changed."""
     before = {r.reviewer: r for r in state.status.reviews}
     for review in sorted(reviews, key=lambda r: r.submitted_at or _NEVER):
-        incoming = ReviewState(id=review.id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
-        _record_review(state, incoming, in_order=True)
+        _record_review(state, review, in_order=True)
     return [
         f"reconcile: review by {r.reviewer}: {r.state.replace('_', ' ')}" for r in state.status.reviews if before.get(r.reviewer) is not r
     ]
