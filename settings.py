@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, SecretStr
 
 from models.names import DEFAULT_RELAY_URL, DEFAULT_TASK_QUEUE
+from models.slots import RepositoryLimits
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 DEFAULT_TEMPORAL_NAMESPACE = "default"
@@ -49,6 +50,14 @@ def _count(env: Mapping[str, str], name: str) -> int | None:
     if number is not None and (not number.is_integer() or number < 1):
         raise SettingsError(f"{name} must be a whole number of at least 1, not {_text(env, name)!r}")
     return None if number is None else int(number)
+
+
+def _repository_limits(env: Mapping[str, str], name: str) -> RepositoryLimits | None:
+    value = _text(env, name)
+    try:
+        return None if value is None else RepositoryLimits.parse(value)
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
 
 
 def _csv(env: Mapping[str, str], name: str) -> list[str]:
@@ -122,6 +131,8 @@ class Settings(BaseModel):
     codegen_create_rate_per_minute: float | None = None
     # None: the API's own limit (60 per 30 s, every GET) against the real API; 6,000 in mock mode.
     codegen_reads_per_30s: int | None = None
+    # MAX_ACTIVE_TASKS_PER_REPOSITORY; None: no limit anywhere.
+    max_active_tasks_per_repository: RepositoryLimits | None = None
 
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
@@ -225,6 +236,7 @@ class Settings(BaseModel):
             codegen_api_url_explicit=_text(env, "CODEGEN_API_URL") is not None,
             codegen_create_rate_per_minute=_number(env, "CODEGEN_CREATE_RATE_PER_MINUTE"),
             codegen_reads_per_30s=_count(env, "CODEGEN_READS_PER_30S"),
+            max_active_tasks_per_repository=_repository_limits(env, "MAX_ACTIVE_TASKS_PER_REPOSITORY"),
             github_token=_secret(env, "GITHUB_TOKEN"),
             github_api_url=_text(env, "GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             github_api_url_explicit=_text(env, "GITHUB_API_URL") is not None,

@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.prompts import PromptActivities
+from activities.repository_slots import MOCK_RECLAIM_EVERY, RECLAIM_EVERY, RepositorySlotActivities
 from activities.service_clients import ServiceClients, clients_at_urls, refuse_unsafe_mock_mode, uses_in_process_fake
 from cli import exit_codes
 from models import names
@@ -34,6 +35,7 @@ from settings import Settings
 from temporal_client import connect
 from workflows.codegen_task import CodegenTaskWorkflow
 from workflows.health import CodegenHealthWorkflow
+from workflows.repository_slots import RepositorySlotsWorkflow
 
 logger = logging.getLogger("worker")
 
@@ -67,15 +69,18 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
     """Both workers polling until the block exits, then a graceful shutdown and the HTTP clients closed."""
     async with build_service_clients(settings) as clients:
         prompts = PromptActivities(settings.prompt_templates_dir)
+        slots = RepositorySlotActivities(
+            client, settings.max_active_tasks_per_repository, MOCK_RECLAIM_EVERY if settings.mock_mode else RECLAIM_EVERY
+        )
         workers = [
             Worker(
                 client,
                 task_queue=settings.task_queue,
                 # The health workflow runs `check_codegen_health` here, with this worker's key (starter.py health).
-                workflows=[CodegenTaskWorkflow, CodegenHealthWorkflow],
+                workflows=[CodegenTaskWorkflow, CodegenHealthWorkflow, RepositorySlotsWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=MAX_CACHED_WORKFLOWS,
-                activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *clients.activities()],
+                activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *slots.all(), *clients.activities()],
                 graceful_shutdown_timeout=grace,
             ),
             # The server enforces this rate across every worker polling the queue.

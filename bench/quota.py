@@ -43,8 +43,9 @@ CREATE_WINDOW_S = 30.0
 BACKLOG_WINDOWS = 4
 # Temporal paces the create queue evenly, but each create reaches the fake after a delay of its own: at
 # exactly the limit, a create delayed less than the one a window before it would be one too many in
-# the fake's sliding window. 3% below leaves 0.9 s a window for that.
-CREATE_RATE_SHARE = 0.97
+# the fake's sliding window. And the queue's limiter starts with a second's worth of tokens (two at this
+# scale), which the first window must absorb. 4% below leaves 1.2 s a window for both.
+CREATE_RATE_SHARE = 0.96
 
 # Codegen's published read limit: every GET, the run list included.
 READ_LIMIT = 60
@@ -55,7 +56,7 @@ READ_WINDOW_S = 30
 # the limit, creates waited past their start-to-close for a read and their retries made second runs: 1,635
 # runs for 1,000 tasks.) 300 a minute puts 1,000 runs in progress within a few minutes.
 RUNS_CREATE_RATE_PER_MINUTE = 300
-# Runs last as long as creating them all takes (Temporal's queue delivers about 0.93 of its set rate),
+# Runs last as long as creating them all takes (Temporal's queue delivers about its set rate),
 # and a margin, so that they all overlap.
 RUN_OVERLAP_MARGIN = 1.2
 RUN_EXTRA_S = 30.0

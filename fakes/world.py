@@ -187,6 +187,22 @@ class Run:
 
 
 @dataclass
+class ActiveTasks:
+    """Tasks active on each repository: from the task's first agent run until one of its PRs merges or
+    closes (a task that ends without a PR stays counted: the fake cannot tell), and the most at once."""
+
+    now: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    most: Counter[str] = field(default_factory=Counter)
+
+    def started(self, repository: str, task_id: str) -> None:
+        self.now[repository].add(task_id)
+        self.most[repository] = max(self.most[repository], len(self.now[repository]))
+
+    def ended(self, repository: str, task_id: str) -> None:
+        self.now[repository].discard(task_id)
+
+
+@dataclass
 class AgentsWorking:
     """Runs whose agent is working now (any source; not paused, not finished), and the most at once."""
 
@@ -224,6 +240,7 @@ class FakeWorld:
         self._rate_limit: PrimaryRateLimit | None = None
         self.codegen_limits = CodegenLimits(lambda: self.config)
         self.agents_working = AgentsWorking()
+        self.active_tasks = ActiveTasks()
         self._dropped_creates: set[tuple[str, int]] = set()
         self.webhooks = WebhookSender(lambda: self.config, self._rng)
         self.shapes = GitHubShapes(self.config.github_api_url, self.config.github_html_url)
@@ -301,6 +318,7 @@ class FakeWorld:
             run.status = "PENDING"
         self.runs[run.id] = run
         self.runs_created[(str(metadata.get("task_id")), run.attempt)] += 1
+        self.active_tasks.started(repo.full_name, str(metadata.get("task_id")))
         run.lifecycle = self._spawn_agent(self._agent_works(run, resumed=False))
         return run
 
@@ -575,17 +593,21 @@ class FakeWorld:
         pr.state, pr.merged = "closed", True
         pr.merged_at = pr.closed_at = pr.updated_at = _now()
         pr.merge_commit_sha = self.sha()
-        self._stop_lifecycle(pr)
+        self._pr_ended(pr)
         self._emit_pull_request(pr, "closed")
 
     def close(self, pr: PullRequest) -> None:
         self._require_open(pr)
         pr.state = "closed"
         pr.closed_at = pr.updated_at = _now()
-        self._stop_lifecycle(pr)
+        self._pr_ended(pr)
         self._emit_pull_request(pr, "closed")
 
-    def _stop_lifecycle(self, pr: PullRequest) -> None:
+    def _pr_ended(self, pr: PullRequest) -> None:
+        """The PR merged or closed: its task is no longer active, and its lifecycle stops."""
+        run = self.runs.get(pr.run_id) if pr.run_id is not None else None
+        if run is not None:
+            self.active_tasks.ended(pr.repo.full_name, str(run.metadata.get("task_id")))
         # A lifecycle that closes its own PR must not cancel itself mid-step.
         if pr.lifecycle is not None and pr.lifecycle is not asyncio.current_task():
             pr.lifecycle.cancel()
@@ -640,6 +662,8 @@ class FakeWorld:
             "removed_from_pr": [run.id for run in self.runs.values() if run.removed_from_pr],
             "runs_in_progress": self.agents_working.now,
             "runs_in_progress_max": self.agents_working.most,
+            "active_tasks_by_repository": {repo: len(tasks) for repo, tasks in self.active_tasks.now.items()},
+            "active_tasks_max_by_repository": dict(self.active_tasks.most),
             "pull_requests_total": len(self.pulls),
             "requests": requests,
             "webhooks": dict(self.webhooks.counts),

@@ -12,6 +12,11 @@ DEFAULT_TASK_QUEUE = "codegen-tasks"
 HEALTH_WORKFLOW_NAME = "CodegenHealthWorkflow"
 HEALTH_WORKFLOW_ID_PREFIX = "codegen-health-"
 
+# One per repository and task queue when MAX_ACTIVE_TASKS_PER_REPOSITORY is set: who holds the repository's
+# slots and who waits (ids codegen-slots-<task queue>/<repository>).
+SLOTS_WORKFLOW_NAME = "RepositorySlotsWorkflow"
+SLOTS_WORKFLOW_ID_PREFIX = "codegen-slots-"
+
 # The relay's route for GitHub webhooks; RELAY_URL defaults to it on loopback.
 WEBHOOK_PATH = "/webhooks/github"
 DEFAULT_RELAY_URL = f"http://127.0.0.1:8787{WEBHOOK_PATH}"
@@ -23,6 +28,14 @@ SIGNAL_CHECK_RESULT = "check_result"
 SIGNAL_REVIEW = "review"
 # From the worker's run watcher: a task's agent run ended, paused, or runs again.
 SIGNAL_AGENT_RUN = "agent_run"
+# `starter.py priority TASK N`: a task's new priority.
+UPDATE_PRIORITY = "set_priority"
+# Between a task and its repository's slots workflow.
+UPDATE_ACQUIRE_SLOT = "acquire_slot"
+SIGNAL_SLOT_GRANTED = "slot_granted"
+SIGNAL_RELEASE_SLOT = "release_slot"
+SIGNAL_SLOT_PRIORITY = "slot_priority"
+QUERY_SLOTS = "slots"
 
 # Keyword search attributes every task workflow carries, so webhooks and stats can find it.
 TASK_ID = SearchAttributeKey.for_keyword("TaskId")

@@ -11,10 +11,12 @@ from pydantic import BaseModel, Field
 from models.codegen import PullRequestRef
 from models.github import PRState, ReviewState
 from models.signals import CheckResult, PrEvent, Review
+from models.slots import HeldSlot
 
 
 class TaskPhase(StrEnum):
     PENDING = "pending"
+    QUEUED = "queued"  # waiting for a slot on its repository, or for the agent rate limit
     GENERATING_PROMPT = "generating_prompt"
     PROCESSING = "processing"  # the agent is working on a run
     RETRYING = "retrying"  # pausing before the next attempt
@@ -103,6 +105,18 @@ class CheckState(BaseModel):
     summary: str | None = None
 
 
+QueueKind = Literal["repository_slot", "agent_rate"]
+
+
+class QueueWait(BaseModel):
+    """What a `queued` task waits for, in words ("waiting for a slot on acme/api: 2 of 2 active, 3 ahead in
+    line"), and since when."""
+
+    waiting_for: QueueKind
+    reason: str
+    since: datetime
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     event: str
@@ -148,6 +162,10 @@ class TaskStatus(BaseModel):
     started_at: datetime
     # After a cancel with the PR open: whether Codegen confirmed its agents on the PR stopped (None: not asked).
     agents_stopped: bool | None = None
+    # The task's priority now (1 first; `starter.py priority` changes it); None in runs from before it was shown.
+    priority: int | None = None
+    # Set while the phase is `queued`.
+    queued: QueueWait | None = None
 
 
 class TaskOutcome(BaseModel):
@@ -206,3 +224,5 @@ class TaskState(BaseModel):
     unanswered_create_at: datetime | None = None
     # A webhook said the PR closed or merged: the task ends on it only once a GitHub read agrees.
     reported_close: PrEvent | None = None
+    # The task's slot on its repository (MAX_ACTIVE_TASKS_PER_REPOSITORY), asked for or held.
+    slot: HeldSlot | None = None

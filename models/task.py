@@ -368,9 +368,10 @@ def fairness_key(repository: str | None) -> str | None:
     return f"{head}~{digest}"
 
 
-def temporal_priority(input: WorkflowInput) -> Priority:
-    """The task's Temporal priority: its `priority` as the key (1 first), its repository as the fairness key."""
-    return Priority(priority_key=input.task.priority, fairness_key=fairness_key(input.context.repository))
+def temporal_priority(input: WorkflowInput, priority: int | None = None) -> Priority:
+    """The task's Temporal priority: its `priority` (or a newer one) as the key (1 first), its repository
+    as the fairness key."""
+    return Priority(priority_key=priority or input.task.priority, fairness_key=fairness_key(input.context.repository))
 
 
 def task_markdown(input: WorkflowInput) -> str:

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.repository_slots import MOCK_RECLAIM_EVERY, RepositorySlotActivities
 from models.codegen import (
     ActiveRunQuery,
     ActiveRunResult,
@@ -51,6 +52,7 @@ from models.github import (
 from models.names import SIGNAL_AGENT_RUN
 from models.prompt import PromptInput, PromptMetadata, PromptResult
 from models.signals import PrEvent
+from models.slots import RepositoryLimits, SlotAnswer, SlotRequest
 from models.status import TaskOutcome, TaskPhase, TaskStatus
 from models.task import Task
 from tests.waiting import wait_until
@@ -103,6 +105,8 @@ class ScriptedServices:
     # Every registration and look at a run (`watch_agent_run`).
     looks: list[WatchRunInput] = field(default_factory=list)
     client: Client | None = None
+    # MAX_ACTIVE_TASKS_PER_REPOSITORY as the scripted worker reads it (None: no limit).
+    repository_limits: RepositoryLimits | None = None
     _signals: set[asyncio.Future[None]] = field(default_factory=set)
 
     def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
@@ -215,6 +219,13 @@ class ScriptedServices:
             raise ApplicationError(f"review {input.review_id} not found", type="NotFound", non_retryable=True)
         return ReviewCommentsResult(review_id=input.review_id, comments=self.review_comments[input.review_id])
 
+    @activity.defn(name="request_repository_slot")
+    async def request_repository_slot(self, request: SlotRequest) -> SlotAnswer:
+        """The worker's own activity, with `repository_limits` as its setting."""
+        assert self.client is not None, "set services.client (workers() does)"
+        slots = RepositorySlotActivities(self.client, self.repository_limits, MOCK_RECLAIM_EVERY)
+        return await slots.request_repository_slot(request)
+
     @activity.defn(name="find_active_run_on_pr")
     async def find_active_run_on_pr(self, query: ActiveRunQuery) -> ActiveRunResult:
         self.active_run_queries.append(query)
@@ -236,6 +247,7 @@ class ScriptedServices:
             self.generate_prompt,
             self.generate_followup_prompt,
             self.watch_agent_run,
+            self.request_repository_slot,
             self.read_pull_request,
             self.read_check_outputs,
             self.read_review_comments,

@@ -73,7 +73,7 @@ def _starting_agent_work(task: RunningTask) -> dict[str, Any]:
     """
     return {
         "task_queue": codegen_api_task_queue(workflow.info().task_queue),
-        "priority": temporal_priority(task.input),
+        "priority": temporal_priority(task.input, task.priority),
         "start_to_close_timeout": AGENT_CALL_TIMEOUT,
         "schedule_to_close_timeout": None,
         "retry_policy": COUNTED_RETRY,

@@ -12,6 +12,7 @@ from workflows.agent import AgentTimedOut, run_to_end, start_run
 from workflows.calls import CallFailed, TaskFinished, call
 from workflows.pr_following import read_pull_request
 from workflows.running_task import RunningTask
+from workflows.slot_holding import QUEUED_PATCH, RATE_LIMIT_WAIT, hold_repository_slot, release_repository_slot
 
 with workflow.unsafe.imports_passed_through():
     from activities.prompts import PromptActivities
@@ -38,6 +39,8 @@ async def obtain_pull_request(task: RunningTask) -> PullRequestRead:
         outcome = await _run_attempts(task, options.max_attempts)
         if isinstance(outcome, PullRequestRead):
             return outcome
+        # No attempt runs until a person asks for one: the repository's slot goes to another task meanwhile.
+        await release_repository_slot(task)
         task.set_phase(TaskPhase.AWAITING_RETRY, codegen_status="failed")
         task.state.status.error = ErrorInfo(reason=outcome.reason, message=outcome.message)
         task.note("awaiting retry", f"all attempts failed; send the retry update within {options.retry_window}")
@@ -78,6 +81,8 @@ async def _attempt(task: RunningTask) -> PullRequestRead | FailedAttempt:
 
 async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullRequestRead | FailedAttempt:
     state, input, options = task.state, task.input, task.input.options
+    # Asked before the prompt's local activity: a patch marker right after one fails the replay.
+    queues = workflow.patched(QUEUED_PATCH)
     # Not published: rendering takes milliseconds, and each upsert is a visibility write.
     task.set_phase(TaskPhase.GENERATING_PROMPT, codegen_status="pending")
     began = workflow.now()
@@ -98,7 +103,11 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
     )
     state.prompt_s += (workflow.now() - began).total_seconds()
 
-    task.set_phase(TaskPhase.PROCESSING, codegen_status="processing")
+    if queues:
+        await hold_repository_slot(task)
+        task.queue("agent_rate", RATE_LIMIT_WAIT)
+    else:
+        task.set_phase(TaskPhase.PROCESSING, codegen_status="processing")
     task.publish()
     try:
         run = await _start(task, record, prompt.content)
@@ -111,6 +120,7 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
         state.unanswered_create_at = state.unanswered_create_at or record.started_at
         raise
     state.unanswered_create_at = None
+    task.set_phase(TaskPhase.PROCESSING, codegen_status="processing")
     state.status.mock_mode = run.mock_mode
     record.agent_run_id = run.id
     state.status.agent_runs.append(AgentRunRecord(id=run.id, web_url=run.web_url, status=run.status, attempt=record.number))

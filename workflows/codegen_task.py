@@ -20,6 +20,7 @@ from workflows.calls import CallFailed, TaskFinished
 from workflows.pr_following import follow_pull_request
 from workflows.presentation import initial_status, task_outcome
 from workflows.running_task import RunningTask
+from workflows.slot_holding import release_repository_slot, slot_granted
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -33,10 +34,14 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_CHECK_RESULT,
         SIGNAL_PR_EVENT,
         SIGNAL_REVIEW,
+        SIGNAL_SLOT_GRANTED,
+        SIGNAL_SLOT_PRIORITY,
+        UPDATE_PRIORITY,
         WORKFLOW_NAME,
     )
     from models.signals import CheckResult, PrEvent, Review
-    from models.status import ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
+    from models.slots import SlotPriority
+    from models.status import TERMINAL_PHASES, ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
     from models.task import WorkflowInput
 
 # Patch id: workflows cancelled before a cancel stopped Codegen's agents on the PR replay as they ran.
@@ -101,6 +106,7 @@ class CodegenTaskWorkflow:
             if not is_cancelled_exception(error):
                 raise
             outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, await self._stop_agents())
+        await release_repository_slot(task)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
@@ -172,6 +178,37 @@ class CodegenTaskWorkflow:
         """The worker's run watcher saw the awaited run change; news of any other run is stale."""
         if self._task is not None and self._task.awaited_run_id == news.run.id:
             self._task.run_news = news.run
+
+    @workflow.signal(name=SIGNAL_SLOT_GRANTED)
+    def slot_granted(self, repository: str) -> None:
+        if self._task is not None:
+            slot_granted(self._task)
+
+    @workflow.update(name=UPDATE_PRIORITY)
+    async def set_priority(self, priority: int) -> str:
+        task, status = self._running(), self._state.status
+        before, status.priority = task.priority, priority
+        task.note("priority changed", f"{before} to {priority}")
+        task.show()
+        slot = self._state.slot
+        if slot is not None and not slot.granted:
+            change = SlotPriority(workflow_id=workflow.info().workflow_id, priority=priority)
+            await workflow.get_external_workflow_handle(slot.slots_workflow_id).signal(SIGNAL_SLOT_PRIORITY, change)
+            return f"{status.task_id}: priority {before} to {priority}; its place in line for a repository slot follows it"
+        if status.queued is not None and status.queued.waiting_for == "agent_rate":
+            return (
+                f"{status.task_id}: priority {before} to {priority} from its next request for an agent; the request in the creation "
+                f"queue now keeps priority {before} (Temporal does not reorder a task already queued)"
+            )
+        return f"{status.task_id}: priority {before} to {priority} from its next request for an agent"
+
+    @set_priority.validator
+    def _validate_priority(self, priority: int) -> None:
+        status = self._state.status
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
+            raise ValueError(f"priority must be a whole number from 1 (first) to 5, not {priority!r}")
+        if self._task is None or status.phase in TERMINAL_PHASES:
+            raise ValueError(f"task {status.task_id} is {status.phase.value}: its priority no longer matters")
 
     @workflow.update(name="retry")
     def retry(self) -> str:

@@ -34,6 +34,7 @@ def initial_status(input: WorkflowInput | None) -> TaskStatus:
         attempt=0,
         max_attempts=input.options.max_attempts if input else 0,
         started_at=workflow.now(),
+        priority=task.priority if task else None,
     )
 
 
@@ -78,6 +79,8 @@ def search_attributes(status: TaskStatus, repository: str | None) -> dict[Search
 
 def details_markdown(status: TaskStatus) -> str:
     lines = [f"**Phase:** {status.phase.value} · attempt {status.attempt}/{status.max_attempts}"]
+    if status.queued:
+        lines.append(f"**Queued:** {status.queued.reason} (since {status.queued.since:%Y-%m-%d %H:%M:%S} UTC)")
     if status.agent_runs:
         run = status.agent_runs[-1]
         lines.append(f"**Agent run:** [{run.id}]({run.web_url}) {run.status}" if run.web_url else f"**Agent run:** {run.id} {run.status}")

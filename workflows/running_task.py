@@ -17,7 +17,7 @@ from workflows.presentation import Publisher, show_details
 
 with workflow.unsafe.imports_passed_through():
     from models.codegen import AgentRun
-    from models.status import CodegenStatus, TaskPhase, TaskState, TimelineEntry
+    from models.status import CodegenStatus, QueueKind, QueueWait, TaskPhase, TaskState, TimelineEntry
     from models.task import WorkflowInput
 
 TIMELINE_LIMIT = 200
@@ -52,7 +52,23 @@ class RunningTask:
             self.changed = True
             self.note(change)
 
+    @property
+    def priority(self) -> int:
+        """1 (first) to 5: the task's, or what `starter.py priority` set since."""
+        return self.state.status.priority or self.input.task.priority
+
+    def queue(self, waiting_for: QueueKind, reason: str) -> None:
+        """Stand in `queued`; the wait's start stays while the task waits for the same thing."""
+        status = self.state.status
+        if status.queued is None or status.queued.waiting_for != waiting_for:
+            status.queued = QueueWait(waiting_for=waiting_for, reason=reason, since=workflow.now())
+        else:
+            status.queued.reason = reason
+        self.set_phase(TaskPhase.QUEUED)
+
     def set_phase(self, phase: TaskPhase, codegen_status: CodegenStatus | None = None) -> None:
+        if phase is not TaskPhase.QUEUED:
+            self.state.status.queued = None
         self.state.status.phase = phase
         if codegen_status:
             self.state.status.codegen_status = codegen_status
