@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.prompts import PromptActivities
 from activities.repository_slots import MOCK_RECLAIM_EVERY, RECLAIM_EVERY, RepositorySlotActivities
 from activities.service_clients import ServiceClients, clients_at_urls, refuse_unsafe_mock_mode, uses_in_process_fake
+from agent_rate import read_agent_rate, set_agent_rate
 from cli import exit_codes
 from models import names
 from models.codegen import codegen_api_task_queue
@@ -68,6 +70,7 @@ def build_service_clients(settings: Settings) -> ServiceClients:
 async def running_workers(client: Client, settings: Settings, *, grace: timedelta = timedelta(seconds=30)) -> AsyncIterator[ServiceClients]:
     """Both workers polling until the block exits, then a graceful shutdown and the HTTP clients closed."""
     async with build_service_clients(settings) as clients:
+        await claim_agent_rate(client, settings)
         prompts = PromptActivities(settings.prompt_templates_dir)
         slots = RepositorySlotActivities(
             client, settings.max_active_tasks_per_repository, MOCK_RECLAIM_EVERY if settings.mock_mode else RECLAIM_EVERY
@@ -83,11 +86,12 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
                 activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *slots.all(), *clients.activities()],
                 graceful_shutdown_timeout=grace,
             ),
-            # The server enforces this rate across every worker polling the queue.
             Worker(
                 client,
                 task_queue=codegen_api_task_queue(settings.task_queue),
                 activities=clients.agent_starting_activities(),
+                # Only a fallback: the rate in the server's config (claim_agent_rate) wins over it. It holds run
+                # creation to the setting on a server that refused that config, or after someone reset it.
                 max_task_queue_activities_per_second=settings.create_rate_per_minute / 60,
                 graceful_shutdown_timeout=grace,
             ),
@@ -100,6 +104,35 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
             await asyncio.gather(*(worker.shutdown() for worker in workers))
             watching.cancel()
             await asyncio.gather(*tasks, watching, return_exceptions=True)
+
+
+async def claim_agent_rate(client: Client, settings: Settings) -> None:
+    """Set the creation queue's rate in the server's config to this worker's CODEGEN_CREATE_RATE_PER_MINUTE,
+    unless it is paused there: a worker (re)starting during an outage never ends it; `agents resume` does."""
+    wanted = settings.create_rate_per_minute
+    try:
+        current = await read_agent_rate(client, settings.task_queue)
+        if current.paused:
+            since = f" since {current.changed_at:%Y-%m-%d %H:%M:%S} UTC" if current.changed_at else ""
+            logger.warning(
+                "run creation on %s is PAUSED%s (%s); left paused: `starter.py agents resume` ends it",
+                current.task_queue, since, current.reason or "no reason given",
+            )  # fmt: skip
+            return
+        if current.source == "api" and math.isclose(current.per_minute, wanted, rel_tol=1e-6):
+            return
+        await set_agent_rate(client, settings.task_queue, wanted, "CODEGEN_CREATE_RATE_PER_MINUTE of worker.py at start")
+    except RPCError as error:
+        logger.warning(
+            "could not set the agent rate in the server's config (%s); this worker holds run creation to %g per minute itself",
+            error.message, wanted,
+        )  # fmt: skip
+        return
+    if current.source == "api":
+        # Workers with different settings: the last one started wins, and says so.
+        logger.warning("agent rate on %s changed from %g to %g per minute (this worker's setting)", current.task_queue, current.per_minute, wanted)
+    else:
+        logger.info("agent rate on %s set to %g per minute in the server's config", current.task_queue, wanted)
 
 
 async def ensure_search_attributes(client: Client) -> None:
@@ -128,10 +161,9 @@ def _announce(settings: Settings, clients: ServiceClients) -> None:
     else:
         logger.info(clients.description)
     logger.info(
-        "polling %s (workflows, activities) and %s (run creation, %.0f per minute; Codegen reads, %d per 30 s) on %s/%s",
+        "polling %s (workflows, activities) and %s (run creation, at the agent rate; Codegen reads, %d per 30 s) on %s/%s",
         settings.task_queue,
         codegen_api_task_queue(settings.task_queue),
-        settings.create_rate_per_minute,
         settings.reads_per_30s,
         settings.temporal_address,
         settings.temporal_namespace,

@@ -1,4 +1,5 @@
-"""`starter.py health`: Temporal reachable, workers polling both queues, Codegen key valid, relay ready.
+"""`starter.py health`: Temporal reachable, workers polling both queues, agent rate not paused, Codegen key
+valid, relay ready.
 
 The Codegen key is checked where it is used: on a worker, through a short CodegenHealthWorkflow that runs
 the worker's `check_codegen_health` activity. The operator's shell may hold another key, or none.
@@ -21,7 +22,8 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError  # not the builtin
 
 import temporal_client
-from cli import exit_codes
+from agent_rate import read_agent_rate
+from cli import agents, exit_codes
 from cli.connection import run_to_completion
 from cli.output import fail, print_json, print_table
 from models.codegen import CodegenHealth, codegen_api_task_queue
@@ -109,7 +111,17 @@ async def _temporal_checks(settings: Settings) -> tuple[Client | None, list[Chec
     ]
     for name, kind, label in queues:
         checks.append(await _poller_check(client, name, kind, label))
+    checks.append(await _agent_rate_check(client, settings.task_queue))
     return client, checks
+
+
+async def _agent_rate_check(client: Client, task_queue: str) -> Check:
+    """Fails while paused: no task gets an agent run, on purpose or not; the detail says who paused it and when."""
+    try:
+        rate = await read_agent_rate(client, task_queue)
+    except Exception as error:
+        return Check("agent rate", False, _first_line(error))
+    return Check("agent rate", not rate.paused, agents.describe(rate))
 
 
 async def _poller_check(client: Client, queue: str, kind: TaskQueueType.ValueType, label: str) -> Check:
