@@ -1,4 +1,7 @@
-"""The command line for people: submit, status, watch, list, retry, cancel, stats, cleanup, health, agents, prompt, dev-server.
+"""The command line for people: submit tasks, follow them, see and steer the queue, check the deployment.
+
+Commands: submit, status, watch, list, queue, retry, priority, cancel, stats, cleanup, health, agents, prompt,
+dev-server.
 
 Run `python starter.py --help`. Every read command takes --json.
 """
@@ -7,12 +10,27 @@ from __future__ import annotations
 
 import argparse
 
-from cli import agents, cancel, cleanup, dev_server, exit_codes, health, listing, retry, stats, status, submit, watch
+from cli import (
+    agents,
+    cancel,
+    cleanup,
+    dev_server,
+    exit_codes,
+    health,
+    listing,
+    priority,
+    queue,
+    retry,
+    stats,
+    status,
+    submit,
+    watch,
+)
 from cli import prompt as prompt_command
 from cli.output import fail
 from settings import SettingsError
 
-COMMANDS = (submit, status, watch, listing, retry, cancel, stats, cleanup, health, agents, prompt_command, dev_server)
+COMMANDS = (submit, status, watch, listing, queue, retry, priority, cancel, stats, cleanup, health, agents, prompt_command, dev_server)
 
 
 def build_parser() -> argparse.ArgumentParser:

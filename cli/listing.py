@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ from cli.connection import run_with_client
 from cli.output import print_json, print_table, timestamp
 from cli.task_workflows import quoted, visibility_query
 from models import names
-from models.status import TaskPhase
+from models.status import TaskPhase, TaskStatus
 from models.task import REPOSITORY_PATTERN, TaskType
 from settings import Settings
 
@@ -25,14 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("list", help="task workflows, newest first, filtered by search attributes")
     parser.add_argument("--phase", choices=[phase.value for phase in TaskPhase], help="TaskPhase")
     parser.add_argument("--type", choices=[kind.value for kind in TaskType], help="TaskType")
-    parser.add_argument("--repo", type=_repository, metavar="OWNER/NAME", help="Repository")
+    parser.add_argument("--repo", type=repository_name, metavar="OWNER/NAME", help="Repository")
     parser.add_argument("--status", choices=list(EXECUTION_FILTERS), default="all", help="workflow state (default all)")
     parser.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N rows (default 50)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.set_defaults(run=run)
 
 
-def _repository(value: str) -> str:
+def repository_name(value: str) -> str:
     if not re.match(REPOSITORY_PATTERN, value):
         raise argparse.ArgumentTypeError(f"{value!r} is not owner/name")
     return value
@@ -64,17 +65,30 @@ def list_query(settings: Settings, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     async def list_tasks(client: Client, settings: Settings) -> int:
         rows = [_row(execution) async for execution in client.list_workflows(list_query(settings, args), limit=args.limit)]
+        await _say_why_queued(client, rows)
         if args.json:
             print_json(rows)
         else:
             print_table(
-                ["TASK", "TYPE", "PHASE", "PR", "PR STATUS", "STATE", "STARTED"],
-                [[r["task_id"], r["task_type"], r["phase"], r["pr_key"], r["pr_status"], r["execution_status"], timestamp(r["start_time"])]
+                ["TASK", "TYPE", "PHASE", "PR", "PR STATUS", "STATE", "STARTED", "WAITING FOR"],
+                [[r["task_id"], r["task_type"], r["phase"], r["pr_key"], r["pr_status"], r["execution_status"], timestamp(r["start_time"]),
+                  (r["queued_reason"] or "").removeprefix("waiting for ")]
                  for r in rows],
             )
         return exit_codes.OK
 
     return run_with_client(list_tasks)
+
+
+async def _say_why_queued(client: Client, rows: list[dict[str, Any]]) -> None:
+    """`queued_reason` for each queued task, from its status (visibility keeps only the phase)."""
+
+    async def reason(row: dict[str, Any]) -> None:
+        if row["phase"] == TaskPhase.QUEUED.value and row["execution_status"] == "running":
+            status = await client.get_workflow_handle(row["workflow_id"]).query(names.QUERY_STATUS, result_type=TaskStatus)
+            row["queued_reason"] = status.queued.reason if status.queued else None
+
+    await asyncio.gather(*(reason(row) for row in rows))
 
 
 def _row(execution: WorkflowExecution) -> dict[str, Any]:
@@ -90,4 +104,5 @@ def _row(execution: WorkflowExecution) -> dict[str, Any]:
         "execution_status": execution.status.name.lower() if execution.status else None,
         "start_time": execution.start_time,
         "close_time": execution.close_time,
+        "queued_reason": None,
     }

@@ -62,11 +62,14 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
         return dict(zip(values, counts, strict=True))
 
     # Two gathers in one, all concurrent: asyncio.gather is typed for at most six awaitables.
-    (by_execution, by_outcome, needs_attention, by_pr_status, by_type), (outcomes, failures) = await asyncio.gather(
+    (by_execution, by_outcome, (needs_attention, queued), by_pr_status, by_type), (outcomes, failures) = await asyncio.gather(
         asyncio.gather(
             client.count_workflows(visibility_query(settings) + " GROUP BY ExecutionStatus"),
             count_each(names.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
-            count(f"{names.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
+            asyncio.gather(
+                count(f"{names.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
+                count(f"{names.TASK_PHASE.name}='queued'", "ExecutionStatus='Running'"),
+            ),
             count_each(names.PR_STATUS, list(get_args(PRState))),
             count_each(names.TASK_TYPE, [kind.value for kind in TaskType]),
         ),
@@ -84,6 +87,7 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
         "total": by_execution.count,
         "active": active,
         "needs_attention": needs_attention,
+        "queued": queued,
         "completed": finished,
         "by_execution_status": execution_counts,
         "by_outcome": by_outcome,
@@ -125,7 +129,7 @@ async def _recent_outcomes(client: Client, settings: Settings, phases: tuple[str
 def _print(numbers: dict[str, Any]) -> None:
     rate = numbers["success_rate"]
     print(f"Tasks        {numbers['total']} total, {numbers['active']} active "
-          f"({numbers['needs_attention']} need attention), {numbers['completed']} completed")
+          f"({numbers['queued']} queued, {numbers['needs_attention']} need attention), {numbers['completed']} completed")
     for label, key in (("Outcomes", "by_outcome"), ("PR status", "by_pr_status"), ("Task types", "by_type"),
                        ("Executions", "by_execution_status")):
         counts = ", ".join(f"{name} {count}" for name, count in numbers[key].items() if count)

@@ -19,6 +19,10 @@ def render_status(status: TaskStatus, url: str, timeline_tail: int = 10) -> str:
         ("Phase", f"{status.phase.value}  attempt {status.attempt}/{status.max_attempts}  codegen {status.codegen_status}"
          + ("  [mock mode]" if status.mock_mode else "")),
     ]
+    if status.priority is not None:
+        rows.append(("Priority", str(status.priority)))
+    if status.queued:
+        rows.append(("Queued", f"{status.queued.reason}  since {timestamp(status.queued.since)}"))
     if status.agent_runs:
         run = status.agent_runs[-1]
         rows.append(("Agent run", f"{agent_run_labels(status.agent_runs)[-1]} {run.web_url or ''}".rstrip()))

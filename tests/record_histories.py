@@ -17,12 +17,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.codegen import AgentRun
 from models.github import CheckOutput, ReviewComment, ReviewState
+from models.names import SIGNAL_RELEASE_SLOT
 from models.signals import CheckResult, PrEvent, Review
+from models.slots import RepositoryLimits, slots_workflow_id
 from models.status import TaskPhase
 from tests import conftest
 from tests.scripted_services import (
     CODEGEN_RUN_IDS,
     PR_KEY,
+    REPO,
     ScriptedServices,
     at,
     run_workers,
@@ -147,6 +150,15 @@ async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
 
+async def _slot_freed_then_merged(handle, services: ScriptedServices) -> None:
+    await wait_for_phase(handle, TaskPhase.QUEUED)
+    (holder,) = services.slot_holders
+    slots = handle._client.get_workflow_handle(slots_workflow_id(f"record-{RECORDED_SLOT}", REPO))
+    await slots.signal(SIGNAL_RELEASE_SLOT, holder)
+
+
+RECORDED_SLOT = "queued_for_a_repository_slot"
+
 # name -> (scripted services, workflow input, what the test does to it)
 RECORDINGS = {
     "merged_after_followup": (
@@ -188,6 +200,14 @@ RECORDINGS = {
         ),
         task_input("replay-11", reconcile_interval=3600, followup_settle=0.3),
         _merge_after_followup_with_failing_check_outputs,
+    ),
+    # The repository's one slot is taken: the task waits in line (queued-for-slot-and-rate), then gets it.
+    RECORDED_SLOT: (
+        lambda: ScriptedServices(
+            pr_state="closed", merged=True, repository_limits=RepositoryLimits(default=1), slot_holders=["codegen-task-elsewhere"]
+        ),
+        task_input("replay-13", reconcile_interval=3600),
+        _slot_freed_then_merged,
     ),
 }
 

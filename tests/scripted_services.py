@@ -57,6 +57,7 @@ from models.status import TaskOutcome, TaskPhase, TaskStatus
 from models.task import Task
 from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
+from workflows.repository_slots import RepositorySlotsWorkflow
 
 REPO = "acme/api"
 PR_KEY = f"{REPO}#7"  # the PR every scripted attempt opens
@@ -105,8 +106,10 @@ class ScriptedServices:
     # Every registration and look at a run (`watch_agent_run`).
     looks: list[WatchRunInput] = field(default_factory=list)
     client: Client | None = None
-    # MAX_ACTIVE_TASKS_PER_REPOSITORY as the scripted worker reads it (None: no limit).
+    # MAX_ACTIVE_TASKS_PER_REPOSITORY as the scripted worker reads it (None: no limit), and workflow ids
+    # that take their slots first, as tasks elsewhere would.
     repository_limits: RepositoryLimits | None = None
+    slot_holders: list[str] = field(default_factory=list)
     _signals: set[asyncio.Future[None]] = field(default_factory=set)
 
     def close(self, delivery_id: str, *, merged: bool = True) -> PrEvent:
@@ -222,9 +225,18 @@ class ScriptedServices:
     @activity.defn(name="request_repository_slot")
     async def request_repository_slot(self, request: SlotRequest) -> SlotAnswer:
         """The worker's own activity, with `repository_limits` as its setting."""
-        assert self.client is not None, "set services.client (workers() does)"
-        slots = RepositorySlotActivities(self.client, self.repository_limits, MOCK_RECLAIM_EVERY)
+        slots = self._slots()
+        for holder in self.slot_holders:
+            await slots.request_repository_slot(request.model_copy(update={"workflow_id": holder, "task_id": holder}))
         return await slots.request_repository_slot(request)
+
+    @activity.defn(name="ended_workflows")
+    async def ended_workflows(self, workflow_ids: list[str]) -> list[str]:
+        return await self._slots().ended_workflows([w for w in workflow_ids if w not in self.slot_holders])
+
+    def _slots(self) -> RepositorySlotActivities:
+        assert self.client is not None, "set services.client (workers() does)"
+        return RepositorySlotActivities(self.client, self.repository_limits, MOCK_RECLAIM_EVERY)
 
     @activity.defn(name="find_active_run_on_pr")
     async def find_active_run_on_pr(self, query: ActiveRunQuery) -> ActiveRunResult:
@@ -248,6 +260,7 @@ class ScriptedServices:
             self.generate_followup_prompt,
             self.watch_agent_run,
             self.request_repository_slot,
+            self.ended_workflows,
             self.read_pull_request,
             self.read_check_outputs,
             self.read_review_comments,
@@ -261,7 +274,7 @@ class ScriptedServices:
             Worker(
                 client,
                 task_queue=task_queue,
-                workflows=[CodegenTaskWorkflow],
+                workflows=[CodegenTaskWorkflow, RepositorySlotsWorkflow],
                 activities=self.activities(),
                 # A bug in workflow code fails the test at once instead of retrying the task forever.
                 workflow_failure_exception_types=[Exception],

@@ -51,7 +51,7 @@ async def test_list_filters_by_type_repository_phase_and_state(client, starter, 
     await until(starter, "list", "--status", "closed", holds=lambda rows: task_ids(rows) == {docs})
     await until(starter, "list", "--status", "running", "--phase", "pending", holds=lambda rows: task_ids(rows) == {bug, feature})
     table = await starter("list", "--type", "bug_fix")
-    assert table.stdout.splitlines()[0].split() == ["TASK", "TYPE", "PHASE", "PR", "PR", "STATUS", "STATE", "STARTED"]
+    assert table.stdout.splitlines()[0].split() == ["TASK", "TYPE", "PHASE", "PR", "PR", "STATUS", "STATE", "STARTED", "WAITING", "FOR"]
     assert table.stdout.splitlines()[1].split()[:3] == [bug, "bug_fix", "pending"]
     refused = await starter("list", "--phase", "nonsense")
     assert refused.returncode == 2 and "invalid choice" in refused.stderr
@@ -95,7 +95,7 @@ async def test_stats_count_outcomes_pr_statuses_types_and_failure_reasons(client
     assert numbers["average_time_to_merge_s"] == round(outcome.timings.time_to_merge_s, 1)
     human = await starter("stats")
     assert "Success rate 25.0% (merged / completed)" in human.stdout
-    assert "5 total, 1 active (0 need attention), 4 completed" in human.stdout
+    assert "5 total, 1 active (0 queued, 0 need attention), 4 completed" in human.stdout
     assert "Failures     expired 1, template_error 1 (latest 2 failed or expired; at most 200)" in human.stdout
     await client.get_workflow_handle(tracking).terminate("test done")
 

@@ -1,0 +1,84 @@
+"""`starter.py priority TASK N`: change a task's priority (1 first, 5 last).
+
+The task takes it at once (its `set_priority` update): its place in its repository's line for a slot moves,
+and every request for an agent it makes from then on carries it. The workflow's own priority on the server
+is set too, where the server allows it. A request already waiting in the creation queue keeps the priority
+it was queued with: Temporal does not reorder a task already in a queue, and the command says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from temporalio.api.common.v1 import Priority, WorkflowExecution
+from temporalio.api.workflow.v1 import WorkflowExecutionOptions
+from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import FailureError
+from temporalio.service import RPCError
+
+from cli import exit_codes
+from cli.connection import run_with_client
+from cli.output import fail
+from cli.task_workflows import TaskLookupError, find_task
+from models.names import UPDATE_PRIORITY
+from settings import Settings
+
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `priority` subcommand."""
+    parser = subparsers.add_parser("priority", help="change a task's priority (1 first … 5 last)")
+    parser.add_argument("id", metavar="TASK", help="task id or workflow id")
+    parser.add_argument("priority", type=_priority, metavar="N", help="1 (first) to 5 (last)")
+    parser.set_defaults(run=run)
+
+
+def _priority(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 5:
+        raise argparse.ArgumentTypeError(f"a priority is a whole number from 1 (first) to 5 (last), not {text!r}")
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    async def priority(client: Client, settings: Settings) -> int:
+        return await change_priority(client, settings, args.id, args.priority)
+
+    return run_with_client(priority)
+
+
+async def change_priority(client: Client, settings: Settings, reference: str, priority: int) -> int:
+    try:
+        description = await find_task(client, settings, reference)
+    except TaskLookupError as error:
+        return fail(str(error), exit_codes.FAILURE)
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return fail(f"task {reference} is not running ({description.status.name.lower() if description.status else 'unknown'})", exit_codes.FAILURE)
+    handle = client.get_workflow_handle(description.id)
+    try:
+        answer = await handle.execute_update(UPDATE_PRIORITY, priority, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
+    except WorkflowUpdateFailedError as error:
+        return fail(error.cause.message if isinstance(error.cause, FailureError) else str(error.cause), exit_codes.FAILURE)
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        return fail(f"no worker answered within {UPDATE_TIMEOUT}; is worker.py running?", exit_codes.UNAVAILABLE)
+    print(answer)
+    try:
+        await client.workflow_service.update_workflow_execution_options(
+            UpdateWorkflowExecutionOptionsRequest(
+                namespace=client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=description.id),
+                workflow_execution_options=WorkflowExecutionOptions(priority=Priority(priority_key=priority)),
+                update_mask=FieldMask(paths=["priority.priority_key"]),
+            )
+        )
+    except RPCError as error:
+        print(f"the Temporal server keeps the workflow's own priority (it cannot update it: {error.message}); the task still uses {priority}")
+    return exit_codes.OK

@@ -1,0 +1,88 @@
+"""The queue as users see it (`starter.py queue`, `list`, `status`, `stats`) and `starter.py priority`, against
+the dev server, a worker process with MAX_ACTIVE_TASKS_PER_REPOSITORY=1 and the fake."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from models.status import TaskPhase
+from tests.fault_harness import fake_process, mock_mode_worker, start_tasks
+from tests.starter_process import Starter, starter  # noqa: F401 (a fixture)
+from tests.test_repository_slots import API, burst, in_line, phase_is, status_of
+from tests.waiting import wait_until
+
+
+def line_of(answer: dict[str, Any]) -> list[tuple[str, int, str]]:
+    (repository,) = answer["repositories"]
+    return [(task["task_id"].rsplit("-", 1)[1], task["priority"], task["waiting_for"]) for task in repository["queued"]]
+
+
+async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
+    dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path, starter: Starter  # noqa: F811
+):
+    tasks = burst(f"q-{task_queue}", API, 4, outcome="leave_open", delays={"run_seconds": 0.5})
+    holder, second, third, fourth = (client.get_workflow_handle(task.workflow_id) for task in tasks)
+    tasks[2].input["task"]["priority"] = 4
+    async with AsyncExitStack() as stack:
+        fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url, MAX_ACTIVE_TASKS_PER_REPOSITORY="1")
+        worker.start()
+        stack.callback(worker.stop)
+        await start_tasks(client, task_queue, tasks[:1])
+        await wait_until(lambda: phase_is(holder, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the holder's PR")
+        await start_tasks(client, task_queue, tasks[1:])
+        await wait_until(lambda: in_line(client, task_queue, 3), timeout=60, interval=0.2, what="three tasks in line")
+
+        before = (await starter("queue", "--json")).json()
+        moved = await starter("priority", tasks[2].task_id, "1")
+        after = (await starter("queue", "--json")).json()
+        human = await starter("queue")
+        listed = await wait_until(lambda: queued_rows(starter), timeout=30, interval=0.5, what="the queued tasks listed")
+        status = await starter("status", tasks[2].task_id)
+        stats = (await starter("stats", "--json")).json()
+        refused = await starter("priority", tasks[2].task_id, "0")
+
+        # Its turn comes first now.
+        await holder.cancel()
+        await wait_until(lambda: phase_is(third, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the reprioritised task's slot")
+        waiting = [(await status_of(handle)).phase for handle in (second, fourth)]
+
+        # Paused, the next holder waits for the agent rate: a new priority cannot reorder its queued request.
+        assert (await starter("agents", "pause")).returncode == 0
+        await third.cancel()
+        await wait_until(lambda: waits_for_the_rate(second), timeout=60, interval=0.2, what="the next holder queued for the rate")
+        rate_line = (await starter("queue", "--json")).json()
+        kept = await starter("priority", tasks[1].task_id, "2")
+        assert (await starter("agents", "resume")).returncode == 0
+        await wait_until(lambda: phase_is(second, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the run after resume")
+        for handle in (second, fourth):
+            await handle.cancel()
+
+    assert line_of(before) == [("1", 3, "repository_slot"), ("3", 3, "repository_slot"), ("2", 4, "repository_slot")]
+    assert before["repositories"][0] | {"queued": None} == {"repository": API, "active": 1, "limit": 1, "queued": None}
+    assert moved.returncode == 0 and "priority 4 to 1; its place in line for a repository slot follows it" in moved.stdout
+    assert line_of(after) == [("2", 1, "repository_slot"), ("1", 3, "repository_slot"), ("3", 3, "repository_slot")]
+    assert f"{API}: 1 of 1 active, 3 queued" in human.stdout and "when a slot frees" in human.stdout
+    assert {row["queued_reason"].split(",")[0] for row in listed} == {f"waiting for a slot on {API}: 1 of 1 active"}
+    assert "Priority   1" in status.stdout and f"Queued     waiting for a slot on {API}" in status.stdout
+    assert stats["queued"] == 3
+    assert refused.returncode == 2 and "a priority is a whole number from 1 (first) to 5 (last), not '0'" in refused.stderr
+    assert waiting == [TaskPhase.QUEUED, TaskPhase.QUEUED]
+    rate_waiters = [task for task in rate_line["repositories"][0]["queued"] if task["waiting_for"] == "agent_rate"]
+    assert [(task["task_id"], task["estimated_start"]) for task in rate_waiters] == [(tasks[1].task_id, None)]
+    assert kept.returncode == 0 and "the request in the creation queue now keeps priority 3" in kept.stdout
+
+
+async def queued_rows(starter: Starter) -> list[dict[str, Any]] | None:  # noqa: F811
+    rows = (await starter("list", "--phase", "queued", "--status", "running", "--json")).json()
+    return rows if len(rows) == 3 and all(row["queued_reason"] for row in rows) else None
+
+
+async def waits_for_the_rate(handle: Any) -> bool:
+    queued = (await status_of(handle)).queued
+    return queued is not None and queued.waiting_for == "agent_rate"
