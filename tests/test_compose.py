@@ -150,7 +150,7 @@ def test_settings_variables_are_observed() -> None:
     expected_some = {"TEMPORAL_ADDRESS", "CODEGEN_API_KEY", "WEBHOOK_SECRET", "ALLOWED_REPOSITORIES"}
     assert expected_some <= settings_variables()
     source = (ROOT / "settings.py").read_text()
-    assert settings_variables() == set(re.findall(r'_(?:text|secret|csv|number|flag|port|count)\(env,\s*"([A-Z0-9_]+)"', source))
+    assert settings_variables() == set(re.findall(r'_(?:text|secret|csv|number|flag|port|count|repository_limits)\(env,\s*"([A-Z0-9_]+)"', source))
 
 
 # --- The file and its services ---
