@@ -18,8 +18,12 @@ def _flags(argv: list[str]) -> list[str]:
     return argv[3 : -len(shared)]
 
 
-def test_every_dev_server_enables_fairness() -> None:
-    assert dynamic_config_args() == ["--dynamic-config-value", "matching.enableFairness=true"]
+def test_every_dev_server_enables_fairness_with_one_partition_per_queue() -> None:
+    assert dynamic_config_args() == [
+        "--dynamic-config-value", "matching.enableFairness=true",
+        "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+    ]  # fmt: skip
 
 
 def test_the_stack_s_own_servers_listen_on_loopback_and_log_only_errors(tmp_path: Path) -> None:
