@@ -1,9 +1,10 @@
 """`starter.py priority TASK N`: change a task's priority (1 first, 5 last).
 
 The task takes it at once (its `set_priority` update): its place in its repository's line for a slot moves,
-and every request for an agent it makes from then on carries it. The workflow's own priority on the server
-is set too, where the server allows it. A request already waiting in the creation queue keeps the priority
-it was queued with: Temporal does not reorder a task already in a queue, and the command says so.
+and every request for an agent it makes from then on carries it. Then the workflow's own priority is set on
+the server, which requeues the task's waiting requests that inherit it (a request for an agent run in the
+creation queue, normally) at the new priority. A request that carries a priority of its own (the task's,
+when the workflow was started without one) keeps it: the command says which happened.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from datetime import timedelta
 
 from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio.api.common.v1 import Priority, WorkflowExecution
-from temporalio.api.workflow.v1 import WorkflowExecutionOptions
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflow.v1 import PendingActivityInfo, WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -32,6 +35,7 @@ from models.names import UPDATE_PRIORITY
 from settings import Settings
 
 UPDATE_TIMEOUT = timedelta(seconds=15)
+CREATION_ACTIVITIES = ("start_agent_run", "resume_agent_run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,5 +84,28 @@ async def change_priority(client: Client, settings: Settings, reference: str, pr
             )
         )
     except RPCError as error:
-        print(f"the Temporal server keeps the workflow's own priority (it cannot update it: {error.message}); the task still uses {priority}")
+        print(f"the Temporal server cannot change the workflow's own priority ({error.message}): a request it has queued keeps its priority")
+        return exit_codes.OK
+    creating = await _queued_creation(handle)
+    if creating is not None:
+        kept = creating.priority.priority_key
+        print(
+            f"its request for an agent run in the creation queue keeps priority {kept}, which the task gave it itself (started "
+            "without a priority of its own); the new one applies from its next request"
+            if kept and kept != priority
+            else f"its request for an agent run in the creation queue moves to priority {priority}"
+        )
     return exit_codes.OK
+
+
+async def _queued_creation(handle: WorkflowHandle) -> PendingActivityInfo | None:
+    """The task's request to create or resume an agent run while it still waits in the queue."""
+    described = await handle.describe()
+    return next(
+        (
+            pending
+            for pending in described.raw_description.pending_activities
+            if pending.activity_type.name in CREATION_ACTIVITIES and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+        ),
+        None,
+    )

@@ -10,10 +10,13 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from cli.task_workflows import start_task
 from models.status import TaskPhase
+from models.task import WorkflowInput
+from settings import Settings
 from tests.fault_harness import fake_process, mock_mode_worker, start_tasks
 from tests.starter_process import Starter, starter  # noqa: F401 (a fixture)
-from tests.test_repository_slots import API, burst, in_line, phase_is, status_of
+from tests.test_repository_slots import API, WEB, burst, in_line, phase_is, status_of
 from tests.waiting import wait_until
 
 
@@ -30,7 +33,7 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     tasks[2].input["task"]["priority"] = 4
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
-        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url, MAX_ACTIVE_TASKS_PER_REPOSITORY="1")
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url, MAX_ACTIVE_TASKS_PER_REPOSITORY=f"1,{WEB}=5")
         worker.start()
         stack.callback(worker.stop)
         await start_tasks(client, task_queue, tasks[:1])
@@ -52,15 +55,26 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         await wait_until(lambda: phase_is(third, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the reprioritised task's slot")
         waiting = [(await status_of(handle)).phase for handle in (second, fourth)]
 
-        # Paused, the next holder waits for the agent rate: a new priority cannot reorder its queued request.
+        # Paused, the next holder and three tasks on another repository wait for the agent rate; new priorities
+        # move their requests in the creation queue.
         assert (await starter("agents", "pause")).returncode == 0
+        # These as `starter.py submit` starts them (with their priority as the workflow's); the rest were started
+        # raw, as by `temporal workflow start` without a priority.
+        others = burst(f"qw-{task_queue}", WEB, 3, outcome="leave_open", delays={"run_seconds": 0.5})
+        for task in others:
+            await start_task(client, Settings(task_queue=task_queue), WorkflowInput.model_validate(task.input))
         await third.cancel()
-        await wait_until(lambda: waits_for_the_rate(second), timeout=60, interval=0.2, what="the next holder queued for the rate")
-        rate_line = (await starter("queue", "--json")).json()
+        rate_waiters = [second, *(client.get_workflow_handle(task.workflow_id) for task in others)]
+        for handle in rate_waiters:
+            await wait_until(lambda h=handle: waits_for_the_rate(h), timeout=60, interval=0.2, what=f"{handle.id} queued for the rate")
+        rate_line = (await starter("queue", "--repo", API, "--json")).json()
         kept = await starter("priority", tasks[1].task_id, "2")
-        assert (await starter("agents", "resume")).returncode == 0
-        await wait_until(lambda: phase_is(second, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the run after resume")
-        for handle in (second, fourth):
+        moved_up = await starter("priority", others[2].task_id, "1")
+        assert (await starter("agents", "resume", "--per-minute", "60")).returncode == 0
+        for handle in rate_waiters:
+            await wait_until(lambda h=handle: phase_is(h, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what=f"{handle.id} run")
+        run_ids = {handle.id: (await status_of(handle)).agent_runs[0].id for handle in rate_waiters}
+        for handle in (*rate_waiters, fourth):
             await handle.cancel()
 
     assert line_of(before) == [("1", 3, "repository_slot"), ("3", 3, "repository_slot"), ("2", 4, "repository_slot")]
@@ -73,9 +87,14 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     assert stats["queued"] == 3
     assert refused.returncode == 2 and "a priority is a whole number from 1 (first) to 5 (last), not '0'" in refused.stderr
     assert waiting == [TaskPhase.QUEUED, TaskPhase.QUEUED]
-    rate_waiters = [task for task in rate_line["repositories"][0]["queued"] if task["waiting_for"] == "agent_rate"]
-    assert [(task["task_id"], task["estimated_start"]) for task in rate_waiters] == [(tasks[1].task_id, None)]
-    assert kept.returncode == 0 and "the request in the creation queue now keeps priority 3" in kept.stdout
+    api_waiters = [task for task in rate_line["repositories"][0]["queued"] if task["waiting_for"] == "agent_rate"]
+    assert [(task["task_id"], task["estimated_start"]) for task in api_waiters] == [(tasks[1].task_id, None)]
+    assert kept.returncode == 0 and "in the creation queue keeps priority 3, which the task gave it itself" in kept.stdout
+    assert moved_up.returncode == 0 and "its request for an agent run in the creation queue moves to priority 1" in moved_up.stdout
+    # Runs are numbered as the fake creates them: the one moved to priority 1 first, the rest at 3 after it.
+    created = sorted(run_ids, key=run_ids.__getitem__)
+    assert created[0] == rate_waiters[3].id
+    assert created.index(rate_waiters[1].id) < created.index(rate_waiters[2].id)
 
 
 async def queued_rows(starter: Starter) -> list[dict[str, Any]] | None:  # noqa: F811

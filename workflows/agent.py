@@ -4,6 +4,7 @@ itself, and stop the agents on a PR."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,12 +69,16 @@ def _starting_agent_work(task: RunningTask) -> dict[str, Any]:
 
     With a deep backlog a slot can take hours to come: waiting for one is no failure, so no deadline
     counts it (a schedule-to-close timeout would). Tries are counted instead.
-    The task's priority and repository order the queue; set here from the input, not inherited, because a
-    workflow started by `temporal workflow start` without priority flags has none of its own.
+    The task's priority and repository order the queue. The repository is always set here; the priority
+    key only where the workflow's own differs (started by `temporal workflow start` without one, or changed
+    by `starter.py priority`): a request that inherits it is requeued by the server at the workflow's new
+    priority when `starter.py priority` changes that, while one with its own key keeps it.
     """
+    wanted = temporal_priority(task.input, task.priority)
+    inherited = workflow.info().priority.priority_key
     return {
         "task_queue": codegen_api_task_queue(workflow.info().task_queue),
-        "priority": temporal_priority(task.input, task.priority),
+        "priority": wanted if wanted.priority_key != inherited else dataclasses.replace(wanted, priority_key=None),
         "start_to_close_timeout": AGENT_CALL_TIMEOUT,
         "schedule_to_close_timeout": None,
         "retry_policy": COUNTED_RETRY,

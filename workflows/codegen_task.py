@@ -195,12 +195,7 @@ class CodegenTaskWorkflow:
             change = SlotPriority(workflow_id=workflow.info().workflow_id, priority=priority)
             await workflow.get_external_workflow_handle(slot.slots_workflow_id).signal(SIGNAL_SLOT_PRIORITY, change)
             return f"{status.task_id}: priority {before} to {priority}; its place in line for a repository slot follows it"
-        if status.queued is not None and status.queued.waiting_for == "agent_rate":
-            return (
-                f"{status.task_id}: priority {before} to {priority} from its next request for an agent; the request in the creation "
-                f"queue now keeps priority {before} (Temporal does not reorder a task already queued)"
-            )
-        return f"{status.task_id}: priority {before} to {priority} from its next request for an agent"
+        return f"{status.task_id}: priority {before} to {priority}"
 
     @set_priority.validator
     def _validate_priority(self, priority: int) -> None:
