@@ -2,8 +2,8 @@
 
     python -m bench.quota [--part creates --part runs --part github] [--runs 1000] [--run-seconds S] [--prs 200]
 
-- creates: a backlog of several windows' worth of tasks against a create limit scaled down in time
-  (60 per 30 s, 120 a minute), the worker's rate just below it; creations per minute over the steady
+- creates: a backlog of several windows' worth of tasks against Codegen's minute-long create window with
+  its limit scaled up (120 a minute), the worker's rate just below it; creations per minute over the steady
   part (after the first window's worth) from the fake's run `created_at`, divided by the limit.
 - runs: `--runs` tasks against Codegen's real read limit (60 GETs per 30 s at the fake and in the
   worker), no create limit at the fake and the worker creating 300 a minute, each run taking
@@ -38,14 +38,14 @@ from settings import Settings
 
 PARTS = ("creates", "runs", "github")
 
-CREATE_LIMIT = 60
-CREATE_WINDOW_S = 30.0
+CREATE_LIMIT = 120
+CREATE_WINDOW_S = 60.0
 BACKLOG_WINDOWS = 4
-# Temporal paces the create queue evenly, but each create reaches the fake after a delay of its own: at
-# exactly the limit, a create delayed less than the one a window before it would be one too many in
-# the fake's sliding window. And the queue's limiter starts with a second's worth of tokens (two at this
-# scale), which the first window must absorb. 4% below leaves 1.2 s a window for both.
-CREATE_RATE_SHARE = 0.96
+# Temporal paces the create queue evenly, but lets a second's worth through at once (two creations at this
+# scale; one at Codegen's real 10 a minute), and each create reaches the fake after a delay of its own: at
+# exactly the limit, a window could hold one too many. Codegen's own minute-long window, with 3% below the
+# limit, leaves a creation and a half for both.
+CREATE_RATE_SHARE = 0.97
 
 # Codegen's published read limit: every GET, the run list included.
 READ_LIMIT = 60

@@ -12,6 +12,16 @@ DEFAULT_TASK_QUEUE = "codegen-tasks"
 HEALTH_WORKFLOW_NAME = "CodegenHealthWorkflow"
 HEALTH_WORKFLOW_ID_PREFIX = "codegen-health-"
 
+# A backlog whose tasks depend on each other: one TaskGraphWorkflow (id codegen-graph-<graph id>) starts
+# each task as a child CodegenTaskWorkflow once the PRs it depends on have merged.
+GRAPH_WORKFLOW_NAME = "TaskGraphWorkflow"
+GRAPH_ID_PREFIX = "codegen-graph-"
+QUERY_GRAPH = "graph"
+UPDATE_GRAPH_RETRY = "retry_task"
+UPDATE_GRAPH_SKIP = "skip_task"
+# From a graph's task to its graph when the task ends.
+SIGNAL_GRAPH_TASK_ENDED = "task_ended"
+
 # One per repository and task queue when MAX_ACTIVE_TASKS_PER_REPOSITORY is set: who holds the repository's
 # slots and who waits (ids codegen-slots-<task queue>/<repository>).
 SLOTS_WORKFLOW_NAME = "RepositorySlotsWorkflow"
@@ -45,7 +55,9 @@ PR_STATUS = SearchAttributeKey.for_keyword("PRStatus")
 PR_KEY = SearchAttributeKey.for_keyword("PRKey")
 PR_HEAD_SHA = SearchAttributeKey.for_keyword("PRHeadSha")
 REPOSITORY = SearchAttributeKey.for_keyword("Repository")
-SEARCH_ATTRIBUTES = (TASK_ID, TASK_TYPE, TASK_PHASE, PR_STATUS, PR_KEY, PR_HEAD_SHA, REPOSITORY)
+# The graph a task belongs to (its graph id), set when the graph starts it.
+GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
+SEARCH_ATTRIBUTES = (TASK_ID, TASK_TYPE, TASK_PHASE, PR_STATUS, PR_KEY, PR_HEAD_SHA, REPOSITORY, GRAPH_ID)
 
 # Metrics on the worker's --metrics-port.
 # Ended task workflows by status and reason, for dashboards and alerts.

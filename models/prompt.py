@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from models.task import Task, TaskContext
+from models.task import DeliveredDependency, Task, TaskContext
 
 
 class PromptOptions(BaseModel):
@@ -23,6 +23,8 @@ class PromptInput(BaseModel):
     options: PromptOptions = Field(default_factory=PromptOptions)
     # What went wrong in earlier attempts, newest last; rendered so the agent does not repeat it.
     previous_failures: list[str] = Field(default_factory=list)
+    # The merged work of the tasks this one depends on (in a graph): the agent builds on it.
+    built_on: list[DeliveredDependency] = Field(default_factory=list)
 
 
 class PromptMetadata(BaseModel):

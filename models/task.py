@@ -76,6 +76,10 @@ class Task(_Strict):
     acceptance_criteria: list[str] = Field(default_factory=list)
     affected_files: list[str] = Field(default_factory=list)
     priority: int = Field(default=3, ge=1, le=5)
+    # How to do it, beyond the description (Task Master's `details`): a prompt section of its own.
+    details: str = ""
+    # Ids of tasks whose PRs must merge before this one starts (in the same graph).
+    depends_on: list[str] = Field(default_factory=list)
     # Type-specific details (severity, reproduction_steps, user_stories, ...): see prompts/.
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -84,6 +88,16 @@ class Task(_Strict):
     def _id_form(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(TASK_ID_PATTERN, value):
             raise refused(f"expected 1 to 128 letters, digits, '.', '_' or '-'; got {_shown(value)}")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _dependency_ids(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if not re.fullmatch(TASK_ID_PATTERN, item)]
+        if bad:
+            raise refused(f"task ids expected (1 to 128 letters, digits, '.', '_' or '-'); got {_shown(bad[0])}")
+        if len(set(value)) != len(value):
+            raise refused(f"lists a task twice: {_shown(sorted(item for item in set(value) if value.count(item) > 1)[0])}")
         return value
 
     @field_validator("type", mode="before")
@@ -333,12 +347,25 @@ class TaskOptions(_Strict):
         return backoff
 
 
+class DeliveredDependency(_Strict):
+    """What a task this one depends on delivered: its merged PR and what the agent said it did."""
+
+    task_id: str
+    title: str
+    pr_url: str
+    pr_title: str = ""
+    merge_commit_sha: str | None = None
+    summary: str | None = None
+
+
 class WorkflowInput(_Strict):
     """The one argument of CodegenTaskWorkflow: `{"task": {...}, "context": {...}, "options": {...}}`."""
 
     task: Task
     context: TaskContext = Field(default_factory=TaskContext)
     options: TaskOptions = Field(default_factory=TaskOptions)
+    # Filled in by a graph: the merged work of the tasks this one depends on, for its prompt.
+    built_on: list[DeliveredDependency] = Field(default_factory=list)
     # Filled in by continue-as-new only; users never set it.
     carried_state: dict[str, Any] | None = None
 
