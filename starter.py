@@ -1,7 +1,7 @@
 """The command line for people: submit tasks, follow them, see and steer the queue, check the deployment.
 
-Commands: submit, status, watch, list, queue, retry, priority, cancel, stats, cleanup, health, agents, prompt,
-dev-server.
+Commands: submit, status, watch, list, queue, retry, priority, cancel, graph, stats, cleanup, health, agents,
+prompt, dev-server.
 
 Run `python starter.py --help`. Every read command takes --json.
 """
@@ -16,6 +16,7 @@ from cli import (
     cleanup,
     dev_server,
     exit_codes,
+    graphs,
     health,
     listing,
     priority,
@@ -30,7 +31,7 @@ from cli import prompt as prompt_command
 from cli.output import fail
 from settings import SettingsError
 
-COMMANDS = (submit, status, watch, listing, queue, retry, priority, cancel, stats, cleanup, health, agents, prompt_command, dev_server)
+COMMANDS = (submit, status, watch, listing, queue, retry, priority, cancel, graphs, stats, cleanup, health, agents, prompt_command, dev_server)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities.graph_tasks import GraphTaskActivities
 from activities.prompts import PromptActivities
 from activities.repository_slots import MOCK_RECLAIM_EVERY, RECLAIM_EVERY, RepositorySlotActivities
 from activities.service_clients import ServiceClients, clients_at_urls, refuse_unsafe_mock_mode, uses_in_process_fake
@@ -38,6 +39,7 @@ from temporal_client import connect
 from workflows.codegen_task import CodegenTaskWorkflow
 from workflows.health import CodegenHealthWorkflow
 from workflows.repository_slots import RepositorySlotsWorkflow
+from workflows.task_graph import TaskGraphWorkflow
 
 logger = logging.getLogger("worker")
 
@@ -80,10 +82,10 @@ async def running_workers(client: Client, settings: Settings, *, grace: timedelt
                 client,
                 task_queue=settings.task_queue,
                 # The health workflow runs `check_codegen_health` here, with this worker's key (starter.py health).
-                workflows=[CodegenTaskWorkflow, CodegenHealthWorkflow, RepositorySlotsWorkflow],
+                workflows=[CodegenTaskWorkflow, CodegenHealthWorkflow, RepositorySlotsWorkflow, TaskGraphWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
                 max_cached_workflows=MAX_CACHED_WORKFLOWS,
-                activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *slots.all(), *clients.activities()],
+                activities=[prompts.generate_prompt, prompts.generate_followup_prompt, *slots.all(), *GraphTaskActivities(client).all(), *clients.activities()],
                 graceful_shutdown_timeout=grace,
             ),
             Worker(

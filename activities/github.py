@@ -194,6 +194,7 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
             # The commit-pulls list omits `merged`; `merged_at` says the same.
             merged=bool(data.get("merged", data.get("merged_at") is not None)),
             merged_at=data.get("merged_at"),
+            merge_commit_sha=data.get("merge_commit_sha") if data.get("merged_at") else None,
             draft=bool(data.get("draft")),
             head_sha=data["head"]["sha"],
             head_ref=data["head"]["ref"],

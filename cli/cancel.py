@@ -1,4 +1,5 @@
-"""`starter.py cancel ID`: stop a running task; it ends `failed` (`cancelled`) with what it had.
+"""`starter.py cancel ID`: stop a running task; it ends `failed` (`cancelled`) with what it had. Or stop a graph:
+its running tasks are cancelled the same way, and those yet to start never do.
 
 The cancellation is a request recorded by Temporal: if no worker is running, the task ends as soon as
 one is. The PR, if one was opened, stays open on GitHub.
@@ -9,10 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowFailureError
 
 from cli import exit_codes
 from cli.connection import run_with_client
+from cli.graphs import find_graph, show_graph
 from cli.output import fail, print_json
 from cli.task_view import render_outcome
 from cli.task_workflows import TaskLookupError, find_task, web_ui_url
@@ -41,6 +43,9 @@ async def cancel_task(client: Client, settings: Settings, reference: str, *, wai
     try:
         description = await find_task(client, settings, reference)
     except TaskLookupError as error:
+        graph = await find_graph(client, reference)
+        if graph is not None:
+            return await cancel_graph(client, settings, graph, wait=wait, as_json=as_json)
         return fail(str(error), exit_codes.FAILURE)
     workflow_id = description.id
     if description.status is not WorkflowExecutionStatus.RUNNING:
@@ -70,3 +75,18 @@ async def cancel_task(client: Client, settings: Settings, reference: str, *, wai
             said = f" {stopped[outcome.agents_stopped]};" if outcome.agents_stopped is not None else ""
             print(f"\nThe PR stays open:{said} close it on GitHub if it is not wanted ({outcome.pr.url}).")
     return exit_codes.OK if outcome.reason is Reason.CANCELLED else exit_codes.FAILURE
+
+
+async def cancel_graph(client: Client, settings: Settings, graph: WorkflowExecutionDescription, *, wait: float, as_json: bool) -> int:
+    """Cancel the graph and wait for its result: every task that ran or waited, cancelled."""
+    if graph.status is not WorkflowExecutionStatus.RUNNING:
+        status = graph.status.name.lower() if graph.status else "status unknown"
+        return fail(f"graph {graph.id} is not running ({status}): nothing to cancel", exit_codes.FAILURE)
+    handle = client.get_workflow_handle(graph.id)
+    await handle.cancel()
+    try:
+        async with asyncio.timeout(wait):
+            await handle.result()
+    except TimeoutError:
+        return fail(f"the cancellation of {graph.id} is recorded, but it did not end within {wait:g} s; is worker.py running?", exit_codes.UNAVAILABLE)
+    return await show_graph(client, settings, await handle.describe(), as_json=as_json)

@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--phase", choices=[phase.value for phase in TaskPhase], help="TaskPhase")
     parser.add_argument("--type", choices=[kind.value for kind in TaskType], help="TaskType")
     parser.add_argument("--repo", type=repository_name, metavar="OWNER/NAME", help="Repository")
+    parser.add_argument("--graph", metavar="GRAPH", help="GraphId: the tasks of one graph")
     parser.add_argument("--status", choices=list(EXECUTION_FILTERS), default="all", help="workflow state (default all)")
     parser.add_argument("--limit", type=_limit, default=50, metavar="N", help="at most N rows (default 50)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -53,7 +54,9 @@ def list_query(settings: Settings, args: argparse.Namespace) -> str:
     """The visibility query for the filters given."""
     conditions = [
         f"{key.name}={quoted(value)}"
-        for key, value in ((names.TASK_PHASE, args.phase), (names.TASK_TYPE, args.type), (names.REPOSITORY, args.repo))
+        for key, value in (
+            (names.TASK_PHASE, args.phase), (names.TASK_TYPE, args.type), (names.REPOSITORY, args.repo), (names.GRAPH_ID, args.graph)
+        )
         if value
     ]
     execution_filter = EXECUTION_FILTERS[args.status]

@@ -1,4 +1,5 @@
-"""`starter.py retry ID`: the `retry` update for a task waiting for one, or a new run after a failed run."""
+"""`starter.py retry ID`: the `retry` update for a task waiting for one, a new run after a failed run, or,
+for a graph's task that ended unmerged, its graph's `retry_task`."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from temporalio.exceptions import FailureError
 
 from cli import exit_codes
 from cli.connection import run_with_client
+from cli.graphs import act_on_task
 from cli.output import fail
 from cli.task_workflows import TaskLookupError, find_task, start_task, web_ui_url
 from models.errors import describe_validation_error
-from models.names import UPDATE_RETRY, WORKFLOW_ID_PREFIX
+from models.names import GRAPH_ID, UPDATE_GRAPH_RETRY, UPDATE_RETRY, WORKFLOW_ID_PREFIX
 from models.status import TaskOutcome
 from models.task import WorkflowInput
 from settings import Settings
@@ -68,6 +70,9 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
         return exit_codes.OK
     if description.status in RESTARTABLE:
         return await _restart(client, settings, workflow_id, description.status)
+    if description.typed_search_attributes.get(GRAPH_ID):
+        # A graph's task that ended unmerged runs again in its graph, whose dependents then wait for it.
+        return await act_on_task(client, settings, reference, UPDATE_GRAPH_RETRY)
     outcome = await handle.result(follow_runs=False)
     return fail(
         f"task {outcome.task_id} already finished: {outcome.status} ({outcome.reason.value}); "

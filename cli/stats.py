@@ -35,13 +35,14 @@ CLOSED = "ExecutionStatus!='Running'"
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `stats` subcommand."""
     parser = subparsers.add_parser("stats", help="totals, outcomes, PR statuses, task types, success rate, time to merge, failure reasons")
+    parser.add_argument("--graph", metavar="GRAPH", help="only the tasks of this graph (GraphId)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     async def stats(client: Client, settings: Settings) -> int:
-        numbers = await compute_stats(client, settings)
+        numbers = await compute_stats(client, settings, graph=args.graph)
         if args.json:
             print_json(numbers)
         else:
@@ -51,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
     return run_with_client(stats)
 
 
-async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
-    """total, active, completed, by_outcome, by_pr_status, by_type, success_rate, average time to merge."""
+async def compute_stats(client: Client, settings: Settings, graph: str | None = None) -> dict[str, Any]:
+    """total, active, completed, by_outcome, by_pr_status, by_type, success_rate, average time to merge;
+    of one graph's tasks with `graph`."""
+    scope = [f"{names.GRAPH_ID.name}={quoted(graph)}"] if graph else []
 
     async def count(*conditions: str) -> int:
-        return (await client.count_workflows(visibility_query(settings, *conditions))).count
+        return (await client.count_workflows(visibility_query(settings, *scope, *conditions))).count
 
     async def count_each(key: SearchAttributeKey[str], values: list[str], *conditions: str) -> dict[str, int]:
         counts = await asyncio.gather(*(count(f"{key.name}={quoted(value)}", *conditions) for value in values))
@@ -64,7 +67,7 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
     # Two gathers in one, all concurrent: asyncio.gather is typed for at most six awaitables.
     (by_execution, by_outcome, (needs_attention, queued), by_pr_status, by_type), (outcomes, failures) = await asyncio.gather(
         asyncio.gather(
-            client.count_workflows(visibility_query(settings) + " GROUP BY ExecutionStatus"),
+            client.count_workflows(visibility_query(settings, *scope) + " GROUP BY ExecutionStatus"),
             count_each(names.TASK_PHASE, list(get_args(OutcomeStatus)), CLOSED),
             asyncio.gather(
                 count(f"{names.TASK_PHASE.name}='needs_attention'", "ExecutionStatus='Running'"),
@@ -74,8 +77,8 @@ async def compute_stats(client: Client, settings: Settings) -> dict[str, Any]:
             count_each(names.TASK_TYPE, [kind.value for kind in TaskType]),
         ),
         asyncio.gather(
-            _recent_outcomes(client, settings, ("merged", "closed")),
-            _recent_outcomes(client, settings, ("failed", "expired")),
+            _recent_outcomes(client, settings, ("merged", "closed"), scope),
+            _recent_outcomes(client, settings, ("failed", "expired"), scope),
         ),
     )
     merge_times = [o.timings.time_to_merge_s for o in outcomes if o.timings.time_to_merge_s is not None]
@@ -109,10 +112,10 @@ def _average(values: Sequence[float], digits: int) -> float | None:
     return round(sum(values) / len(values), digits) if values else None
 
 
-async def _recent_outcomes(client: Client, settings: Settings, phases: tuple[str, ...]) -> list[TaskOutcome]:
-    """The results of the latest OUTCOME_SAMPLE tasks that ended in one of `phases`."""
+async def _recent_outcomes(client: Client, settings: Settings, phases: tuple[str, ...], scope: list[str]) -> list[TaskOutcome]:
+    """The results of the latest OUTCOME_SAMPLE tasks (within `scope`) that ended in one of `phases`."""
     either = " OR ".join(f"{names.TASK_PHASE.name}={quoted(phase)}" for phase in phases)
-    query = visibility_query(settings, "ExecutionStatus='Completed'", f"({either})")
+    query = visibility_query(settings, *scope, "ExecutionStatus='Completed'", f"({either})")
     handles = [
         client.get_workflow_handle(execution.id, run_id=execution.run_id, result_type=TaskOutcome)
         async for execution in client.list_workflows(query, limit=OUTCOME_SAMPLE)

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from cli import exit_codes
 from cli.connection import run_with_client
+from cli.graphs import find_graph, show_graph
 from cli.output import fail, print_json
 from cli.task_view import render_outcome, render_status
 from cli.task_workflows import TaskLookupError, find_task, web_ui_url
@@ -30,8 +31,8 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `status` subcommand."""
-    parser = subparsers.add_parser("status", help="a task's live state, or its outcome once finished")
-    parser.add_argument("id", metavar="ID", help="task id (bug-214) or workflow id (codegen-task-bug-214)")
+    parser = subparsers.add_parser("status", help="a task's live state, or its outcome once finished; or a graph's tasks")
+    parser.add_argument("id", metavar="ID", help="task id (bug-214), workflow id (codegen-task-bug-214), or graph id")
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.set_defaults(run=run)
 
@@ -48,6 +49,9 @@ async def show(client: Client, settings: Settings, reference: str, *, as_json: b
     try:
         description = await find_task(client, settings, reference)
     except TaskLookupError as error:
+        graph = await find_graph(client, reference)
+        if graph is not None:
+            return await show_graph(client, settings, graph, as_json=as_json)
         return fail(str(error), exit_codes.FAILURE)
     workflow_id = description.id
     answer = await read_task(client, description)

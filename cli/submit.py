@@ -1,4 +1,5 @@
-"""`starter.py submit TASK.json... [--context F] [--option k=v ...] [--wait]`: start task workflows.
+"""`starter.py submit TASK.json... [--context F] [--option k=v ...] [--graph NAME] [--max-parallel N] [--wait]`:
+start task workflows, or one task graph when the tasks depend on each other.
 
 Every task and option is validated before the first workflow starts, so a bad backlog starts nothing.
 """
@@ -9,6 +10,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import re
 from collections import Counter
 from typing import Any, get_origin
 
@@ -18,13 +20,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from cli import exit_codes
 from cli.connection import run_with_client
+from cli.graphs import submit_graph
 from cli.output import fail, print_json
 from cli.task_files import TaskFileError, load_context, load_tasks
 from cli.task_workflows import describe_or_none, start_task, web_ui_url
 from models import names
 from models.errors import describe_validation_error
+from models.graph import GraphInput, graph_id_for, graph_problems
 from models.status import TaskPhase
-from models.task import Task, TaskContext, TaskOptions, WorkflowInput, workflow_id_for
+from models.task import TASK_ID_PATTERN, Task, TaskContext, TaskOptions, WorkflowInput, workflow_id_for
 from settings import Settings
 
 # Options that hold lists: on the command line their value is text separated by commas (bob,alice).
@@ -44,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--again", action="store_true",
         help="start tasks whose last run merged once more: a new agent and a second PR for the same task",
     )
+    parser.add_argument(
+        "--graph", metavar="NAME", type=_graph_name,
+        help="start the tasks as one graph with this id (tasks that depend on each other always form a graph; "
+             "without a name it is derived from their content, so a resubmission is recognised)",
+    )
+    parser.add_argument("--max-parallel", type=_positive, metavar="N", help="a graph runs at most N of its tasks at once")
     parser.add_argument("--wait", action="store_true", help="wait for every outcome; exit 0 only if all merged")
     parser.add_argument("--json", action="store_true", help="print the started workflows (and outcomes) as JSON")
     parser.set_defaults(run=run)
@@ -68,13 +78,40 @@ def run(args: argparse.Namespace) -> int:
     problems += option_problems
     inputs = [WorkflowInput(task=with_stable_id(task), context=context, options=options) for task in tasks]
     problems += _duplicate_ids(inputs)
+    graph: GraphInput | None = None
+    if not problems and (args.graph or args.max_parallel or any(task.depends_on for task in tasks)):
+        graph, graph_problems = _graph_of(args, [item.task for item in inputs], context, options)
+        problems += graph_problems
     if problems:
         return fail("\n".join(["nothing was started:", *problems]), exit_codes.INVALID_INPUT)
 
     async def submit(client: Client, settings: Settings) -> int:
+        if graph is not None:
+            return await submit_graph(client, settings, graph, wait=args.wait, as_json=args.json, again=args.again)
         return await _start_all(client, settings, inputs, wait=args.wait, as_json=args.json, again=args.again)
 
     return run_with_client(submit)
+
+
+def _graph_name(text: str) -> str:
+    if not re.fullmatch(TASK_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 to 128 letters, digits, '.', '_' or '-'")
+    return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _graph_of(args: argparse.Namespace, tasks: list[Task], context: TaskContext, options: TaskOptions) -> tuple[GraphInput | None, list[str]]:
+    """The tasks as one graph, or why they are none (a cycle, an unknown dependency, ...), one line each."""
+    graph_id = args.graph or graph_id_for(tasks)
+    problems = graph_problems(graph_id, tasks, [], [])
+    if problems:
+        return None, problems
+    return GraphInput(graph_id=graph_id, tasks=tasks, context=context, options=options, max_parallel=args.max_parallel), []
 
 
 def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -13,8 +11,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models import names
 from models.names import WORKFLOW_ID_PREFIX, WORKFLOW_NAME
-from models.status import TaskOutcome, TaskPhase
-from models.task import WorkflowInput, task_markdown, temporal_priority, workflow_id_for
+from models.status import TaskOutcome
+from models.task import WorkflowInput, workflow_id_for
+from models.task_start import TaskStart
 from settings import Settings
 
 # Several workflows may carry one TaskId; a lookup names at most this many of them.
@@ -94,13 +93,7 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput, *
     """
     task = input.task
     assert task.id is not None, "submit assigns ids before starting"
-    attributes = [
-        SearchAttributePair(names.TASK_ID, task.id),
-        SearchAttributePair(names.TASK_TYPE, task.type.value),
-        SearchAttributePair(names.TASK_PHASE, TaskPhase.PENDING.value),
-    ]
-    if input.context.repository:
-        attributes.append(SearchAttributePair(names.REPOSITORY, input.context.repository))
+    start = TaskStart.of(input)
     return await client.start_workflow(
         WORKFLOW_NAME,
         input.model_dump(mode="json", exclude={"carried_state"}),
@@ -110,12 +103,10 @@ async def start_task(client: Client, settings: Settings, input: WorkflowInput, *
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         # A finished task may be submitted again; a running one may not.
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=TypedSearchAttributes(attributes),
-        # Activities inherit it: the rate-limited creation queue serves higher priorities first, and
-        # round-robins between repositories within a priority.
-        priority=temporal_priority(input),
-        static_summary=f"{task.title} ({task.type.value})",
-        static_details=task_markdown(input),
+        search_attributes=start.search_attributes,
+        priority=start.priority,
+        static_summary=start.static_summary,
+        static_details=start.static_details,
     )
 
 

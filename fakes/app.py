@@ -357,6 +357,7 @@ class _Handlers:
             {
                 "id": run.id,
                 "status": run.status,
+                "created_at": run.created_at.isoformat(),
                 "source_type": run.source_type,
                 "model": run.models[-1] if run.models else None,
                 "models": run.models,

@@ -25,6 +25,8 @@ class PullRequestInfo(BaseModel):
     state: Literal["open", "closed"]
     merged: bool = False
     merged_at: datetime | None = None
+    # The commit the merge made on the base branch.
+    merge_commit_sha: str | None = None
     draft: bool = False
     head_sha: str
     head_ref: str

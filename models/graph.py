@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from models.names import GRAPH_ID_PREFIX
+from models.status import Reason, TaskOutcome
 from models.task import TASK_ID_PATTERN, Task, TaskContext, TaskOptions, _Strict, refused
 
 # Temporal advises at most 500 concurrent operations per workflow; a graph's children are that.
@@ -60,7 +61,7 @@ class GraphInput(_Strict):
 
     @model_validator(mode="after")
     def _a_graph(self) -> GraphInput:
-        problems = graph_problems(self)
+        problems = graph_problems(self.graph_id, self.tasks, self.satisfied, list(self.unavailable))
         if problems:
             raise refused("; ".join(problems))
         return self
@@ -81,28 +82,28 @@ def graph_id_for(tasks: list[dict[str, Any]] | list[Task]) -> str:
     return f"graph-{digest[:12]}"
 
 
-def graph_problems(graph: GraphInput) -> list[str]:
-    """Everything that makes `graph` no graph, one line each: no ids, duplicates, unknown or self
-    dependencies, cycles (with their path)."""
+def graph_problems(graph_id: str, tasks: list[Task], satisfied: list[str], unavailable: list[str]) -> list[str]:
+    """Everything that keeps these tasks from being a graph, one line each: no ids, duplicates, unknown or
+    self dependencies, cycles (with their path)."""
     problems: list[str] = []
-    if not re.fullmatch(TASK_ID_PATTERN, graph.graph_id):
-        problems.append(f"graph id {graph.graph_id!r}: expected 1 to 128 letters, digits, '.', '_' or '-'")
-    ids = [task.id for task in graph.tasks]
-    problems += [f"task {index} ({task.title!r}) has no id; a graph's tasks need ids" for index, task in enumerate(graph.tasks) if not task.id]
+    if not re.fullmatch(TASK_ID_PATTERN, graph_id):
+        problems.append(f"graph id {graph_id!r}: expected 1 to 128 letters, digits, '.', '_' or '-'")
+    ids = [task.id for task in tasks]
+    problems += [f"task {index} ({task.title!r}) has no id; a graph's tasks need ids" for index, task in enumerate(tasks) if not task.id]
     seen: set[str] = set()
     for task_id in ids:
         if task_id and task_id in seen:
             problems.append(f"duplicate task id {task_id!r}")
         seen.add(task_id or "")
-    outside = set(graph.satisfied) | set(graph.unavailable)
+    outside = set(satisfied) | set(unavailable)
     problems += [f"task {task_id!r} is both in the graph and listed as done or unavailable" for task_id in sorted(outside & seen)]
-    for task in graph.tasks:
+    for task in tasks:
         for dependency in task.depends_on:
             if dependency == task.id:
                 problems.append(f"task {task.id!r} depends on itself")
             elif dependency not in seen and dependency not in outside:
                 problems.append(f"task {task.id!r} depends on unknown task {dependency!r}")
-    cycle = find_cycle({task.id: [d for d in task.depends_on if d in seen and d != task.id] for task in graph.tasks if task.id})
+    cycle = find_cycle({task.id: [d for d in task.depends_on if d in seen and d != task.id] for task in tasks if task.id})
     if cycle:
         problems.append("dependency cycle: " + " -> ".join(cycle))
     return problems
@@ -149,8 +150,9 @@ class Node(BaseModel):
     pr_title: str | None = None
     merge_commit_sha: str | None = None
     summary: str | None = None
-    # Runs of its task workflow the graph started (a retry starts another).
+    # Runs of its task workflow the graph started (a retry starts another), and the latest one's first run id.
     runs: int = 0
+    first_execution_run_id: str | None = None
     ended_at: datetime | None = None
 
 
@@ -240,3 +242,45 @@ class GraphPlan(BaseModel):
         for node in self.nodes:
             counted[node.state.value] = counted.get(node.state.value, 0) + 1
         return counted
+
+
+class GraphTaskEnded(BaseModel):
+    """The `task_ended` signal: a graph's task workflow ended, and what it delivered."""
+
+    task_id: str
+    # The task workflow's first run: a report from a run the graph has since replaced is stale.
+    first_execution_run_id: str
+    state: NodeState
+    message: str = ""
+    pr_url: str | None = None
+    pr_title: str | None = None
+    merge_commit_sha: str | None = None
+    summary: str | None = None
+
+    @classmethod
+    def of(cls, outcome: TaskOutcome, first_execution_run_id: str) -> GraphTaskEnded:
+        pr = outcome.pr
+        return cls(
+            task_id=outcome.task_id,
+            first_execution_run_id=first_execution_run_id,
+            state=node_state_of(outcome),
+            message=outcome.message,
+            pr_url=pr.url if pr else None,
+            pr_title=pr.title if pr else None,
+            merge_commit_sha=pr.merge_commit_sha if pr else None,
+            summary=outcome.agent_summary,
+        )
+
+
+def node_state_of(outcome: TaskOutcome) -> NodeState:
+    if outcome.status == "failed" and outcome.reason is Reason.CANCELLED:
+        return NodeState.CANCELLED
+    return NodeState(outcome.status)
+
+
+class RunningTaskRef(BaseModel):
+    """A task the graph started and believes still runs."""
+
+    task_id: str
+    workflow_id: str
+    first_execution_run_id: str

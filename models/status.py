@@ -92,6 +92,7 @@ class PullRequestState(BaseModel):
     base_ref: str
     status: PRState
     merged_at: datetime | None = None
+    merge_commit_sha: str | None = None
     author: str | None = None
 
 
@@ -164,6 +165,8 @@ class TaskStatus(BaseModel):
     agents_stopped: bool | None = None
     # The task's priority now (1 first; `starter.py priority` changes it); None in runs from before it was shown.
     priority: int | None = None
+    # What the agent said it did in the run that opened the PR (bounded like every run text).
+    agent_summary: str | None = None
     # Set while the phase is `queued`.
     queued: QueueWait | None = None
 
@@ -186,6 +189,7 @@ class TaskOutcome(BaseModel):
     timings: Timings = Field(default_factory=Timings)
     mock_mode: bool = False
     agents_stopped: bool | None = None
+    agent_summary: str | None = None
 
 
 # Signals that arrive before the workflow knows its PR, kept until it does; told apart by their fields.

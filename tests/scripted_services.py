@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.graph_tasks import GraphTaskActivities
 from activities.repository_slots import MOCK_RECLAIM_EVERY, RepositorySlotActivities
 from models.codegen import (
     ActiveRunQuery,
@@ -58,6 +59,7 @@ from models.task import Task
 from tests.waiting import wait_until
 from workflows.codegen_task import CodegenTaskWorkflow
 from workflows.repository_slots import RepositorySlotsWorkflow
+from workflows.task_graph import TaskGraphWorkflow
 
 REPO = "acme/api"
 PR_KEY = f"{REPO}#7"  # the PR every scripted attempt opens
@@ -274,8 +276,8 @@ class ScriptedServices:
             Worker(
                 client,
                 task_queue=task_queue,
-                workflows=[CodegenTaskWorkflow, RepositorySlotsWorkflow],
-                activities=self.activities(),
+                workflows=[CodegenTaskWorkflow, RepositorySlotsWorkflow, TaskGraphWorkflow],
+                activities=[*self.activities(), *GraphTaskActivities(client).all()],
                 # A bug in workflow code fails the test at once instead of retrying the task forever.
                 workflow_failure_exception_types=[Exception],
             ),

@@ -145,6 +145,7 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
         return _attempt_failed(task, record, "no_pr", Reason.NO_PR, f"agent run {run.id} completed without opening a pull request")
 
     record.outcome, record.finished_at = "pr_opened", workflow.now()
+    state.status.agent_summary = run.summary or run.result
     read = await _read_opened_pull_request(task, opened)
     state.pr_opened_at = workflow.now()
     state.pr_run_id = run.id

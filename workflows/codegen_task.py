@@ -17,6 +17,7 @@ from workflows import pr_tracking
 from workflows.agent import stop_agents_on_pr
 from workflows.attempts import obtain_pull_request
 from workflows.calls import CallFailed, TaskFinished
+from workflows.graph_membership import tell_graph
 from workflows.pr_following import follow_pull_request
 from workflows.presentation import initial_status, task_outcome
 from workflows.running_task import RunningTask
@@ -107,6 +108,7 @@ class CodegenTaskWorkflow:
                 raise
             outcome = self._finish(TaskPhase.FAILED, Reason.CANCELLED, await self._stop_agents())
         await release_repository_slot(task)
+        await tell_graph(outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 

@@ -43,6 +43,7 @@ def pr_state_from(info: PullRequestInfo) -> PullRequestState:
         base_ref=info.base_ref,
         status=info.status,
         merged_at=info.merged_at,
+        merge_commit_sha=info.merge_commit_sha,
         author=info.author,
     )
 
