@@ -10,11 +10,13 @@ from typing import Any
 
 from models.bounds import shorten_text
 from models.prompt import PromptInput
+from models.taskmaster import PROVENANCE_KEY
 from prompts.budget import OptionalSection, shorten_list, shorten_value
 from prompts.markdown import file_tree
 
-# Reserved for the mock Codegen service (it picks a scripted outcome); never shown to the agent.
-HIDDEN_METADATA_KEYS = frozenset({"scenario"})
+# Never shown to the agent: `scenario` picks the mock Codegen service's scripted outcome; the Task Master
+# import's provenance is for tools.
+HIDDEN_METADATA_KEYS = frozenset({"scenario", PROVENANCE_KEY})
 
 _TREE_LINES_KEPT = 25
 
@@ -39,12 +41,21 @@ def _short_failures(failures: list[str]) -> list[str]:
     return [shorten_text(failure, 500) for failure in failures[-2:]]
 
 
+def _short_approach(text: str) -> str:
+    return shorten_text(text, 2000)
+
+
+def _short_built_on(delivered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The links and commits say what the base branch holds; the agents' summaries are the long part.
+    return [{**dependency, "summary": dependency["summary"] and shorten_text(dependency["summary"], 300)} for dependency in delivered]
+
+
 def _short_overview(overview: dict[str, str]) -> dict[str, str]:
     return {key: shorten_text(value, 300) for key, value in overview.items()}
 
 
 # Cut first to last: generic advice before the user's own details, the task's own
-# details (metadata, earlier failures) last of all.
+# details (what it builds on, earlier failures, metadata, how to do it) last of all.
 CUT_ORDER: tuple[OptionalSection, ...] = (
     OptionalSection("best_practices", "best practices", lambda items: items[:3]),
     OptionalSection("code_examples", "code examples", lambda examples: examples[:1]),
@@ -57,8 +68,10 @@ CUT_ORDER: tuple[OptionalSection, ...] = (
     OptionalSection("validation", "validation checklist", lambda items: items[:3]),
     OptionalSection("affected_files", "affected files", _short_list),
     OptionalSection("overview", "project overview", _short_overview),
+    OptionalSection("built_on", "merged work it builds on", _short_built_on),
     OptionalSection("previous_failures", "previous attempts", _short_failures),
     OptionalSection("details", "type-specific details", _short_details),
+    OptionalSection("approach", "approach", _short_approach),
 )
 
 
@@ -84,6 +97,8 @@ def build_view(
         "base_branch": context.base_branch,
         "budget": options.max_context_size,
         "details": {key: value for key, value in task.metadata.items() if key not in HIDDEN_METADATA_KEYS},
+        "approach": task.details.strip(),
+        "built_on": [dependency.model_dump() for dependency in prompt.built_on],
         "previous_failures": list(prompt.previous_failures),
         "overview": {label: value for label, value in overview.items() if value},
         "key_files": list(codebase.key_files),

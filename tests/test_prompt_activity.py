@@ -50,6 +50,14 @@ async def test_activity_returns_the_rendered_prompt(client, task_queue):
     assert result.metadata.task_type == "security" and result.metadata.size_chars == len(result.content)
 
 
+async def test_details_and_built_on_reach_the_template_through_the_activity(client, task_queue):
+    built_on = [{"task_id": "tm-backend-3", "title": "Add key store", "pr_url": "https://github.com/acme/api/pull/57", "summary": "Added getKey(kid)."}]
+    prompt = PromptInput(task={"id": "tm-backend-4", "title": "Add auth", "details": "Use jose."}, built_on=built_on)
+    result = await run_workflow(client, task_queue, prompt, PromptActivities())
+    assert "## Approach\n\nUse jose.\n" in result.content
+    assert "### tm-backend-3: Add key store" in result.content and "Added getKey(kid)." in result.content
+
+
 async def test_prompt_too_large_is_not_retried(client, task_queue):
     prompt = PromptInput(task={"title": "t", "description": "d" * 2000}, options={"max_context_size": 1000})
     workflow_id = f"prompt-{uuid.uuid4().hex}"
