@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from typing import Any, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -22,13 +22,14 @@ from cli import exit_codes
 from cli.connection import run_with_client
 from cli.graphs import submit_graph
 from cli.output import fail, print_json
-from cli.task_files import TaskFileError, load_context, load_tasks
+from cli.task_files import TaskFileError, load_context, load_taskmaster, load_tasks
 from cli.task_workflows import describe_or_none, start_task, web_ui_url
 from models import names
 from models.errors import describe_validation_error
 from models.graph import GraphInput, graph_id_for, graph_problems
 from models.status import TaskPhase
 from models.task import TASK_ID_PATTERN, Task, TaskContext, TaskOptions, WorkflowInput, workflow_id_for
+from models.taskmaster import SubtaskMode, TaskmasterBacklog
 from settings import Settings
 
 # Options that hold lists: on the command line their value is text separated by commas (bob,alice).
@@ -38,7 +39,13 @@ LIST_OPTIONS = frozenset(name for name, field in TaskOptions.model_fields.items(
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `submit` subcommand."""
     parser = subparsers.add_parser("submit", help="start one workflow per task")
-    parser.add_argument("task_files", nargs="+", metavar="TASK.json", help="a task object or a list of them")
+    parser.add_argument("task_files", nargs="*", metavar="TASK.json", help="a task object or a list of them")
+    parser.add_argument("--taskmaster", metavar="TASKS.json", help="a Task Master backlog (.taskmaster/tasks/tasks.json), submitted as one graph")
+    parser.add_argument("--tag", help="the Task Master tag to submit (default master)")
+    parser.add_argument(
+        "--subtasks", choices=get_args(SubtaskMode), default="requirements",
+        help="Task Master subtasks as ordered requirements of their parent's PR (default), or each a task of its own",
+    )
     parser.add_argument("--context", metavar="CONTEXT.json", help="repository and codebase context for every task")
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
@@ -63,6 +70,17 @@ def run(args: argparse.Namespace) -> int:
     """Validate everything, then start; exit 2 with every problem when anything is refused."""
     problems: list[str] = []
     tasks: list[Task] = []
+    backlog: TaskmasterBacklog | None = None
+    if bool(args.task_files) == bool(args.taskmaster):
+        return fail("give task files or --taskmaster TASKS.json (one of the two)", exit_codes.INVALID_INPUT)
+    if args.taskmaster:
+        try:
+            backlog = load_taskmaster(args.taskmaster, args.tag, args.subtasks)
+            tasks = backlog.tasks
+        except TaskFileError as error:
+            problems.extend(error.lines)
+        if backlog is not None and not tasks:
+            return fail(f"nothing to submit: every task of tag {backlog.tag} is done, cancelled or not ready", exit_codes.INVALID_INPUT)
     for path in args.task_files:
         try:
             tasks.extend(load_tasks(path))
@@ -79,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = [WorkflowInput(task=with_stable_id(task), context=context, options=options) for task in tasks]
     problems += _duplicate_ids(inputs)
     graph: GraphInput | None = None
-    if not problems and (args.graph or args.max_parallel or any(task.depends_on for task in tasks)):
-        graph, graph_problems = _graph_of(args, [item.task for item in inputs], context, options)
+    if not problems and (backlog or args.graph or args.max_parallel or any(task.depends_on for task in tasks)):
+        graph, graph_problems = _graph_of(args, [item.task for item in inputs], context, options, backlog)
         problems += graph_problems
     if problems:
         return fail("\n".join(["nothing was started:", *problems]), exit_codes.INVALID_INPUT)
@@ -105,13 +123,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _graph_of(args: argparse.Namespace, tasks: list[Task], context: TaskContext, options: TaskOptions) -> tuple[GraphInput | None, list[str]]:
-    """The tasks as one graph, or why they are none (a cycle, an unknown dependency, ...), one line each."""
+def _graph_of(
+    args: argparse.Namespace, tasks: list[Task], context: TaskContext, options: TaskOptions, backlog: TaskmasterBacklog | None
+) -> tuple[GraphInput | None, list[str]]:
+    """The tasks as one graph, or why they are none (a cycle, an unknown dependency, ...), one line each.
+    A Task Master backlog adds the tasks it already finished (satisfied) or put off (unavailable)."""
     graph_id = args.graph or graph_id_for(tasks)
-    problems = graph_problems(graph_id, tasks, [], [])
+    satisfied, unavailable = (backlog.satisfied, backlog.unavailable) if backlog else ([], {})
+    problems = graph_problems(graph_id, tasks, satisfied, list(unavailable))
     if problems:
         return None, problems
-    return GraphInput(graph_id=graph_id, tasks=tasks, context=context, options=options, max_parallel=args.max_parallel), []
+    graph = GraphInput(
+        graph_id=graph_id, tasks=tasks, context=context, options=options, max_parallel=args.max_parallel, satisfied=satisfied, unavailable=unavailable
+    )
+    return graph, []
 
 
 def parse_options(pairs: list[str]) -> tuple[TaskOptions, list[str]]:

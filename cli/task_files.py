@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.errors import describe_validation_error
 from models.task import Task, TaskContext
+from models.taskmaster import SubtaskMode, TaskmasterBacklog, TaskmasterError, read_taskmaster
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -77,3 +78,11 @@ def load_tasks(path: str | Path) -> list[Task]:
 def load_context(path: str | Path) -> TaskContext:
     """The codebase context in a file holding one context object."""
     return _validate(TaskContext, _read_json(path), f"{path}: ")
+
+
+def load_taskmaster(path: str | Path, tag: str | None, subtasks: SubtaskMode) -> TaskmasterBacklog:
+    """A Task Master `tasks.json` as tasks; every bad task and field reported at once."""
+    try:
+        return read_taskmaster(_read_json(path), tag=tag, subtasks=subtasks)
+    except TaskmasterError as error:
+        raise TaskFileError([f"{path}: {problem}" for problem in error.problems]) from None

@@ -198,3 +198,25 @@ async def runs_of(client: Client, graph: str, name: str, runs: int, state: NodeS
 async def graph_rows(starter: Starter, graph: str, count: int) -> list[dict[str, Any]] | None:  # noqa: F811
     rows = (await starter("list", "--graph", graph, "--json")).json()
     return rows if len(rows) == count else None
+
+
+async def test_a_task_master_backlog_runs_as_one_graph_with_its_done_and_deferred_tasks(
+    dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path, starter: Starter  # noqa: F811
+):
+    async with AsyncExitStack() as stack:
+        fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
+        worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url)
+        worker.start()
+        stack.callback(worker.stop)
+        submitted = await starter(
+            "submit", "--taskmaster", "examples/taskmaster/tasks.json", "--tag", "reminders", "--context", "examples/context.json",
+            "--graph", f"tm-{task_queue}", "--wait", "--json", timeout=180,
+        )  # fmt: skip
+
+    nodes = {node["task_id"]: node for node in submitted.json()["graph"]["nodes"]}
+    # Task 1 is done and 6 cancelled in Task Master: satisfied, not submitted; 4 is deferred, so 7 waits for good.
+    assert {task_id: node["state"] for task_id, node in nodes.items()} == {
+        "tm-reminders-2": "merged", "tm-reminders-3": "merged", "tm-reminders-5": "merged", "tm-reminders-7": "blocked",
+    }  # fmt: skip
+    assert nodes["tm-reminders-7"]["reason"] == "blocked: tm-reminders-4 is deferred in Task Master"
+    assert submitted.returncode == 1, "not every task merged"

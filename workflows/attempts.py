@@ -97,6 +97,7 @@ async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullReques
                 enhance_with_best_practices=options.enhance_with_best_practices,
             ),
             previous_failures=[a.error for a in state.status.attempts if a.error],
+            built_on=input.built_on,
         ),
         local=True,
         start_to_close_timeout=timedelta(seconds=30),
