@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from models.names import GRAPH_ID_PREFIX
 from models.status import Reason, TaskOutcome
@@ -164,6 +164,7 @@ class GraphPlan(BaseModel):
     max_parallel: int | None = None
     satisfied: list[str] = Field(default_factory=list)
     unavailable: dict[str, str] = Field(default_factory=dict)
+    _by_id: dict[str, Node] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def start(cls, graph: GraphInput) -> GraphPlan:
@@ -178,8 +179,14 @@ class GraphPlan(BaseModel):
             unavailable=dict(graph.unavailable),
         )
 
+    def find(self, task_id: str) -> Node | None:
+        # Indexed once: the rules look tasks up by id for every dependency, and a graph has up to 500.
+        if len(self._by_id) != len(self.nodes):
+            self._by_id = {node.task_id: node for node in self.nodes}
+        return self._by_id.get(task_id)
+
     def node(self, task_id: str) -> Node:
-        found = next((node for node in self.nodes if node.task_id == task_id), None)
+        found = self.find(task_id)
         if found is None:
             raise KeyError(f"no task {task_id!r} in graph {self.graph_id}")
         return found
@@ -189,7 +196,7 @@ class GraphPlan(BaseModel):
         return [d for d in node.depends_on if not self._satisfied(d)]
 
     def _satisfied(self, task_id: str) -> bool:
-        if task_id in self.satisfied:
+        if task_id in self.satisfied:  # a short list: Task Master's done tasks
             return True
         if task_id in self.unavailable:
             return False

@@ -61,6 +61,8 @@ class TaskGraphWorkflow:
         carried = self._input.carried_plan if self._input else None
         self._plan = GraphPlan.model_validate(carried) if carried else GraphPlan.start(self._input) if self._input else None
         self._changed = True
+        # Reports that came before the graph heard its task had started (a task may end that fast).
+        self._early_reports: dict[str, GraphTaskEnded] = {}
 
     @workflow.run
     async def run(self, raw_input: Any) -> GraphPlan:
@@ -94,10 +96,10 @@ class TaskGraphWorkflow:
     async def _start(self, graph: GraphInput, plan: GraphPlan, node: Node) -> None:
         """Start `node`'s task workflow, told what the tasks it depends on delivered."""
         task = next(task for task in graph.tasks if task.id == node.task_id)
-        built_on = [self._delivered(plan, dependency) for dependency in node.depends_on if dependency in {n.task_id for n in plan.nodes}]
+        built_on = [self._delivered(plan, dependency) for dependency in node.depends_on if dependency not in plan.satisfied]
         input = WorkflowInput(task=task, context=graph.context, options=graph.options, built_on=[d for d in built_on if d])
         start = TaskStart.of(input, graph.graph_id)
-        node.state, node.reason, node.runs = NodeState.RUNNING, "", node.runs + 1
+        node.state, node.reason, node.runs, node.first_execution_run_id = NodeState.RUNNING, "", node.runs + 1, None
         try:
             handle = await workflow.start_child_workflow(
                 WORKFLOW_NAME,
@@ -118,6 +120,9 @@ class TaskGraphWorkflow:
             node.state, node.reason = NodeState.FAILED, f"its task could not start: {error.message}"
             return
         node.first_execution_run_id = handle.first_execution_run_id
+        early = self._early_reports.pop(node.task_id, None)
+        if early is not None:
+            self._record(early)
 
     @staticmethod
     def _delivered(plan: GraphPlan, task_id: str) -> DeliveredDependency | None:
@@ -166,7 +171,10 @@ class TaskGraphWorkflow:
     def _record(self, report: GraphTaskEnded) -> None:
         plan = self._plan
         assert plan is not None
-        node = next((node for node in plan.nodes if node.task_id == report.task_id), None)
+        node = plan.find(report.task_id)
+        if node is not None and node.state is NodeState.RUNNING and node.first_execution_run_id is None:
+            self._early_reports[report.task_id] = report
+            return
         # A stale report (from a run the graph has since replaced, or repeated) changes nothing.
         if node is None or node.state is not NodeState.RUNNING or node.first_execution_run_id != report.first_execution_run_id:
             return
