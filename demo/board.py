@@ -22,8 +22,10 @@ class Row:
     pr: str
 
     @classmethod
-    def waiting(cls, task_id: str, task_type: str) -> Row:
-        return cls(task_id, task_type, "submitted", "-", 0, "-", "-")
+    def waiting(cls, task_id: str, task_type: str, depends_on: list[str] | None = None) -> Row:
+        """Submitted, or in a graph still waiting for the PRs it depends on to merge."""
+        phase = f"waits: {', '.join(depends_on)}" if depends_on else "submitted"
+        return cls(task_id, task_type, phase, "-", 0, "-", "-")
 
     @classmethod
     def from_status(cls, status: TaskStatus) -> Row:
@@ -39,7 +41,7 @@ class Row:
 
 
 HEADERS = ("TASK", "TYPE", "PHASE", "ATTEMPT", "FOLLOW-UPS", "CHECKS", "PR")
-WIDTHS = (22, 15, 17, 8, 11, 8, 0)
+WIDTHS = (22, 15, 24, 8, 11, 8, 0)
 
 
 def _format(cells: tuple[str, ...]) -> str:

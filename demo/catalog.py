@@ -48,6 +48,8 @@ class Expectation(BaseModel):
 class DemoTask:
     task: Task
     expected: Expectation
+    # Submitted with the other tasks of its file as one graph (a file holding a list).
+    in_graph: bool = False
 
     @property
     def task_id(self) -> str:
@@ -56,14 +58,17 @@ class DemoTask:
 
 
 def load_catalog(directory: Path = DEMO_DIR) -> list[DemoTask]:
-    """Every task named in `expected.json`, in its order, read and validated like `starter.py submit` would."""
+    """Every task named in `expected.json`, in its order, read and validated like `starter.py submit` would.
+    A file holding one task maps to its expectation; a file holding a list (a graph) to one per task id."""
     expectations = json.loads((directory / "expected.json").read_text(encoding="utf-8"))
     catalog = []
     for file_name, expected in expectations.items():
-        (task,) = load_tasks(directory / file_name)
-        if task.id is None:
+        tasks = load_tasks(directory / file_name)
+        if any(task.id is None for task in tasks):
             raise ValueError(f"{directory / file_name}: demo tasks need an id, so the expected outcome can name it")
-        catalog.append(DemoTask(task, Expectation.model_validate(expected)))
+        in_graph = len(tasks) > 1
+        for task in tasks:
+            catalog.append(DemoTask(task, Expectation.model_validate(expected[task.id] if in_graph else expected), in_graph))
     return catalog
 
 

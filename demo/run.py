@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, Work
 from temporalio.service import RPCError
 
 import temporal_client
+from cli.graphs import start_graph
 from cli.task_workflows import start_task, web_ui_url
 from demo.board import Board, Row
 from demo.catalog import DemoTask, load_catalog, load_demo_context
@@ -24,12 +25,15 @@ from devstack import ROOT, services
 from devstack.env import clean_env
 from devstack.process import ChildFailure, ChildProcess
 from devstack.readiness import connected, http_ok, ready, worker_polling
+from models.graph import GraphInput, GraphPlan
 from models.names import QUERY_STATUS, WEBHOOK_PATH
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
 from models.task import TaskOptions, WorkflowInput, workflow_id_for
 from settings import DEFAULT_TASK_QUEUE, Settings
 
 REFRESH_SECONDS = 0.5
+# The demo's graph: examples/demo/graph.json, one task waiting for another's merge.
+DEMO_GRAPH = "demo-graph"
 STARTUP_SECONDS = 90.0
 # Short pauses and a bounded PR wait, so a demo task that goes wrong ends instead of hanging.
 DEMO_OPTIONS = TaskOptions(
@@ -167,6 +171,16 @@ async def _outcome(handle: WorkflowHandle) -> TaskOutcome | str:
         return f"workflow failed: {error.cause or error}"
 
 
+async def _graph_task_outcome(graph: WorkflowHandle, task: WorkflowHandle, task_id: str) -> TaskOutcome | str:
+    """A graph's task ends once its graph knows: the task's own outcome, or why it never started."""
+    try:
+        plan: GraphPlan = await graph.result()
+    except WorkflowFailureError as error:
+        return f"graph failed: {error.cause or error}"
+    node = plan.node(task_id)
+    return await _outcome(task) if node.runs else f"never started: {node.state.value} ({node.reason})"
+
+
 async def _row(handle: WorkflowHandle, previous: Row) -> Row:
     try:
         return Row.from_status(await handle.query(QUERY_STATUS, result_type=TaskStatus))
@@ -175,10 +189,13 @@ async def _row(handle: WorkflowHandle, previous: Row) -> Row:
 
 
 async def _follow(
-    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], started: list[ChildProcess], out
+    submitted: list[tuple[DemoTask, WorkflowHandle]], rows: dict[str, Row], started: list[ChildProcess], out, graph: WorkflowHandle
 ) -> dict[str, TaskOutcome | str]:
     """Refresh `rows` and the board until every workflow has ended; each task's outcome (or why it has none)."""
-    results = {demo.task_id: asyncio.create_task(_outcome(handle)) for demo, handle in submitted}
+    results = {
+        demo.task_id: asyncio.create_task(_graph_task_outcome(graph, handle, demo.task_id) if demo.in_graph else _outcome(handle))
+        for demo, handle in submitted
+    }
     board = Board(out)
     try:
         while True:
@@ -250,11 +267,20 @@ async def run_demo(config: DemoConfig, out=sys.stdout) -> int:
             client = await _start_everything(config, started, repository, out)
             submitted = []
             for demo in catalog:
-                handle = await start_task(client, config.settings, WorkflowInput(task=demo.task, context=context, options=DEMO_OPTIONS))
-                submitted.append((demo, handle))
-                rows[demo.task_id] = Row.waiting(demo.task_id, demo.task.type.value)
-            print(f"submitted {len(submitted)} tasks; following their phases (the `status` query):", file=out, flush=True)
-            outcomes = await _follow(submitted, rows, started, out)
+                if not demo.in_graph:
+                    handle = await start_task(client, config.settings, WorkflowInput(task=demo.task, context=context, options=DEMO_OPTIONS))
+                    submitted.append((demo, handle))
+                rows[demo.task_id] = Row.waiting(demo.task_id, demo.task.type.value, demo.task.depends_on)
+            graph = [demo for demo in catalog if demo.in_graph]
+            graph_handle = await start_graph(client, config.settings, GraphInput(
+                graph_id=DEMO_GRAPH, tasks=[demo.task for demo in graph], context=context, options=DEMO_OPTIONS
+            ))  # fmt: skip
+            submitted += [(demo, client.get_workflow_handle(workflow_id_for(demo.task_id), result_type=TaskOutcome)) for demo in graph]
+            print(
+                f"submitted {len(catalog) - len(graph)} tasks and a graph of {len(graph)} ({graph_handle.id}); "
+                "following their phases (the `status` query):", file=out, flush=True,
+            )  # fmt: skip
+            outcomes = await _follow(submitted, rows, started, out, graph_handle)
         all_expected = _report(config, catalog, outcomes, out)
         _print_stats(config, repository, out)
         finished = True
