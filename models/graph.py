@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from models.names import GRAPH_ID_PREFIX
 from models.status import Reason, TaskOutcome
-from models.task import TASK_ID_PATTERN, Task, TaskContext, TaskOptions, _Strict, refused
+from models.task import TASK_ID_PATTERN, StrictModel, Task, TaskContext, TaskOptions, refused
 
 # Temporal advises at most 500 concurrent operations per workflow; a graph's children are that.
 MAX_GRAPH_TASKS = 500
@@ -43,7 +43,7 @@ SATISFIED = frozenset({NodeState.MERGED, NodeState.SKIPPED})
 UNMERGED = frozenset({NodeState.CLOSED, NodeState.FAILED, NodeState.EXPIRED, NodeState.CANCELLED})
 
 
-class GraphInput(_Strict):
+class GraphInput(StrictModel):
     """TaskGraphWorkflow's one argument: the tasks (each with an id) and what they share."""
 
     graph_id: str

@@ -60,12 +60,12 @@ class TaskType(StrEnum):
     SECURITY = "security"
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     # Unknown keys are refused so a typo ("acceptanceCriteria") is named instead of ignored.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class Task(_Strict):
+class Task(StrictModel):
     """One coding task. Only `title` and `type` are required; `id` is assigned on submit if absent."""
 
     id: str | None = None
@@ -116,7 +116,7 @@ class Task(_Strict):
         return value
 
 
-class CodeExample(_Strict):
+class CodeExample(StrictModel):
     title: str = ""
     language: str = ""
     code: str
@@ -186,7 +186,7 @@ def file_structure_paths(value: Any) -> Any:
     return value
 
 
-class CodebaseContext(_Strict):
+class CodebaseContext(StrictModel):
     language: str | None = None
     framework: str | None = None
     architecture: str | None = None
@@ -199,7 +199,7 @@ class CodebaseContext(_Strict):
     code_examples: list[CodeExample] = Field(default_factory=list)
 
 
-class TaskContext(_Strict):
+class TaskContext(StrictModel):
     """Where the work happens: the repository and what the agent should know about it."""
 
     project_name: str | None = None
@@ -301,7 +301,7 @@ def _account_names(value: Any) -> list[str]:
     return [name.strip() for name in value if name.strip()]
 
 
-class TaskOptions(_Strict):
+class TaskOptions(StrictModel):
     """How the workflow treats the task. Durations accept seconds or ISO 8601 ("P7D").
 
     Every duration has a floor that keeps the workflow from spinning (a zero agent_timeout, a
@@ -347,7 +347,7 @@ class TaskOptions(_Strict):
         return backoff
 
 
-class DeliveredDependency(_Strict):
+class DeliveredDependency(StrictModel):
     """What a task this one depends on delivered: its merged PR and what the agent said it did."""
 
     task_id: str
@@ -358,7 +358,7 @@ class DeliveredDependency(_Strict):
     summary: str | None = None
 
 
-class WorkflowInput(_Strict):
+class WorkflowInput(StrictModel):
     """The one argument of CodegenTaskWorkflow: `{"task": {...}, "context": {...}, "options": {...}}`."""
 
     task: Task
