@@ -205,7 +205,7 @@ async def test_the_workflow_fails_fast_on_harmful_options(client: Client, task_q
 async def test_list_with_nothing_to_show_prints_the_headers(starter, filters):
     done = await starter("list", *filters)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["TASK", "TYPE", "PHASE", "PR", "PR", "STATUS", "STATE", "STARTED"]
+    assert done.stdout.split() == ["TASK", "TYPE", "PHASE", "PR", "PR", "STATUS", "STATE", "STARTED", "WAITING", "FOR"]
     assert done.stderr == ""
 
 
