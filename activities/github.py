@@ -1,9 +1,12 @@
-"""The GitHub REST client and the activities that read pull requests and check runs.
+"""The GitHub REST client and the activities that read pull requests and check runs, compare a PR with its
+base, bring its branch up to date and merge it.
 
 REST reference: https://docs.github.com/rest (pulls, pulls/reviews, pulls/comments#list-comments-for-a-
-pull-request-review, checks/runs, commits/commits#list-pull-requests-associated-with-a-commit).
+pull-request-review, checks/runs, commits/commits#list-pull-requests-associated-with-a-commit,
+commits/commits#compare-two-commits, pulls/pulls#update-a-pull-request-branch, pulls/pulls#merge-a-pull-request).
 Repeated reads send `If-None-Match`: a 304 costs no rate limit. Free text is cut here, where it enters
-(models.bounds): what an activity returns is recorded in the workflow's history.
+(models.bounds): what an activity returns is recorded in the workflow's history. Writes are never retried
+here either; their refusals become the types of `http_errors.error_from_pull_request_write`.
 """
 
 from __future__ import annotations
@@ -18,23 +21,49 @@ import httpx
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities.http_errors import error_from_transport, invalid_response, raise_for_response
-from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TEXT_CHARS, CHECK_TITLE_CHARS, REVIEW_BODY_CHARS, bounded
+from activities.http_errors import (
+    api_message,
+    error_from_pull_request_write,
+    error_from_transport,
+    invalid_response,
+    raise_for_response,
+)
+from models.bounds import (
+    CHECK_SUMMARY_CHARS,
+    CHECK_TEXT_CHARS,
+    CHECK_TITLE_CHARS,
+    COMMIT_MESSAGE_CHARS,
+    COMPARE_COMMITS,
+    COMPARE_FILES,
+    REVIEW_BODY_CHARS,
+    bounded,
+    shorten_text,
+)
 from models.codegen import PullRequestRef
 from models.github import (
     REVIEW_STATES,
+    BaseComparison,
+    ChangedFile,
     CheckOutput,
     CheckOutputsInput,
     CheckOutputsResult,
     CheckRunInfo,
     CheckRunsInput,
     CheckRunsResult,
+    CommitSummary,
+    CompareWithBaseInput,
+    Comparison,
+    MergeInput,
+    MergeMethod,
+    MergeResult,
     PullRequestInfo,
     PullRequestRead,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
     ReviewState,
+    UpdateBranchInput,
+    UpdateBranchResult,
 )
 
 SERVICE = "GitHub"
@@ -44,6 +73,8 @@ PER_PAGE = 100  # GitHub's maximum
 MAX_PAGES = 20
 # The follow-up prompt keeps a handful of a review's comments; 200 is more than any prompt shows.
 REVIEW_COMMENT_PAGES = 2
+# update-branch's 422 when the branch already has its base's commits: nothing to do, not a failure.
+UP_TO_DATE = "no new commits on the base branch"
 
 T = TypeVar("T")
 
@@ -148,6 +179,40 @@ class GitHubClient:
         url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/reviews/{review_id}/comments"
         return [comment async for page in self._pages(url, {}, _review_comments, REVIEW_COMMENT_PAGES) for comment in page]
 
+    async def compare(self, repository: str, base: str, head: str) -> Comparison:
+        """What `head` has that `base` lacks (`owner/name`; each side a branch or a sha), bounded. GitHub lists
+        at most 250 commits, oldest first, and 300 files; the newest of those commits are kept. Not ETag-cached:
+        a comparison is read when a base moves, seldom twice alike."""
+        return (await self._get(f"/repos/{repository}/compare/{base}...{head}", None, _comparison, cache=False)).value
+
+    async def update_branch(self, ref: PullRequestRef, expected_head_sha: str) -> UpdateBranchResult:
+        """Merge the base branch into the PR's branch (GitHub answers 202 and pushes the merge commit soon after).
+        Refusals: `HeadChanged` (the head is not `expected_head_sha`), `MergeConflict`, `MissingPermission`."""
+        response = await self._put(f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/update-branch", {"expected_head_sha": expected_head_sha})
+        if response.status_code == 422 and UP_TO_DATE in api_message(response).lower():
+            return UpdateBranchResult(updated=False, message=api_message(response))
+        body = _written(response)
+        return UpdateBranchResult(updated=True, message=str(body.get("message") or ""))
+
+    async def merge(self, ref: PullRequestRef, sha: str, method: MergeMethod = "merge", title: str | None = None) -> MergeResult:
+        """Merge the PR if its head is still `sha`. Refusals: `HeadChanged` (409), `NotMergeable` (405: conflicts,
+        branch protection, a merge queue; `details["blocker"]` says which), `MissingPermission` (403)."""
+        body: dict[str, Any] = {"sha": sha, "merge_method": method}
+        if title:
+            body["commit_title"] = title
+        url = f"/repos/{ref.owner}/{ref.repo}/pulls/{ref.number}/merge"
+        data = _written(await self._put(url, body))
+        try:
+            return MergeResult(sha=data["sha"], merged=bool(data["merged"]), message=str(data.get("message") or ""))
+        except (KeyError, ValidationError) as exc:
+            raise invalid_response(SERVICE, f"PUT {url}", f"not a merge result ({exc.__class__.__name__})") from None
+
+    async def _put(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return await self._http.put(url, json=body)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, SERVICE) from exc
+
     async def _pages(
         self, url: str, params: dict[str, Any], reduce: Callable[[Any, str], list[T]], max_pages: int, cache: bool = True
     ) -> AsyncIterator[list[T]]:
@@ -161,6 +226,38 @@ class GitHubClient:
             yield page.value
             # The next link carries the query itself.
             next_url, query = page.next_url, None
+
+
+def _written(response: httpx.Response) -> dict[str, Any]:
+    """A write's JSON answer, or its refusal raised as the type the caller acts on."""
+    if not response.is_success:
+        raise error_from_pull_request_write(response, SERVICE)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise invalid_response(SERVICE, f"PUT {response.request.url.path}", "not a JSON object")
+    return body
+
+
+def _comparison(data: Any, where: str) -> Comparison:
+    try:
+        commits, files = data["commits"], data.get("files") or []
+        return Comparison(
+            status=data["status"],
+            ahead_by=int(data["ahead_by"]),
+            behind_by=int(data["behind_by"]),
+            commits=[
+                CommitSummary(sha=commit["sha"], message=shorten_text(commit["commit"]["message"], COMMIT_MESSAGE_CHARS))
+                for commit in commits[-COMPARE_COMMITS:]
+            ],
+            total_commits=int(data.get("total_commits", len(commits))),
+            files=[ChangedFile(filename=item["filename"], status=item["status"]) for item in files[:COMPARE_FILES]],
+            total_files=len(files),
+        )
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise invalid_response(SERVICE, where, f"not a comparison ({exc.__class__.__name__})") from None
 
 
 def _check_run_list(data: Any, where: str) -> list[Any]:
@@ -200,6 +297,7 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
             head_ref=data["head"]["ref"],
             base_ref=data["base"]["ref"],
             mergeable=data.get("mergeable"),
+            mergeable_state=data.get("mergeable_state"),
             author=(data.get("user") or {}).get("login"),
         )
     except (KeyError, TypeError, ValidationError) as exc:
@@ -260,13 +358,21 @@ def _check_run_info(data: Any, where: str) -> tuple[int, str, CheckRunInfo]:
 
 
 class GitHubActivities:
-    """Read-only GitHub activities around one `GitHubClient`."""
+    """GitHub activities around one `GitHubClient`: reads, and the two writes merging a PR takes."""
 
     def __init__(self, client: GitHubClient) -> None:
         self.client = client
 
     def all(self) -> list[Any]:
-        return [self.read_pull_request, self.list_check_runs, self.read_check_outputs, self.read_review_comments]
+        return [
+            self.read_pull_request,
+            self.list_check_runs,
+            self.read_check_outputs,
+            self.read_review_comments,
+            self.compare_with_base,
+            self.update_pull_request_branch,
+            self.merge_pull_request,
+        ]
 
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
@@ -293,3 +399,37 @@ class GitHubActivities:
         """What a reviewer wrote on the diff's lines, for the follow-up that addresses the review."""
         return ReviewCommentsResult(review_id=input.review_id, comments=await self.client.list_review_comments(input.ref, input.review_id))
 
+
+    @activity.defn(name="compare_with_base")
+    async def compare_with_base(self, input: CompareWithBaseInput) -> BaseComparison:
+        """Where the PR's head stands against its base branch, the base's commits since the PR branched and the
+        files both sides changed: what a prompt asking the agent to resolve a conflict names. Two comparisons,
+        read together: base...head (the PR's side) and head...base (the base's side)."""
+        repository = input.ref.repository
+        pr_side, base_side = await asyncio.gather(
+            self.client.compare(repository, input.base_ref, input.head_sha),
+            self.client.compare(repository, input.head_sha, input.base_ref),
+        )
+        changed_by_pr = {changed.filename for changed in pr_side.files}
+        return BaseComparison(
+            base_ref=input.base_ref,
+            head_sha=input.head_sha,
+            status=pr_side.status,
+            ahead_by=pr_side.ahead_by,
+            behind_by=pr_side.behind_by,
+            base_commits=base_side.commits,
+            base_commits_total=base_side.total_commits,
+            files_changed_on_both_sides=[changed.filename for changed in base_side.files if changed.filename in changed_by_pr],
+        )
+
+    @activity.defn(name="update_pull_request_branch")
+    async def update_pull_request_branch(self, input: UpdateBranchInput) -> UpdateBranchResult:
+        """Bring the PR's branch up to date with its base (a merge commit; its checks run again). `updated` is
+        False when it already was. Raises `HeadChanged`, `MergeConflict` or `MissingPermission`, none retried."""
+        return await self.client.update_branch(input.ref, input.expected_head_sha)
+
+    @activity.defn(name="merge_pull_request")
+    async def merge_pull_request(self, input: MergeInput) -> MergeResult:
+        """Merge the PR at `input.sha` with `input.method`. Raises `HeadChanged`, `NotMergeable` or `MissingPermission`,
+        none retried. A retry after a lost answer finds the PR merged and is refused `NotMergeable`: read the PR."""
+        return await self.client.merge(input.ref, input.sha, input.method, input.title)

@@ -30,6 +30,12 @@ class HttpErrorType(StrEnum):
     RATE_LIMITED = "RateLimited"
     SERVICE_UNAVAILABLE = "ServiceUnavailable"
     INVALID_RESPONSE = "InvalidResponse"
+    # GitHub's refusals of a merge or a branch update (`error_from_pull_request_write`): none is helped by
+    # retrying, and each asks the caller for its own next step.
+    HEAD_CHANGED = "HeadChanged"  # read the PR again: its head is not the sha the write named
+    NOT_MERGEABLE = "NotMergeable"  # 405: see `details["blocker"]` and the PR's mergeable_state
+    MERGE_CONFLICT = "MergeConflict"  # the base cannot be merged into the branch: someone must resolve it
+    MISSING_PERMISSION = "MissingPermission"  # 403 on a write: `details["needs"]` names the permission
 
 
 _RETRYABLE_STATUSES = frozenset({408, 409})
@@ -45,11 +51,8 @@ def raise_for_response(response: httpx.Response, service: str) -> None:
 def error_from_response(response: httpx.Response, service: str, now: float | None = None) -> ApplicationError:
     """Translate one failed response into an `ApplicationError` (see the module docstring)."""
     status = response.status_code
-    message = f"{service} {response.request.method} {response.request.url.path} returned {status}"
-    explanation = api_message(response)
-    if explanation:
-        message = f"{message}: {explanation}"
-    details = {"service": service, "status_code": status}
+    message = _describe(response, service)
+    details: dict[str, Any] = {"service": service, "status_code": status}
 
     now = time.time() if now is None else now
     delay = server_retry_delay(response, now)
@@ -65,6 +68,60 @@ def error_from_response(response: httpx.Response, service: str, now: float | Non
     if status in _RETRYABLE_STATUSES or status >= 500:
         return _error(message, details, HttpErrorType.SERVICE_UNAVAILABLE, retryable=True, delay=delay)
     return _error(message, details, HttpErrorType.INVALID_REQUEST, retryable=False)
+
+
+# GitHub's words for these refusals, lower-cased: a 405 names what blocks the merge (its messages are
+# not documented beyond "Pull Request is not mergeable"; these are the ones GitHub is seen to send).
+_MERGE_BLOCKERS = (
+    ("merge queue", "merge_queue"),
+    ("approving review", "reviews"),
+    ("status check", "checks"),
+    ("up to date", "behind"),
+    ("out of date", "behind"),
+    ("draft", "draft"),
+)
+_HEAD_MODIFIED = "head branch was modified"
+_UPDATE_CONFLICT = "merge conflict"
+# The permission each pull request write needs (GitHub's "Permissions required for fine-grained personal access
+# tokens": merge is under Contents, update-branch under Pull requests), named when GitHub's own header is absent.
+_WRITE_PERMISSIONS = {"merge": "contents=write", "update-branch": "pull_requests=write"}
+
+
+def error_from_pull_request_write(response: httpx.Response, service: str, now: float | None = None) -> ApplicationError:
+    """A refused `PUT .../pulls/{n}/merge` or `.../update-branch`, as the type the caller acts on; anything
+    else (rate limits, outages, 404) as `error_from_response` translates it.
+
+    - 403 without a retry hint: `MissingPermission` (GitHub: "Resource not accessible by integration").
+    - merge 409 "Head branch was modified", update-branch 422 for its `expected_head_sha`: `HeadChanged`.
+    - update-branch 422 "merge conflict between base and head": `MergeConflict`.
+    - merge 405: `NotMergeable`, with what blocks it in `details["blocker"]`.
+    """
+    status = response.status_code
+    explanation = api_message(response).lower()
+    endpoint = response.request.url.path.rsplit("/", 1)[-1]
+    now = time.time() if now is None else now
+    details: dict[str, Any] = {"service": service, "status_code": status}
+    if status == 403 and server_retry_delay(response, now) is None:
+        needs = response.headers.get("x-accepted-github-permissions") or _WRITE_PERMISSIONS.get(endpoint, "")
+        message = f"{_describe(response, service)} (the token needs {needs})"
+        return _error(message, {**details, "needs": needs}, HttpErrorType.MISSING_PERMISSION, retryable=False)
+    if status == 409 and _HEAD_MODIFIED in explanation:
+        return _error(_describe(response, service), details, HttpErrorType.HEAD_CHANGED, retryable=False)
+    if status == 405:
+        blocker = next((name for words, name in _MERGE_BLOCKERS if words in explanation), "unspecified")
+        return _error(_describe(response, service), {**details, "blocker": blocker}, HttpErrorType.NOT_MERGEABLE, retryable=False)
+    if status == 422 and endpoint == "update-branch":
+        # GitHub documents this 422 for an `expected_head_sha` that is not the head; a conflict has its own words.
+        error_type = HttpErrorType.MERGE_CONFLICT if _UPDATE_CONFLICT in explanation else HttpErrorType.HEAD_CHANGED
+        return _error(_describe(response, service), details, error_type, retryable=False)
+    return error_from_response(response, service, now)
+
+
+def _describe(response: httpx.Response, service: str) -> str:
+    """`GitHub PUT /repos/o/r/pulls/1/merge returned 405: <the API's own words>`."""
+    message = f"{service} {response.request.method} {response.request.url.path} returned {response.status_code}"
+    explanation = api_message(response)
+    return f"{message}: {explanation}" if explanation else message
 
 
 def error_from_transport(exc: httpx.TransportError, service: str) -> ApplicationError:

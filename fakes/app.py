@@ -36,6 +36,9 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route(f"{ORG}/repos", _answering(handlers.list_repos), methods=["GET"]),
         Route("/v1/users/me", _answering(handlers.current_user), methods=["GET"]),
         Route("/repos/{owner}/{repo}/pulls/{number:int}", _answering(handlers.get_pull, github=True), methods=["GET"]),
+        Route("/repos/{owner}/{repo}/pulls/{number:int}/update-branch", _answering(handlers.update_branch, github=True), methods=["PUT"]),
+        Route("/repos/{owner}/{repo}/pulls/{number:int}/merge", _answering(handlers.merge_pull, github=True), methods=["PUT"]),
+        Route("/repos/{owner}/{repo}/compare/{basehead:path}", _answering(handlers.compare, github=True), methods=["GET"]),
         Route("/repos/{owner}/{repo}/pulls/{number:int}/reviews", _answering(handlers.reviews, github=True), methods=["GET"]),
         Route(
             "/repos/{owner}/{repo}/pulls/{number:int}/reviews/{review_id:int}/comments",
@@ -53,6 +56,7 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route("/_admin/inject", handlers.clear_injections, methods=["DELETE"]),
         Route("/_admin/runs/{run_id:int}", _answering(handlers.run_details), methods=["GET"]),
         Route("/_admin/repos", handlers.add_repo, methods=["POST"]),
+        Route("/_admin/repos/{owner}/{repo}/push", _answering(handlers.push_to_base), methods=["POST"]),
         Route("/_admin/webhooks", handlers.webhook_log, methods=["GET"]),
         Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", _answering(handlers.drive_pull), methods=["POST"]),
     ]
@@ -247,7 +251,7 @@ class _Handlers:
         if expected is not None and token != expected:
             raise FakeError(401, "Bad credentials")
 
-    def _github_json(self, request: Request, data: Any, headers: dict[str, str] | None = None) -> Response:
+    def _github_json(self, request: Request, data: Any, headers: dict[str, str] | None = None, status_code: int = 200) -> Response:
         body = json.dumps(data).encode()
         etag = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
         rate = {
@@ -258,13 +262,61 @@ class _Handlers:
         }
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=rate)
-        return Response(body, media_type="application/json; charset=utf-8", headers=rate)
+        return Response(body, media_type="application/json; charset=utf-8", headers=rate, status_code=status_code)
 
     async def get_pull(self, request: Request) -> Response:
         self._github_auth(request)
         p = request.path_params
         pr = self.world.pull(p["owner"], p["repo"], p["number"])
-        return self._github_json(request, self.world.shapes.pull_request(pr))
+        return self._github_json(request, self.world.read_pull_request(pr))
+
+    @staticmethod
+    async def _github_body(request: Request) -> dict[str, Any]:
+        """A write's JSON body (none is `{}`), refused as GitHub refuses what it cannot parse."""
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise FakeError(400, "Problems parsing JSON") from None
+        if not isinstance(body, dict):
+            raise FakeError(400, "Problems parsing JSON")
+        return body
+
+    @staticmethod
+    def _optional_text(body: dict[str, Any], name: str) -> str | None:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise FakeError(422, f"Invalid request.\n\nFor '{name}', {json.dumps(value)} is not a string.")
+        return value
+
+    async def update_branch(self, request: Request) -> Response:
+        """202 with GitHub's body; the fake updates the branch before answering, GitHub soon after."""
+        self._github_auth(request)
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        expected = self._optional_text(await self._github_body(request), "expected_head_sha")
+        self.world.update_branch(pr, expected)
+        body = {"message": "Updating pull request branch.", "url": pr.html_url(self.world.config.github_html_url)}
+        return self._github_json(request, body, status_code=202)
+
+    async def merge_pull(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        body = await self._github_body(request)
+        method = self._optional_text(body, "merge_method") or "merge"
+        if method not in ("merge", "squash", "rebase"):
+            raise FakeError(422, f"Invalid request.\n\n{method!r} is not a member of [\"merge\", \"squash\", \"rebase\"].")
+        sha = self.world.merge_through_api(pr, self._optional_text(body, "sha"), method, self._optional_text(body, "commit_title"))
+        return self._github_json(request, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+
+    async def compare(self, request: Request) -> Response:
+        self._github_auth(request)
+        p = request.path_params
+        repo = self.world.repos.get(f"{p['owner']}/{p['repo']}")
+        if repo is None:
+            raise FakeError(404, "Not Found")
+        return self._github_json(request, self.world.compare(repo, p["basehead"]))
 
     async def reviews(self, request: Request) -> Response:
         self._github_auth(request)
@@ -297,7 +349,7 @@ class _Handlers:
         self._github_auth(request)
         p = request.path_params
         prs = self.world.pulls_for_commit(p["owner"], p["repo"], p["sha"])
-        return self._github_json(request, [self.world.shapes.pull_request(pr) for pr in prs])
+        return self._github_json(request, [self.world.pull_request_json(pr) for pr in prs])
 
     async def rate_limit(self, request: Request) -> Response:
         self._github_auth(request)
@@ -400,7 +452,22 @@ class _Handlers:
             self.world.complete_checks(pr, str(body.get("conclusion", "success")), body.get("names"))
         else:
             raise FakeError(404, f"Unknown action {action!r}; use merge, close, push, review or checks.")
-        return JSONResponse(self.world.shapes.pull_request(pr))
+        return JSONResponse(self.world.pull_request_json(pr))
+
+    async def push_to_base(self, request: Request) -> Response:
+        """{"branch": "main", "conflicts_with"?: [PR numbers], "message"?}: a commit lands on the base branch, with its push webhook."""
+        p = request.path_params
+        repo = self.world.repos.get(f"{p['owner']}/{p['repo']}")
+        if repo is None:
+            raise FakeError(404, f"Unknown repository {p['owner']}/{p['repo']}.")
+        body = await request.json() if await request.body() else {}
+        conflicts_with = body.get("conflicts_with") or []
+        if not isinstance(conflicts_with, list) or not all(isinstance(number, int) for number in conflicts_with):
+            raise FakeError(422, "conflicts_with must be a list of pull request numbers.")
+        before = repo.base_sha
+        message = body.get("message")
+        commit = self.world.push_to_base(repo, str(body.get("branch", "main")), conflicts_with, str(message) if message else None)
+        return JSONResponse({"before": before, "after": commit.sha, "conflicts_with": conflicts_with})
 
 
 class _Validation(Exception):
@@ -416,7 +483,7 @@ def _answering(handler: Handler, github: bool = False) -> Handler:
         try:
             return await handler(request)
         except FakeError as exc:
-            return api_error(exc.status, exc.message, github)
+            return api_error(exc.status, exc.message, github, exc.headers)
         except _Validation as exc:
             return JSONResponse({"detail": exc.detail}, status_code=422)
 

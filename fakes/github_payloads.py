@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fakes.commits import Commit, Comparison, FileChange
+    from fakes.mergeability import MergeStatus
     from fakes.world import CheckRun, CheckSuite, PullRequest, Repo, Review, ReviewComment
 
 AGENT_LOGIN = "codegen-sh[bot]"
@@ -71,7 +73,7 @@ class GitHubShapes:
     def _pull_url(self, pr: PullRequest) -> str:
         return f"{self.api}/repos/{pr.repo.full_name}/pulls/{pr.number}"
 
-    def pull_request(self, pr: PullRequest) -> dict[str, Any]:
+    def pull_request(self, pr: PullRequest, merge: MergeStatus) -> dict[str, Any]:
         repo = pr.repo
         url = self._pull_url(pr)
         html_url = pr.html_url(self.html)
@@ -118,9 +120,9 @@ class GitHubShapes:
             "auto_merge": None,
             "draft": pr.draft,
             "merged": pr.merged,
-            "mergeable": True if pr.state == "open" else None,
-            "rebaseable": True if pr.state == "open" else None,
-            "mergeable_state": pr.mergeable_state,
+            "mergeable": merge.mergeable,
+            "rebaseable": merge.mergeable,
+            "mergeable_state": merge.state,
             "merged_by": self.user(REVIEWER_LOGIN, REVIEWER_ID) if pr.merged else None,
             "comments": 0,
             "review_comments": 0,
@@ -241,4 +243,83 @@ class GitHubShapes:
             "pull_request_url": pr_url,
             "author_association": "MEMBER",
             "_links": {"html": {"href": html_url}, "pull_request": {"href": pr_url}},
+        }
+
+    def commit(self, repo: Repo, commit: Commit) -> dict[str, Any]:
+        """A commit as the compare endpoint lists it."""
+        url = f"{self.api}/repos/{repo.full_name}/commits/{commit.sha}"
+        person = {"name": "Codegen", "email": "team@codegen.com", "date": iso(commit.created_at)}
+        return {
+            "sha": commit.sha,
+            "node_id": f"C_{commit.sha[:12]}",
+            "url": url,
+            "html_url": f"{self.html}/{repo.full_name}/commit/{commit.sha}",
+            "commit": {"message": commit.message, "author": person, "committer": person, "tree": {"sha": commit.sha[::-1]}},
+            "author": self.user(AGENT_LOGIN, 9999),
+            "committer": self.user(AGENT_LOGIN, 9999),
+            "parents": [{"sha": parent, "url": f"{self.api}/repos/{repo.full_name}/commits/{parent}"} for parent in commit.parents],
+        }
+
+    def file_change(self, repo: Repo, change: FileChange, head: str) -> dict[str, Any]:
+        """A diff entry of a comparison (without its patch)."""
+        return {
+            "sha": head,
+            "filename": change.filename,
+            "status": change.status,
+            "additions": 10,
+            "deletions": 0 if change.status == "added" else 2,
+            "changes": 10 if change.status == "added" else 12,
+            "blob_url": f"{self.html}/{repo.full_name}/blob/{head}/{change.filename}",
+            "raw_url": f"{self.html}/{repo.full_name}/raw/{head}/{change.filename}",
+            "contents_url": f"{self.api}/repos/{repo.full_name}/contents/{change.filename}?ref={head}",
+        }
+
+    def comparison(self, repo: Repo, basehead: str, base: Commit, head: Commit, comparison: Comparison) -> dict[str, Any]:
+        """`GET /repos/{owner}/{repo}/compare/{base}...{head}`: commits oldest first, at most 250, as GitHub lists them."""
+        html = f"{self.html}/{repo.full_name}/compare/{basehead}"
+        return {
+            "url": f"{self.api}/repos/{repo.full_name}/compare/{basehead}",
+            "html_url": html,
+            "permalink_url": f"{self.html}/{repo.full_name}/compare/{base.sha}...{head.sha}",
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "base_commit": self.commit(repo, base),
+            "merge_base_commit": self.commit(repo, comparison.merge_base or base),
+            "status": comparison.status,
+            "ahead_by": len(comparison.ahead),
+            "behind_by": len(comparison.behind),
+            "total_commits": len(comparison.ahead),
+            "commits": [self.commit(repo, commit) for commit in comparison.ahead[:250]],
+            "files": [self.file_change(repo, change, head.sha) for change in comparison.files()[:300]],
+        }
+
+    def push(self, repo: Repo, branch: str, before: str, commit: Commit) -> dict[str, Any]:
+        """The `push` webhook for one commit pushed to `branch`."""
+        url = f"{self.html}/{repo.full_name}/commit/{commit.sha}"
+        person = {"name": "Codegen", "email": "team@codegen.com", "username": AGENT_LOGIN}
+        head_commit = {
+            "id": commit.sha,
+            "tree_id": commit.sha[::-1],
+            "distinct": True,
+            "message": commit.message,
+            "timestamp": iso(commit.created_at),
+            "url": url,
+            "author": person,
+            "committer": person,
+            "added": [change.filename for change in commit.files if change.status == "added"],
+            "removed": [change.filename for change in commit.files if change.status == "removed"],
+            "modified": [change.filename for change in commit.files if change.status == "modified"],
+        }
+        return {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": commit.sha,
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "base_ref": None,
+            "compare": f"{self.html}/{repo.full_name}/compare/{before[:12]}...{commit.sha[:12]}",
+            "commits": [head_commit],
+            "head_commit": head_commit,
+            "pusher": {"name": AGENT_LOGIN, "email": "team@codegen.com"},
         }

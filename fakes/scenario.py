@@ -26,6 +26,14 @@
 - `autofix: true`        Codegen's checks auto-fixer: once the PR's checks fail, a new run (source_type
                          GITHUB_CHECK_SUITE, ACTIVE, with the PR) appears by itself, pushes a commit whose
                          checks pass, and completes. Not after remove-from-pr.
+- `base_moves`           "behind" | "conflicting": right after the PR opens, a commit lands on its base branch
+                         (a signed `push` webhook); the PR is then behind it, or also in conflict with it.
+- `conflicts_with_merges: true`  every PR merged into its base through the API while it is open conflicts with it.
+- `branch_protection`    {"required_approvals": N, "require_up_to_date": bool, "required_checks": [names]}:
+                         the merge endpoint refuses (405) what these rules refuse, and `mergeable_state` says
+                         `blocked`, `behind` or `unstable` as GitHub does.
+- `merge_queue: true`    the base requires a merge queue: the merge endpoint answers 405.
+- `write_forbidden: true`  the token may read but not write: merge and update-branch answer 403.
 - `delays`               {"run_seconds", "checks_seconds", "review_seconds", "merge_seconds",
                           "resume_lag_seconds" (a resumed PAUSED run still says PAUSED this long)}.
 
@@ -51,6 +59,15 @@ class ScenarioDelays(_Strict):
     resume_lag_seconds: float | None = Field(default=None, ge=0)
 
 
+class BranchProtection(_Strict):
+    """The base branch's protection rules, as far as merging is concerned."""
+
+    required_approvals: int = Field(default=0, ge=0)
+    # "Require branches to be up to date before merging".
+    require_up_to_date: bool = False
+    required_checks: list[str] = Field(default_factory=list)
+
+
 class FailUntilFollowup(_Strict):
     fail_until_followup: int = Field(ge=0)
 
@@ -71,6 +88,11 @@ class Scenario(_Strict):
     intermediate_statuses: bool | None = None
     pause: Literal["once", "again", "stays"] | None = None
     autofix: bool = False
+    base_moves: Literal["behind", "conflicting"] | None = None
+    conflicts_with_merges: bool = False
+    branch_protection: BranchProtection | None = None
+    merge_queue: bool = False
+    write_forbidden: bool = False
     delays: ScenarioDelays = Field(default_factory=ScenarioDelays)
 
     @field_validator("checks", mode="before")

@@ -10,17 +10,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fakes.codegen_limits import CodegenLimits
+from fakes.commits import Commit, CommitGraph, FileChange
 from fakes.config import DEFAULT_REPOSITORIES, FakeConfig
 from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
+from fakes.mergeability import MergeStatus, is_behind, merge_refusal, merge_status
 from fakes.rate_limit import PrimaryRateLimit
 from fakes.scenario import Scenario
 from fakes.webhooks import WebhookSender
+
+# The branch every PR targets; the only one that moves under them.
+BASE_BRANCH = "main"
+# What GitHub says when the token lacks a permission (a GitHub App's token; a fine-grained PAT's says
+# "personal access token"), and the permission each write needs, sent as GitHub sends it in the
+# `X-Accepted-GitHub-Permissions` header (docs: "Permissions required for fine-grained personal access tokens").
+NOT_ACCESSIBLE = "Resource not accessible by integration"
+WRITE_PERMISSIONS = {"merge": "contents=write", "update_branch": "pull_requests=write"}
 
 
 def _now() -> datetime:
@@ -32,13 +43,19 @@ def _repeated(line: str, size: int) -> str:
     return ((line + "\n") * (size // (len(line) + 1) + 1))[:size]
 
 
+def _source_path(task_id: str, number: int) -> str:
+    """The file a task's PR changes, named after the task so that a comparison shows whose it is."""
+    return f"src/{re.sub(r'[^a-z0-9]+', '_', task_id.lower()).strip('_') or f'pr_{number}'}.py"
+
+
 class FakeError(Exception):
     """A request the fake refuses; the app turns it into an error response."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 @dataclass
@@ -47,6 +64,7 @@ class Repo:
     github_id: int
     owner: str
     name: str
+    # The head of the base branch (`BASE_BRANCH`), the only branch PRs target.
     base_sha: str
     created_at: datetime = field(default_factory=_now)
     next_pr_number: int = 1
@@ -141,6 +159,14 @@ class PullRequest:
     # The checks auto-fixer started on it (once per PR), and whether its fix, which makes the checks pass, landed.
     autofix_started: bool = False
     autofixed: bool = False
+    # The base commit the branch was last based on; behind once the base branch has moved past it.
+    base_sha: str = ""
+    # The file its changes touch: what a base commit that conflicts with it changes too.
+    path: str = ""
+    conflicting: bool = False
+    # False right after a change (the base moved, the branch was updated): the next read answers
+    # `mergeable: null`, as GitHub does while it computes mergeability, and the one after it the value.
+    mergeable_known: bool = True
 
     @property
     def key(self) -> str:
@@ -148,12 +174,6 @@ class PullRequest:
 
     def html_url(self, html_base: str) -> str:
         return f"{html_base.rstrip('/')}/{self.repo.full_name}/pull/{self.number}"
-
-    @property
-    def mergeable_state(self) -> str:
-        if self.state != "open":
-            return "unknown"
-        return "draft" if self.draft else "clean"
 
 
 @dataclass
@@ -235,6 +255,10 @@ class FakeWorld:
         # every PR per read grows with the PRs open (10,000 in the scale benchmark).
         self._pulls_by_commit: dict[str, list[PullRequest]] = defaultdict(list)
         self.check_runs: dict[str, list[CheckRun]] = defaultdict(list)
+        self.commits = CommitGraph()
+        # (endpoint, outcome): merge and update-branch calls, for tests to read in /_admin/counters.
+        self.pull_request_writes: Counter[tuple[str, str]] = Counter()
+        self.base_pushes: Counter[str] = Counter()
         self.runs_created: Counter[tuple[str, int]] = Counter()
         self.requests: Counter[tuple[str, int]] = Counter()
         self._rate_limit: PrimaryRateLimit | None = None
@@ -263,7 +287,8 @@ class FakeWorld:
         if full_name not in self.repos:
             owner, name = full_name.split("/", 1)
             repo_id = len(self.repos) + 1
-            self.repos[full_name] = Repo(repo_id, 100_000 + repo_id, owner, name, self.sha())
+            root = self.commits.add(self.sha(), "Initial commit", files=(FileChange("README.md", "added"),))
+            self.repos[full_name] = Repo(repo_id, 100_000 + repo_id, owner, name, root.sha)
         return self.repos[full_name]
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
@@ -416,7 +441,8 @@ class FakeWorld:
         if pr is None:
             self.open_pull_request(run)
         elif pr.state == "open" and scenario.resume_pushes:
-            self.push(pr)
+            # The agent was asked to fix what the PR lacks; a conflict with its base is one of those things.
+            self.push(pr, resolve_conflicts=True)
         run.status = "COMPLETE"
         run.summary = f"Opened {run.pull_request.key}." if run.pull_request else "Done."
         run.result = run.summary
@@ -440,12 +466,18 @@ class FakeWorld:
             head_sha=self.sha(),
             scenario=run.scenario,
             run_id=run.id,
+            base_sha=repo.base_sha,
+            path=_source_path(str(task_id), number),
         )
-        self._add_commit(pr)
+        files = (FileChange(pr.path, "modified"), FileChange(f"tests/test_{pr.path.removeprefix('src/')}", "added"))
+        self._add_commit(pr, title, (repo.base_sha,), files)
         self.pulls[pr.key] = pr
         run.pull_request = pr
         self._emit_pull_request(pr, "opened")
         self._start_checks(pr, before=repo.base_sha)
+        if run.scenario.base_moves is not None:
+            conflicts_with = [pr.number] if run.scenario.base_moves == "conflicting" else []
+            self.push_to_base(repo, BASE_BRANCH, conflicts_with, f"Change on {BASE_BRANCH} while {pr.key} was open")
         return pr
 
     def start_autofix(self, pr: PullRequest) -> Run:
@@ -492,16 +524,27 @@ class FakeWorld:
         full_name = f"{owner}/{name}"
         return [pr for pr in self._pulls_by_commit.get(sha, []) if pr.repo.full_name == full_name]
 
-    def _add_commit(self, pr: PullRequest) -> None:
+    def _add_commit(self, pr: PullRequest, message: str, parents: tuple[str, ...], files: tuple[FileChange, ...] = ()) -> None:
+        self.commits.add(pr.head_sha, message, parents, files)
         pr.commits.append(pr.head_sha)
         self._pulls_by_commit[pr.head_sha].append(pr)
 
-    def push(self, pr: PullRequest) -> str:
-        """A new commit on the PR branch: synchronize webhook and a fresh round of checks."""
+    def push(self, pr: PullRequest, resolve_conflicts: bool = False) -> str:
+        """A new commit on the PR branch: synchronize webhook and a fresh round of checks. With
+        `resolve_conflicts`, a PR in conflict gets the base merged in, its conflicts resolved."""
         self._require_open(pr)
-        before, pr.head_sha = pr.head_sha, self.sha()
-        self._add_commit(pr)
+        if resolve_conflicts and pr.conflicting:
+            message = f"Merge branch '{pr.base_ref}' into {pr.head_ref}; resolve conflicts in {pr.path}"
+            parents: tuple[str, ...] = (pr.head_sha, pr.repo.base_sha)
+            pr.base_sha, pr.conflicting, pr.mergeable_known = pr.repo.base_sha, False, False
+        else:
+            message, parents = "Follow-up changes", (pr.head_sha,)
         pr.followups_pushed += 1
+        return self._new_head(pr, message, parents, (FileChange(pr.path, "modified"),))
+
+    def _new_head(self, pr: PullRequest, message: str, parents: tuple[str, ...], files: tuple[FileChange, ...] = ()) -> str:
+        before, pr.head_sha = pr.head_sha, self.sha()
+        self._add_commit(pr, message, parents, files)
         pr.updated_at = _now()
         self._emit_pull_request(pr, "synchronize", before=before, after=pr.head_sha)
         self._start_checks(pr, before=before)
@@ -539,7 +582,8 @@ class FakeWorld:
             return
         if scenario.outcome == "close":
             self.close(pr)
-        else:
+        elif merge_refusal(pr, self.latest_checks(pr)) is None:
+            # A PR GitHub would not merge (a conflict, protection) waits for someone to fix it, then merges.
             self.merge(pr)
 
     def complete_checks(self, pr: PullRequest, conclusion: str, names: list[str] | None = None) -> list[CheckRun]:
@@ -588,11 +632,12 @@ class FakeWorld:
         self._emit("pull_request_review", pr, {"action": "submitted", "review": self.shapes.review(review, pr, True)})
         return review
 
-    def merge(self, pr: PullRequest) -> None:
+    def merge(self, pr: PullRequest, merge_commit_sha: str | None = None) -> None:
+        """The PR merged; only a merge through the API (`merge_through_api`) also moves its base."""
         self._require_open(pr)
         pr.state, pr.merged = "closed", True
         pr.merged_at = pr.closed_at = pr.updated_at = _now()
-        pr.merge_commit_sha = self.sha()
+        pr.merge_commit_sha = merge_commit_sha or self.sha()
         self._pr_ended(pr)
         self._emit_pull_request(pr, "closed")
 
@@ -613,6 +658,122 @@ class FakeWorld:
             pr.lifecycle.cancel()
         pr.lifecycle = None
 
+    # --- merging through the API, and a base that moves ---------------------------------------
+
+    def latest_checks(self, pr: PullRequest) -> dict[str, CheckRun]:
+        return {run.name: run for run in self.check_runs.get(pr.head_sha, [])}
+
+    def merge_status(self, pr: PullRequest) -> MergeStatus:
+        return merge_status(pr, self.latest_checks(pr))
+
+    def pull_request_json(self, pr: PullRequest) -> dict[str, Any]:
+        return self.shapes.pull_request(pr, self.merge_status(pr))
+
+    def read_pull_request(self, pr: PullRequest) -> dict[str, Any]:
+        """The REST read of a PR: right after a change it answers `mergeable: null`, and the value from then on."""
+        document = self.pull_request_json(pr)
+        pr.mergeable_known = True
+        return document
+
+    def _refused(self, endpoint: str, outcome: str, status: int, message: str, headers: dict[str, str] | None = None) -> FakeError:
+        self.pull_request_writes[(endpoint, outcome)] += 1
+        return FakeError(status, message, headers)
+
+    def _require_write_access(self, pr: PullRequest, endpoint: str) -> None:
+        if pr.scenario.write_forbidden:
+            raise self._refused(endpoint, "forbidden", 403, NOT_ACCESSIBLE, {"x-accepted-github-permissions": WRITE_PERMISSIONS[endpoint]})
+
+    def update_branch(self, pr: PullRequest, expected_head_sha: str | None) -> None:
+        """`PUT .../update-branch`: the base merged into the head (a new head, its checks restarted)."""
+        self._require_write_access(pr, "update_branch")
+        if pr.state != "open":
+            raise self._refused("update_branch", "closed", 422, "Pull request is closed.")
+        if expected_head_sha is not None and expected_head_sha != pr.head_sha:
+            # GitHub documents the 422; these words are the ones its clients report, not verified against its docs.
+            raise self._refused("update_branch", "head_changed", 422, "expected head sha didn't match current head ref.")
+        if pr.conflicting:
+            raise self._refused("update_branch", "conflict", 422, "merge conflict between base and head")
+        if not is_behind(pr):
+            raise self._refused("update_branch", "up_to_date", 422, "There are no new commits on the base branch.")
+        self.pull_request_writes[("update_branch", "updated")] += 1
+        pr.base_sha, pr.mergeable_known = pr.repo.base_sha, False
+        self._new_head(pr, f"Merge branch '{pr.base_ref}' into {pr.head_ref}", (pr.head_sha, pr.repo.base_sha))
+
+    def merge_through_api(self, pr: PullRequest, sha: str | None, method: str, title: str | None) -> str:
+        """`PUT .../merge`: the PR merged into its base, which moves (push webhook); the new base head returned."""
+        self._require_write_access(pr, "merge")
+        if pr.state == "open" and sha is not None and sha != pr.head_sha:
+            raise self._refused("merge", "head_changed", 409, "Head branch was modified. Review and try the merge again.")
+        refusal = merge_refusal(pr, self.latest_checks(pr))
+        if refusal is not None:
+            raise self._refused("merge", "not_mergeable", 405, refusal)
+        self.pull_request_writes[("merge", "merged")] += 1
+        repo, before = pr.repo, pr.repo.base_sha
+        commit = self._land(pr, method, title or pr.title)
+        self.merge(pr, commit.sha)
+        conflicting = [other.number for other in self._open_on_base(repo) if other.scenario.conflicts_with_merges]
+        self._base_moved(repo, before, commit, conflicting)
+        return commit.sha
+
+    def _land(self, pr: PullRequest, method: str, title: str) -> Commit:
+        """The commits a merge puts on the base, by `merge_method`; the last one (the new base head) returned."""
+        base = pr.repo.base_sha
+        if method == "merge":
+            message = f"Merge pull request #{pr.number} from {pr.repo.owner}/{pr.head_ref}\n\n{title}"
+            return self.commits.add(self.sha(), message, (base, pr.head_sha))
+        changes = self.commits.compare(base, pr.head_sha)
+        if method == "squash":
+            return self.commits.add(self.sha(), f"{title} (#{pr.number})", (base,), tuple(changes.files()))
+        commit = self.commits.get(base)
+        for original in (c for c in changes.ahead if not c.is_merge):  # rebase: each commit replayed
+            commit = self.commits.add(self.sha(), original.message, (base,), original.files)
+            base = commit.sha
+        assert commit is not None
+        return commit
+
+    def push_to_base(self, repo: Repo, branch: str, conflicts_with: list[int], message: str | None = None) -> Commit:
+        """A commit lands on the base branch: every open PR on it is behind, those in `conflicts_with` also in conflict."""
+        if branch != BASE_BRANCH:
+            raise FakeError(422, f"The fake's PRs all target {BASE_BRANCH!r}; push there.")
+        targets = {pr.number: pr for pr in self._open_on_base(repo)}
+        unknown = sorted(set(conflicts_with) - set(targets))
+        if unknown:
+            raise FakeError(422, f"No open pull request #{unknown[0]} on {repo.full_name}:{branch}.")
+        changes = [FileChange(f"docs/changes/{self.next_id()}.md", "added")]
+        changes += [FileChange(targets[number].path, "modified") for number in conflicts_with]
+        before = repo.base_sha
+        commit = self.commits.add(self.sha(), message or f"Change on {branch}", (before,), tuple(changes))
+        self._base_moved(repo, before, commit, conflicts_with)
+        return commit
+
+    def _open_on_base(self, repo: Repo) -> list[PullRequest]:
+        return [pr for pr in self.pulls.values() if pr.repo is repo and pr.state == "open" and pr.base_ref == BASE_BRANCH]
+
+    def _base_moved(self, repo: Repo, before: str, commit: Commit, conflicting: list[int]) -> None:
+        repo.base_sha = commit.sha
+        self.base_pushes[repo.full_name] += 1
+        for pr in self._open_on_base(repo):
+            pr.mergeable_known = False
+            pr.conflicting = pr.conflicting or pr.number in conflicting
+        payload = self.shapes.push(repo, BASE_BRANCH, before, commit)
+        payload["repository"] = self.shapes.repository(repo)
+        payload["sender"] = self.shapes.user("codegen-sh[bot]")
+        self.webhooks.emit("push", payload, repo.full_name)
+
+    def compare(self, repo: Repo, basehead: str) -> dict[str, Any]:
+        """`GET .../compare/{base}...{head}`; each side a branch, a PR's head branch, or a commit."""
+        base_ref, separator, head_ref = basehead.partition("...")
+        base, head = self._commit_at(repo, base_ref), self._commit_at(repo, head_ref)
+        if not separator or base is None or head is None:
+            raise FakeError(404, "Not Found")
+        return self.shapes.comparison(repo, basehead, base, head, self.commits.compare(base.sha, head.sha))
+
+    def _commit_at(self, repo: Repo, ref: str) -> Commit | None:
+        if ref == BASE_BRANCH:
+            return self.commits.get(repo.base_sha)
+        branch = next((pr for pr in self.pulls.values() if pr.repo is repo and pr.head_ref == ref), None)
+        return self.commits.get(branch.head_sha if branch else ref)
+
     @staticmethod
     def _require_open(pr: PullRequest) -> None:
         if pr.state != "open":
@@ -628,7 +789,7 @@ class FakeWorld:
 
     def _emit(self, event: str, pr: PullRequest, payload: dict[str, Any]) -> None:
         if event in ("pull_request", "pull_request_review"):
-            payload["pull_request"] = self.shapes.pull_request(pr)
+            payload["pull_request"] = self.pull_request_json(pr)
         payload["repository"] = self.shapes.repository(pr.repo)
         payload["sender"] = self.shapes.user(REVIEWER_LOGIN if event == "pull_request_review" else "codegen-sh[bot]")
         self.webhooks.emit(event, payload, pr.key)
@@ -655,6 +816,9 @@ class FakeWorld:
         requests: dict[str, dict[str, int]] = defaultdict(dict)
         for (endpoint, status), count in self.requests.items():
             requests[endpoint][str(status)] = count
+        writes: dict[str, dict[str, int]] = {"merge": {}, "update_branch": {}}
+        for (endpoint, outcome), count in self.pull_request_writes.items():
+            writes[endpoint][outcome] = count
         return {
             "runs_created": runs,
             "runs_total": len(self.runs),
@@ -669,6 +833,8 @@ class FakeWorld:
             "webhooks": dict(self.webhooks.counts),
             "webhooks_pending": self.webhooks.pending(),
             "codegen_quota": self.codegen_limits.counters(),
+            "pull_request_writes": writes,
+            "base_pushes": dict(self.base_pushes),
         }
 
     async def reset(self) -> None:

@@ -25,6 +25,12 @@ REVIEW_BODY_CHARS = 4_000
 # attempt's message; the run's page has the rest.
 RUN_TEXT_CHARS = 2_000
 
+# A comparison of a PR's head with its base, read when the base has moved or conflicts: the follow-up prompt names
+# the base's newest commits since the PR branched (their messages' first lines, mostly) and the files both sides changed.
+COMPARE_COMMITS = 20
+COMMIT_MESSAGE_CHARS = 300
+COMPARE_FILES = 100
+
 TRUNCATION_MARKER = "… [truncated, {count} more characters]"
 
 

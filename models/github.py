@@ -32,6 +32,9 @@ class PullRequestInfo(BaseModel):
     head_ref: str
     base_ref: str
     mergeable: bool | None = None
+    # GitHub's word for it: clean | behind | blocked | dirty (conflicts) | draft | unstable | unknown | has_hooks;
+    # None when GitHub sent none. Both it and `mergeable` may be unknown (null) right after a change.
+    mergeable_state: str | None = None
     # The account that opened the PR (the agent's): its own reviews never trigger follow-ups.
     author: str | None = None
 
@@ -132,3 +135,79 @@ class ReviewCommentsInput(BaseModel):
 class ReviewCommentsResult(BaseModel):
     review_id: int
     comments: list[ReviewComment] = Field(default_factory=list)
+
+
+MergeMethod = Literal["merge", "squash", "rebase"]
+
+
+class UpdateBranchInput(BaseModel):
+    ref: PullRequestRef
+    # The head the caller saw: GitHub refuses the update if the branch has moved since (`HeadChanged`).
+    expected_head_sha: str
+
+
+class UpdateBranchResult(BaseModel):
+    # False: the branch already had every commit of its base (GitHub's 422 "There are no new commits on the base branch").
+    updated: bool
+    message: str
+
+
+class MergeInput(BaseModel):
+    ref: PullRequestRef
+    # The head that was judged green: GitHub refuses the merge if the branch has moved since (`HeadChanged`).
+    sha: str
+    method: MergeMethod = "merge"
+    title: str | None = None
+
+
+class MergeResult(BaseModel):
+    # The commit the merge made on the base branch.
+    sha: str
+    merged: bool
+    message: str
+
+
+class CommitSummary(BaseModel):
+    sha: str
+    # Cut to COMMIT_MESSAGE_CHARS.
+    message: str
+
+
+class ChangedFile(BaseModel):
+    filename: str
+    status: str  # added | removed | modified | renamed | copied | changed | unchanged
+
+
+class Comparison(BaseModel):
+    """`GET /repos/{owner}/{repo}/compare/{base}...{head}`: what head has that base lacks, bounded."""
+
+    status: Literal["diverged", "ahead", "behind", "identical"]
+    ahead_by: int
+    behind_by: int
+    # Head's commits since the merge base, oldest first: the newest COMPARE_COMMITS of `total_commits`.
+    commits: list[CommitSummary] = Field(default_factory=list)
+    total_commits: int = 0
+    # The files head changed since the merge base, the first COMPARE_FILES of `total_files` (GitHub lists 300 at most).
+    files: list[ChangedFile] = Field(default_factory=list)
+    total_files: int = 0
+
+
+class CompareWithBaseInput(BaseModel):
+    ref: PullRequestRef
+    base_ref: str
+    head_sha: str
+
+
+class BaseComparison(BaseModel):
+    """Where a PR's head stands against its base branch, and what landed on the base since the PR branched."""
+
+    base_ref: str
+    head_sha: str
+    status: Literal["diverged", "ahead", "behind", "identical"]
+    ahead_by: int
+    behind_by: int
+    # The base's commits since the merge base, oldest first (the newest COMPARE_COMMITS of `base_commits_total`).
+    base_commits: list[CommitSummary] = Field(default_factory=list)
+    base_commits_total: int = 0
+    # Files changed both on the base since the merge base and on the PR: where conflicts are, if there are any.
+    files_changed_on_both_sides: list[str] = Field(default_factory=list)
