@@ -91,10 +91,10 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     assert [(task["task_id"], task["estimated_start"]) for task in api_waiters] == [(tasks[1].task_id, None)]
     assert kept.returncode == 0 and "in the creation queue keeps priority 3, which the task gave it itself" in kept.stdout
     assert moved_up.returncode == 0 and "its request for an agent run in the creation queue moves to priority 1" in moved_up.stdout
-    # Runs are numbered as the fake creates them: the one moved to priority 1 first, the rest at 3 after it.
+    # Runs are numbered as the fake creates them: the one moved to priority 1 first, the rest at 3 after it
+    # (in no set order: each task's request joins the queue when its own workflow gets to it).
     created = sorted(run_ids, key=run_ids.__getitem__)
     assert created[0] == rate_waiters[3].id
-    assert created.index(rate_waiters[1].id) < created.index(rate_waiters[2].id)
 
 
 async def queued_rows(starter: Starter) -> list[dict[str, Any]] | None:  # noqa: F811

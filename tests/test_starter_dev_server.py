@@ -25,6 +25,8 @@ async def serve_once(tmp_path) -> None:
     port, ui_port = free_ports(2)
     starter = Starter(f"127.0.0.1:{port}", "unused")
     server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path)
+    # Read all along: the server logs at its default level, and a full pipe would block it mid-write.
+    output = asyncio.ensure_future(server.communicate())
     try:
         connect = connected(lambda: Client.connect(f"127.0.0.1:{port}"))
         client = await wait_until(connect, timeout=60, what="the dev server to accept connections")
@@ -35,7 +37,7 @@ async def serve_once(tmp_path) -> None:
         server.send_signal(signal.SIGINT)
         try:
             # Generous: a loaded machine stops a server with a UI and a database slowly.
-            await asyncio.wait_for(server.communicate(), 120)
+            await asyncio.wait_for(output, 120)
         finally:
             if server.returncode is None:
                 server.kill()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
@@ -130,14 +131,21 @@ async def test_retry_runs_a_closed_task_again_and_cancel_stops_the_graph(
         retried = await starter("retry", f"{graph}-x")
         await wait_until(lambda: runs_of(client, graph, "x", 2, NodeState.CLOSED), timeout=60, interval=0.2, what="x closed again")
         refused = await starter("retry", f"{graph}-z")
+        # Skipped on the running graph: y no longer waits for x.
+        skipped = await starter("graph", "skip", f"{graph}-x")
+        await wait_until(lambda: node_state_is(client, graph, "y", NodeState.MERGED), timeout=60, interval=0.2, what="y merged")
+        details = await wait_until(lambda: details_saying(client, graph, f"| {graph}-y | merged |"), timeout=30, what="the table")
         cancelled = await starter("cancel", graph, "--json")
         counters = await fake_counters(fake_url)
 
     assert retried.returncode == 0 and "runs again in graph" in retried.stdout
     assert refused.returncode == 1
+    assert skipped.returncode == 0 and "the tasks that depend on it may start" in skipped.stdout
     assert counters["runs_created"][f"{graph}-x"] == {"1": 2}
+    # The Web UI's current details: the graph's table, one row per task.
+    assert f"| {graph}-x | skipped |" in details and f"| {graph}-z | running |" in details
     states = {node["task_id"].rsplit("-", 1)[1]: node["state"] for node in cancelled.json()["graph"]["nodes"]}
-    assert cancelled.returncode == 0 and states == {"x": "closed", "y": "cancelled", "z": "cancelled"}
+    assert cancelled.returncode == 0 and states == {"x": "skipped", "y": "merged", "z": "cancelled"}
 
 
 async def test_a_graph_that_is_no_graph_is_refused_before_anything_starts(
@@ -182,6 +190,11 @@ async def ended_again(client: Client, graph: str) -> GraphPlan | None:
     if description.status is None or description.status.name != "COMPLETED":
         return None
     return await client.get_workflow_handle(f"codegen-graph-{graph}", run_id=description.run_id, result_type=GraphPlan).result()
+
+
+async def details_saying(client: Client, graph: str, text: str) -> str | None:
+    metadata = await client.get_workflow_handle(f"codegen-graph-{graph}").query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details if text in metadata.current_details else None
 
 
 async def node_state_is(client: Client, graph: str, name: str, state: NodeState) -> bool:
