@@ -25,7 +25,7 @@ from tests.fault_harness import (
     start_tasks,
 )
 
-TASKS = 60
+TASKS = 45
 CREATES_PER_WINDOW, CREATE_WINDOW_SECONDS = 20, 10
 # The worker keeps under the fake's rate: the server's rate limiter lets a second's worth through at once
 # (2 creations at this scale, a tenth of a window), and each create reaches the fake a little late.

@@ -21,8 +21,8 @@ API, WEB = "acme/api", "acme/web"
 
 
 def burst(prefix: str, repository: str, count: int, **scenario: Any) -> list[ExpectedTask]:
-    """`count` tasks on `repository` whose PRs stay open a couple of seconds before they merge."""
-    scenario = scenario or {"delays": {"run_seconds": 1.0, "merge_seconds": 2.0}}
+    """`count` tasks on `repository` whose PRs stay open a second or so before they merge."""
+    scenario = scenario or {"delays": {"run_seconds": 0.5, "merge_seconds": 1.0}}
     return [
         ExpectedTask(
             f"{prefix}-{index}",

@@ -134,7 +134,7 @@ async def test_relay_readiness_counts_when_relay_url_is_set(client, starter, tas
 
 async def test_relay_not_ready_is_unhealthy(client, starter, task_queue):
     async with running(ScriptedServices().workers(client, task_queue)):
-        done = await starter("health", "--json", env={"RELAY_URL": "http://127.0.0.1:1/webhooks/github"})
+        done = await starter("health", "--json", "--timeout", "1", env={"RELAY_URL": "http://127.0.0.1:1/webhooks/github"})
     assert done.returncode == 1
     relay = {check["name"]: check for check in done.json()["checks"]}["relay"]
     assert relay["ok"] is False and relay["detail"].startswith("http://127.0.0.1:1/readyz")
@@ -152,7 +152,7 @@ async def test_the_relay_is_checked_at_the_default_relay_url_too(starter):
 async def test_a_relay_that_is_not_running_is_reported_not_reachable_with_its_url(client, starter, task_queue):
     [port] = free_ports(1)
     async with running(ScriptedServices().workers(client, task_queue)):
-        done = await starter("health", env={"RELAY_URL": f"http://127.0.0.1:{port}/webhooks/github"})
+        done = await starter("health", "--timeout", "1", env={"RELAY_URL": f"http://127.0.0.1:{port}/webhooks/github"})
     assert done.returncode == 1
     [line] = [line for line in done.stdout.splitlines() if line.startswith("relay ")]
     assert f"FAIL  http://127.0.0.1:{port}/readyz: not reachable (" in line and "start relay.py" in line, done.stdout
