@@ -49,10 +49,13 @@ class Starter:
         """What the command gets: no settings from the developer's shell, this Temporal and task queue, `extra`."""
         return clean_env(**{"TEMPORAL_ADDRESS": self.address, "TEMPORAL_TASK_QUEUE": self.task_queue, **(extra or {})})
 
-    async def spawn(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> asyncio.subprocess.Process:
+    async def spawn(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, own_group: bool = False
+    ) -> asyncio.subprocess.Process:
+        """`own_group`: in a process group of its own, which a test can signal whole, as a terminal's Ctrl-C does."""
         return await asyncio.create_subprocess_exec(
             str(PYTHON), str(ROOT / "starter.py"), *args, cwd=cwd, env=self.env(env),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=own_group,
         )
 
     async def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> Finished:

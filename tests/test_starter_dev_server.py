@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -24,7 +25,7 @@ async def test_dev_server_persists_in_dot_temporal_and_registers_search_attribut
 async def serve_once(tmp_path) -> None:
     port, ui_port = free_ports(2)
     starter = Starter(f"127.0.0.1:{port}", "unused")
-    server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path)
+    server = await starter.spawn("dev-server", "--port", str(port), "--ui-port", str(ui_port), cwd=tmp_path, own_group=True)
     # Read all along: the server logs at its default level, and a full pipe would block it mid-write.
     output = asyncio.ensure_future(server.communicate())
     try:
@@ -34,11 +35,12 @@ async def serve_once(tmp_path) -> None:
         assert {key.name for key in names.SEARCH_ATTRIBUTES} <= set(registered.custom_attributes)
         assert (tmp_path / ".temporal" / "dev.db").exists()
     finally:
-        server.send_signal(signal.SIGINT)
+        # Ctrl-C on a terminal: the whole group, the command and the server it runs.
+        os.killpg(server.pid, signal.SIGINT)
         try:
             # Generous: a loaded machine stops a server with a UI and a database slowly.
             await asyncio.wait_for(output, 120)
         finally:
             if server.returncode is None:
-                server.kill()
+                os.killpg(server.pid, signal.SIGKILL)
     assert server.returncode == 0
