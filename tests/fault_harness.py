@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from devstack import services, temporal_server
 from devstack.process import ChildProcess
 from devstack.readiness import connected, ready
+from models.codegen import codegen_api_task_queue
 from models.status import Reason, TaskOutcome
 from models.task import workflow_id_for
 
@@ -36,6 +40,19 @@ def fake_process(log: Path, **env: str) -> AbstractAsyncContextManager[str]:
     Its own process, so its runs and counters survive anything done to the worker.
     """
     return services.run_fake_process(env, log)
+
+
+async def creation_backlog(client: Client, task_queue: str) -> int:
+    """Creations waiting in the rate-limited creation queue of `task_queue`, as the server counts them."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=codegen_api_task_queue(task_queue)),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        )
+    )
+    return described.stats.approximate_backlog_count
 
 
 async def fake_counters(fake_url: str) -> dict[str, Any]:

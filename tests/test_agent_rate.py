@@ -7,17 +7,14 @@ import asyncio
 import logging
 import uuid
 
-import httpx
 import pytest
-from temporalio.api.enums.v1 import EventType, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from agent_rate import pause_agents, read_agent_rate, set_agent_rate
 from devstack.services import serve_fake
-from models.codegen import codegen_api_task_queue
 from settings import Settings
+from tests.fault_harness import creation_backlog, fake_counters
 from tests.starter_process import starter  # noqa: F401 (a fixture)
 from tests.waiting import wait_until
 from worker import running_workers
@@ -49,23 +46,6 @@ async def test_a_worker_sets_the_rate_at_start_replaces_another_and_never_ends_a
     # The pause, its reason and its record of the rate to restore are untouched by the restart.
     assert after_restart == paused and paused.paused and paused.restores_per_minute == 120
     assert f"run creation on {task_queue}-codegen-api is PAUSED since " in caplog.text
-
-
-async def _backlog(client: Client, task_queue: str) -> int:
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=codegen_api_task_queue(task_queue)),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            report_stats=True,
-        )
-    )
-    return described.stats.approximate_backlog_count
-
-
-async def _runs_created(fake_url: str) -> dict[str, dict[str, int]]:
-    async with httpx.AsyncClient(base_url=fake_url, timeout=10) as http:
-        return (await http.get("/_admin/counters")).json()["runs_created"]
 
 
 async def _creation_attempts(handle: WorkflowHandle) -> list[tuple[str, int]]:
@@ -107,7 +87,7 @@ async def test_paused_tasks_wait_without_a_failed_attempt_and_each_gets_one_run_
             ]
             # Every creation scheduled, the worker polling at its own 600 per minute, and none dispatched.
             await wait_until(lambda: _backlog_is(client, task_queue, TASKS), timeout=30, interval=0.2, what="every creation queued")
-            runs_while_paused = await _runs_created(fake_url)
+            runs_while_paused = (await fake_counters(fake_url))["runs_created"]
             pending = [(await handle.describe()).raw_description.pending_activities for handle in handles]
 
             resumed = await starter("agents", "resume")
@@ -117,7 +97,7 @@ async def test_paused_tasks_wait_without_a_failed_attempt_and_each_gets_one_run_
                 return attempts if all(attempts) else None
 
             attempts = await wait_until(every_creation_ended, timeout=30, interval=0.2, what="every task's run created")
-            runs = await _runs_created(fake_url)
+            runs = (await fake_counters(fake_url))["runs_created"]
         for handle in handles:
             await handle.terminate("the creation was all this test needed")
 
@@ -132,7 +112,7 @@ async def test_paused_tasks_wait_without_a_failed_attempt_and_each_gets_one_run_
 
 
 async def _backlog_is(client: Client, task_queue: str, count: int) -> bool:
-    return await _backlog(client, task_queue) == count
+    return await creation_backlog(client, task_queue) == count
 
 
 async def test_health_fails_the_agent_rate_check_while_paused_and_says_who_paused(client: Client, task_queue: str, starter):

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType, TaskQueueType
-from temporalio.api.taskqueue.v1 import RateLimit, TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateTaskQueueConfigRequest
+from temporalio.api.taskqueue.v1 import RateLimit
+from temporalio.api.workflowservice.v1 import UpdateTaskQueueConfigRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,7 +29,7 @@ from models.codegen import codegen_api_task_queue
 from models.task import WorkflowInput, workflow_id_for
 from settings import Settings
 from tests.fake_services import AUTH
-from tests.fault_harness import fake_process, worker_process
+from tests.fault_harness import creation_backlog, fake_process, worker_process
 from tests.waiting import wait_until
 
 RELEASED_RATE_PER_SECOND = 4.0
@@ -55,18 +55,6 @@ async def _set_creation_rate(client: Client, task_queue: str, per_second: float)
             update_queue_rate_limit=UpdateTaskQueueConfigRequest.RateLimitUpdate(rate_limit=RateLimit(requests_per_second=per_second), reason="ordering test"),
         )
     )
-
-
-async def _creation_backlog(client: Client, task_queue: str) -> int:
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=codegen_api_task_queue(task_queue)),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            report_stats=True,
-        )
-    )
-    return described.stats.approximate_backlog_count
 
 
 async def _runs_in_creation_order(fake_url: str) -> list[str]:
@@ -114,7 +102,7 @@ async def creation_order(
 
 
 async def _backlog_is(client: Client, task_queue: str, count: int) -> bool:
-    return await _creation_backlog(client, task_queue) == count
+    return await creation_backlog(client, task_queue) == count
 
 
 def _raw_start(task_queue: str) -> Start:
