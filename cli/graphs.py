@@ -17,8 +17,6 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -26,19 +24,18 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import FailureError
 
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail, print_json, print_table
 from cli.task_workflows import TaskLookupError, describe_or_none, find_task, web_ui_url
+from cli.updates import send_update
 from models import names
 from models.graph import UNMERGED, GraphInput, GraphPlan, NodeState, graph_workflow_id
 from models.status import TaskPhase
 from models.task import workflow_id_for
 from settings import Settings
 
-UPDATE_TIMEOUT = timedelta(seconds=15)
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
@@ -140,14 +137,7 @@ async def act_on_task(client: Client, settings: Settings, reference: str, update
         return fail(f"task {reference} is not part of a graph (no task workflow with a GraphId found)", exit_codes.FAILURE)
     task_id, graph = found
     if graph.status is WorkflowExecutionStatus.RUNNING:
-        try:
-            answer = await client.get_workflow_handle(graph.id).execute_update(update, task_id, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
-        except WorkflowUpdateFailedError as error:
-            return fail(error.cause.message if isinstance(error.cause, FailureError) else str(error.cause), exit_codes.FAILURE)
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            return fail(f"no worker answered within {UPDATE_TIMEOUT}; is worker.py running?", exit_codes.UNAVAILABLE)
-        print(answer)
-        return exit_codes.OK
+        return await send_update(client.get_workflow_handle(graph.id), update, task_id)
     return await _restart_with(client, settings, graph, task_id, update)
 
 

@@ -10,7 +10,6 @@ when the workflow was started without one) keeps it: the command says which happ
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 
 from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio.api.common.v1 import Priority, WorkflowExecution
@@ -21,20 +20,17 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
 
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.output import fail
 from cli.task_workflows import TaskLookupError, find_task
+from cli.updates import send_update
 from models.names import UPDATE_PRIORITY
 from settings import Settings
 
-UPDATE_TIMEOUT = timedelta(seconds=15)
 CREATION_ACTIVITIES = ("start_agent_run", "resume_agent_run")
 
 
@@ -67,13 +63,9 @@ async def change_priority(client: Client, settings: Settings, reference: str, pr
     if description.status is not WorkflowExecutionStatus.RUNNING:
         return fail(f"task {reference} is not running ({description.status.name.lower() if description.status else 'unknown'})", exit_codes.FAILURE)
     handle = client.get_workflow_handle(description.id)
-    try:
-        answer = await handle.execute_update(UPDATE_PRIORITY, priority, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
-    except WorkflowUpdateFailedError as error:
-        return fail(error.cause.message if isinstance(error.cause, FailureError) else str(error.cause), exit_codes.FAILURE)
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        return fail(f"no worker answered within {UPDATE_TIMEOUT}; is worker.py running?", exit_codes.UNAVAILABLE)
-    print(answer)
+    updated = await send_update(handle, UPDATE_PRIORITY, priority)
+    if updated != exit_codes.OK:
+        return updated
     try:
         await client.workflow_service.update_workflow_execution_options(
             UpdateWorkflowExecutionOptionsRequest(

@@ -4,29 +4,25 @@ for a graph's task that ended unmerged, its graph's `retry_task`."""
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import FailureError
 
 from cli import exit_codes
 from cli.connection import run_with_client
 from cli.graphs import act_on_task
 from cli.output import fail
 from cli.task_workflows import TaskLookupError, find_task, start_task, web_ui_url
+from cli.updates import send_update
 from models.errors import describe_validation_error
 from models.names import GRAPH_ID, UPDATE_GRAPH_RETRY, UPDATE_RETRY, WORKFLOW_ID_PREFIX
 from models.status import TaskOutcome
 from models.task import WorkflowInput
 from settings import Settings
 
-UPDATE_TIMEOUT = timedelta(seconds=15)
 # Runs that ended without an outcome: a bug, a terminate, a timeout. They start over; an outcome is final.
 RESTARTABLE = frozenset({
     WorkflowExecutionStatus.FAILED,
@@ -59,15 +55,7 @@ async def retry_task(client: Client, settings: Settings, reference: str) -> int:
     workflow_id = description.id
     handle = client.get_workflow_handle(workflow_id, run_id=description.run_id, result_type=TaskOutcome)
     if description.status is WorkflowExecutionStatus.RUNNING:
-        try:
-            answer = await handle.execute_update(UPDATE_RETRY, result_type=str, rpc_timeout=UPDATE_TIMEOUT)
-        except WorkflowUpdateFailedError as error:
-            # The workflow's rejection arrives as an ApplicationError; its message is what the user needs.
-            return fail(error.cause.message if isinstance(error.cause, FailureError) else str(error.cause), exit_codes.FAILURE)
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            return fail(f"no worker answered the retry update within {UPDATE_TIMEOUT}; is worker.py running?", exit_codes.UNAVAILABLE)
-        print(answer)
-        return exit_codes.OK
+        return await send_update(handle, UPDATE_RETRY, what="the retry update")
     if description.status in RESTARTABLE:
         return await _restart(client, settings, workflow_id, description.status)
     if description.typed_search_attributes.get(GRAPH_ID):
