@@ -102,6 +102,8 @@ class ReviewState(BaseModel):
     state: str
     submitted_at: datetime | None = None
     body: str | None = None
+    # The head the review was given on: an approval counts toward merging only on the head it saw.
+    commit_id: str | None = None
 
 
 class PullRequestRead(BaseModel):

@@ -38,6 +38,8 @@ SIGNAL_CHECK_RESULT = "check_result"
 SIGNAL_REVIEW = "review"
 # From the worker's run watcher: a task's agent run ended, paused, or runs again.
 SIGNAL_AGENT_RUN = "agent_run"
+# From the relay: a push landed on the base branch of the task's open PR (it may now be behind, or conflict).
+SIGNAL_BASE_PUSHED = "base_pushed"
 # `starter.py priority TASK N`: a task's new priority.
 UPDATE_PRIORITY = "set_priority"
 # Between a task and its repository's slots workflow.
@@ -55,9 +57,11 @@ PR_STATUS = SearchAttributeKey.for_keyword("PRStatus")
 PR_KEY = SearchAttributeKey.for_keyword("PRKey")
 PR_HEAD_SHA = SearchAttributeKey.for_keyword("PRHeadSha")
 REPOSITORY = SearchAttributeKey.for_keyword("Repository")
+# The branch the task's PR targets: a push there reaches every open task whose PR it may put behind.
+PR_BASE_REF = SearchAttributeKey.for_keyword("PRBaseRef")
 # The graph a task belongs to (its graph id), set when the graph starts it.
 GRAPH_ID = SearchAttributeKey.for_keyword("GraphId")
-SEARCH_ATTRIBUTES = (TASK_ID, TASK_TYPE, TASK_PHASE, PR_STATUS, PR_KEY, PR_HEAD_SHA, REPOSITORY, GRAPH_ID)
+SEARCH_ATTRIBUTES = (TASK_ID, TASK_TYPE, TASK_PHASE, PR_STATUS, PR_KEY, PR_HEAD_SHA, REPOSITORY, GRAPH_ID, PR_BASE_REF)
 
 # Metrics on the worker's --metrics-port.
 # Ended task workflows by status and reason, for dashboards and alerts.

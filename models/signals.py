@@ -49,3 +49,15 @@ class Review(BaseModel):
     # owner/repo#number of the reviewed PR, so the workflow can refuse reviews of other PRs.
     pr_key: str | None = None
     host: str | None = None  # as PrEvent.host
+
+
+class BasePush(BaseModel):
+    """Commits landed on a branch that open PRs target: each such PR may now be behind its base, or conflict."""
+
+    delivery_id: str
+    repository: str  # owner/repo
+    branch: str
+    # The branch's head before and after the push.
+    before: str | None = None
+    after: str
+    host: str | None = None  # as PrEvent.host

@@ -57,6 +57,14 @@ class Reason(StrEnum):
     CANCELLED = "cancelled"
     CHECKS_FAILING = "checks_failing"
     CHANGES_REQUESTED = "changes_requested"
+    # The PR conflicts with its base and the follow-up budget is spent (or the agent could not resolve it).
+    MERGE_CONFLICT = "merge_conflict"
+    # GitHub refused the service's merge (405: branch protection, a merge queue): its message says why.
+    MERGE_BLOCKED = "merge_blocked"
+    # GitHub refused a write (update-branch, merge) for the token's permissions (403): the message names the one needed.
+    MISSING_PERMISSION = "missing_permission"
+    # A follow-up ended without a new commit on the PR: asking again on the same head would repeat it.
+    FOLLOWUP_PUSHED_NOTHING = "followup_pushed_nothing"
 
 
 # "codegen": a run Codegen started on the PR by itself (its checks auto-fixer, a reply to a comment).
@@ -94,6 +102,14 @@ class PullRequestState(BaseModel):
     merged_at: datetime | None = None
     merge_commit_sha: str | None = None
     author: str | None = None
+    # GitHub's words for whether the PR can merge (`mergeable_state`: clean, behind, dirty for conflicts,
+    # blocked, unstable, draft, unknown); None while GitHub is still computing it after a change.
+    mergeable: bool | None = None
+    mergeable_state: str | None = None
+
+
+# Who merged a merged PR: this service (merge_when_green) or anyone else.
+MergedBy = Literal["service", "person"]
 
 
 class CheckState(BaseModel):
@@ -169,6 +185,8 @@ class TaskStatus(BaseModel):
     agent_summary: str | None = None
     # Set while the phase is `queued`.
     queued: QueueWait | None = None
+    # Once the PR merged: whether this service merged it (merge_when_green) or someone else did.
+    merged_by: MergedBy | None = None
 
 
 class TaskOutcome(BaseModel):
@@ -190,6 +208,7 @@ class TaskOutcome(BaseModel):
     mock_mode: bool = False
     agents_stopped: bool | None = None
     agent_summary: str | None = None
+    merged_by: MergedBy | None = None
 
 
 # Signals that arrive before the workflow knows its PR, kept until it does; told apart by their fields.

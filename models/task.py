@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -330,6 +330,13 @@ class TaskOptions(StrictModel):
     max_context_size: int = Field(default=8000, ge=500, le=200_000)
     include_code_examples: bool = True
     enhance_with_best_practices: bool = True
+    # Merge the PR once every check on its head has passed and `required_approvals` approvals are on that
+    # head with no changes requested: `PUT .../merge` with exactly that head's sha. Off: a person merges.
+    merge_when_green: bool = False
+    merge_method: Literal["merge", "squash", "rebase"] = "squash"
+    required_approvals: int = Field(default=1, ge=0, le=10)
+    # Only tasks of these types merge themselves (empty: every type), e.g. ["documentation", "testing"].
+    merge_when_green_types: list[TaskType] = Field(default_factory=list)
 
     @field_validator("attempt_backoff")
     @classmethod
