@@ -164,9 +164,11 @@ class PromptGenerator:
         return self._result(template, content, cuts, task)
 
     def generate_followup_prompt(self, followup: FollowupPromptInput) -> PromptResult:
-        """Render the follow-up prompt (`fix_checks.md.j2` or `address_review.md.j2`) for a PR the agent opened.
+        """Render the follow-up prompt of `followup.kind` (`fix_checks.md.j2`, `address_review.md.j2`,
+        `resolve_conflicts.md.j2`) for a PR the agent opened.
 
-        Check output and review text are bounded; the budget is `followup.max_context_size`.
+        Check output, review text, the base's commits and the conflicting files are bounded; the budget is
+        `followup.max_context_size`.
         Raises like `generate`.
         """
         task = followup.task

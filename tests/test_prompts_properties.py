@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.followup import FailingCheck, FollowupPromptInput
+from models.github import CommitSummary
 from models.prompt import PromptInput, PromptOptions
 from models.task import CodebaseContext, Task, TaskContext, TaskType
 from prompts.engine import PromptGenerator, PromptTooLargeError
@@ -87,17 +88,21 @@ def test_budget_is_never_exceeded(task, context, failures, budget):
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kind=st.sampled_from(["fix_checks", "address_review"]),
+    kind=st.sampled_from(["fix_checks", "address_review", "resolve_conflicts"]),
     body=st.none() | user_text,
     comments=st.lists(user_text, max_size=4),
     check_texts=st.lists(user_text, max_size=3),
+    commit_messages=st.lists(user_text, max_size=20),
+    files=st.lists(user_text, max_size=60),
     budget=st.integers(500, 4000),
 )
-def test_followups_keep_text_verbatim_within_budget(kind, body, comments, check_texts, budget):
+def test_followups_keep_text_verbatim_within_budget(kind, body, comments, check_texts, commit_messages, files, budget):
     followup = FollowupPromptInput(
         task=Task(title="t"), kind=kind, pr_url="https://github.com/a/b/pull/1", head_sha="abc",
         failing_checks=[FailingCheck(name=f"c{i}", text=text) for i, text in enumerate(check_texts)],
-        review_body=body, review_comments=comments, max_context_size=budget,
+        review_body=body, review_comments=comments,
+        base_commits=[CommitSummary(sha=f"{i:040x}", message=message) for i, message in enumerate(commit_messages)],
+        base_commits_total=len(commit_messages), conflicting_files=files, max_context_size=budget,
     )
     try:
         content = generator.generate_followup_prompt(followup).content
