@@ -211,6 +211,14 @@ class TaskOutcome(BaseModel):
     merged_by: MergedBy | None = None
 
 
+class WriteRefusal(BaseModel):
+    """Why GitHub would not update or merge the PR at `head_sha`; it stands until the head moves."""
+
+    head_sha: str
+    reason: Reason
+    message: str
+
+
 # Signals that arrive before the workflow knows its PR, kept until it does; told apart by their fields.
 EarlyEvent = PrEvent | CheckResult | Review
 
@@ -249,3 +257,12 @@ class TaskState(BaseModel):
     reported_close: PrEvent | None = None
     # The task's slot on its repository (MAX_ACTIVE_TASKS_PER_REPOSITORY), asked for or held.
     slot: HeldSlot | None = None
+    # Every follow-up sent, as `kind@head sha`: the same head never gets two of one kind.
+    followup_heads: list[str] = Field(default_factory=list)
+    # Heads the service asked GitHub to bring up to date with the base, and heads it tried to merge.
+    updated_heads: list[str] = Field(default_factory=list)
+    merge_tried_heads: list[str] = Field(default_factory=list)
+    # GitHub refused a write on this head for a reason only a person can fix (a permission, protection).
+    write_refused: WriteRefusal | None = None
+    # A base push or the service's own write made GitHub recompute mergeability: read it again soon.
+    mergeability_asked: bool = False

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack import temporal_server
 from models import names
-from models.signals import CheckResult, Review
-from models.status import TaskOutcome, TaskPhase, TaskState, TaskStatus
+from models.signals import CheckResult, PrEvent, Review
+from models.status import Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
 from models.task import WorkflowInput, task_markdown
 from tests.scripted_services import PR_KEY, ScriptedServices, at, task_input, wait_for_phase
 from tests.waiting import wait_until
@@ -99,9 +99,10 @@ async def test_a_long_history_continues_as_new_without_forgetting(eager_env: Wor
     assert {c.conclusion for c in outcome.checks} == {"success"}
 
 
-async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_identical_state(eager_env: WorkflowEnvironment, task_queue: str):
-    """The follow-up's run ends with a review waiting: the task continues as new at once, inside the settle
-    window that gives the agent's push time to land. The next run must start from exactly that state."""
+async def test_continued_as_new_after_a_followup_that_pushed_nothing_resumes_with_identical_state(eager_env: WorkflowEnvironment, task_queue: str):
+    """The follow-up's run ends with a review waiting and no push: after the settle window the task says the
+    follow-up pushed nothing and continues as new. The next run must start from exactly that state, and go on
+    when the agent's push lands late."""
     client = eager_env.client
     services = ScriptedServices(followup_gate=asyncio.Event())
     task_id = f"can-fu-{uuid.uuid4().hex[:8]}"
@@ -142,9 +143,10 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         (next_input,) = await pydantic_data_converter.decode(last.input.payloads, [dict])
         carried = TaskState.model_validate(next_input["carried_state"])
 
-        # Carried inside the settle window: the follow-up just ended on the head it was about.
+        # Carried after the settle window: the follow-up ended on the head it was about, and nothing came since.
         assert carried.followup_ended_at is not None and carried.followed_shas == ["sha-1"]
-        assert followup_policy.awaiting_agent_push(carried, settle, carried.followup_ended_at)
+        assert carried.followup_heads == ["fix_checks@sha-1"] and followup_policy.pushed_nothing(carried, ladder=True)
+        assert carried.status.error is not None and carried.status.error.reason is Reason.FOLLOWUP_PUSHED_NOTHING
         assert carried.status.followups == 1 and carried.pr_run_id == 101
         assert [r.reviewer for r in carried.status.reviews] == ["alice"]
         assert {"fail", "r1", "pad0"} <= set(carried.seen_deliveries)
@@ -157,6 +159,9 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         assert resumed.timeline[len(carried.status.timeline)].event == "continued as new"
         assert (resumed.attempts, resumed.agent_runs[:2], resumed.checks) == (carried.status.attempts, carried.status.agent_runs, carried.status.checks)
 
+        # The agent's push lands late, in the new run: the head moves on, and the loop with it.
+        services.head_sha = "sha-2"
+        await latest.signal("pr_event", PrEvent(delivery_id="push", action="synchronize", pr_key=PR_KEY, head_sha="sha-2"))
         # It goes on where the first run stopped: the review is addressed once, and a redelivery from before the switch changes nothing.
         async def second_followup_done() -> bool:
             status = await latest.query("status", result_type=TaskStatus)
@@ -169,5 +174,4 @@ async def test_continued_as_new_in_a_follow_ups_settle_window_resumes_with_ident
         ended = await latest.query("status", result_type=TaskStatus)
     assert outcome.status == "merged" and outcome.followups == 2 and len(services.created) == 1
     assert [p.kind for p in services.followup_prompts] == ["fix_checks", "address_review"]
-    # The new run never lost the settle window it inherited, so it never thought a person had to act.
-    assert not any(entry.event == "needs attention" for entry in ended.timeline)
+    assert ended.error is None

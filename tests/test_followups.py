@@ -191,6 +191,9 @@ async def test_events_during_a_followup_are_kept_for_the_next_round(time_env, ta
         await resumed(services, 1)
         await wait_for_phase(handle, TaskPhase.FOLLOWING_UP)
         await handle.signal("review", Review(delivery_id="r1", state="changes_requested", reviewer="bob", body="Rename it.", submitted_at=at(5)))
+        # The agent's fix lands while its run is still open.
+        services.head_sha = "sha-2"
+        await handle.signal("pr_event", PrEvent(delivery_id="s2", action="synchronize", pr_key=PR_KEY, head_sha="sha-2"))
         assert len(services.resumes) == 1  # one follow-up at a time
         services.followup_gate.set()
         await resumed(services, 2)

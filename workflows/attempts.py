@@ -10,7 +10,7 @@ from temporalio import workflow
 
 from workflows.agent import AgentTimedOut, run_to_end, start_run
 from workflows.calls import CallFailed, TaskFinished, call
-from workflows.pr_following import read_pull_request
+from workflows.pr_reads import read_pull_request
 from workflows.running_task import RunningTask
 from workflows.slot_holding import QUEUED_PATCH, RATE_LIMIT_WAIT, hold_repository_slot, release_repository_slot
 

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from models.names import (
         OUTCOMES_METRIC,
         SIGNAL_AGENT_RUN,
+        SIGNAL_BASE_PUSHED,
         SIGNAL_CHECK_RESULT,
         SIGNAL_PR_EVENT,
         SIGNAL_REVIEW,
@@ -40,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_PRIORITY,
         WORKFLOW_NAME,
     )
-    from models.signals import CheckResult, PrEvent, Review
+    from models.signals import BasePush, CheckResult, PrEvent, Review
     from models.slots import SlotPriority
     from models.status import TERMINAL_PHASES, ErrorInfo, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus
     from models.task import WorkflowInput
@@ -99,6 +100,8 @@ class CodegenTaskWorkflow:
             assert state.status.pr is not None
             pr_status = state.status.pr.status
             reason = Reason.MERGED if pr_status == "merged" else Reason.CLOSED_UNMERGED
+            if pr_status == "merged":
+                state.status.merged_by = state.status.merged_by or "person"
             outcome = self._finish(TaskPhase(pr_status), reason, f"PR {pr_status}")
         except TaskFinished as finished:
             phase = TaskPhase.EXPIRED if finished.reason is Reason.EXPIRED else TaskPhase.FAILED
@@ -174,6 +177,18 @@ class CodegenTaskWorkflow:
     @workflow.signal(name=SIGNAL_REVIEW)
     def review(self, review: Review) -> None:
         self._receive(review)
+
+    @workflow.signal(name=SIGNAL_BASE_PUSHED)
+    def base_pushed(self, push: BasePush) -> None:
+        """The relay saw commits land on a branch this task's PR may target: GitHub recomputes mergeability."""
+        state = self._state
+        if self._task is None or state.status.pr is None or push.delivery_id in state.seen_deliveries:
+            return
+        if push.host and push.host.lower() != state.status.pr.ref.host.lower():
+            return
+        state.seen_deliveries.append(push.delivery_id)
+        del state.seen_deliveries[:-SEEN_DELIVERIES_LIMIT]
+        self._task.record(pr_tracking.apply_base_push(state, push))
 
     @workflow.signal(name=SIGNAL_AGENT_RUN)
     def agent_run(self, news: AgentRunNews) -> None:

@@ -1,4 +1,5 @@
-"""Sending a failure back to the agent: resume its run with the failing checks' output or the review's comments.
+"""Sending a failure back to the agent: resume its run with the failing checks' output, the review's comments, or
+what landed on the base branch the PR now conflicts with.
 
 `followup_policy` decides when; this module gathers what the agent needs and runs the follow-up.
 """
@@ -20,8 +21,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.github import GitHubActivities
     from activities.prompts import PromptActivities
     from models.codegen import AgentRun, ResumeRunInput
-    from models.followup import FailingCheck, FollowupPromptInput
-    from models.github import CheckOutput, CheckOutputsInput, CheckRunsInput, ReviewCommentsInput, ReviewState
+    from models.followup import FailingCheck, FollowupKind, FollowupPromptInput
+    from models.github import (
+        CheckOutput,
+        CheckOutputsInput,
+        CheckRunsInput,
+        CompareWithBaseInput,
+        ReviewCommentsInput,
+        ReviewState,
+    )
     from models.status import AgentRunRecord, RunKind, TaskPhase
 
 # Patch id: workflows that addressed a review before the follow-up read its line comments replay without the read.
@@ -33,7 +41,7 @@ CHECK_OUTPUT_PATCH = "follow-up-without-check-output"
 FAILING_CHECK_OUTPUTS_PATCH = "read-failing-check-outputs"
 
 
-async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
+async def follow_up(task: RunningTask, kind: FollowupKind) -> None:
     """Resume the agent's run with what failed; one at a time, events meanwhile are kept for next round."""
     state, input = task.state, task.input
     pr, number = state.status.pr, state.status.followups + 1
@@ -51,10 +59,13 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
         previous_followups=state.followup_history,
         max_context_size=input.options.max_context_size,
     )
+    _mark_handled(task, kind)
     if kind == "fix_checks":
-        state.followed_shas.append(pr.head_sha)
         request.failing_checks = await _failing_check_details(task)
         subject = ", ".join(c.name for c in request.failing_checks)
+    elif kind == "resolve_conflicts":
+        await _describe_conflict(task, request)
+        subject = f"conflicts with {pr.base_ref}"
     else:
         review = policy.unaddressed_review(state, input.options, task.ignored_bots)
         assert review is not None
@@ -84,7 +95,7 @@ async def follow_up(task: RunningTask, kind: policy.FollowupKind) -> None:
     _done(task, number, f"{kind} for {subject}", result)
 
 
-async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKind) -> bool:
+async def _wait_for_codegens_own_run(task: RunningTask, kind: FollowupKind) -> bool:
     """One fixer per PR head: when Codegen already has a run on the PR (its checks auto-fixer, a reply to a
     comment), wait for it instead of sending a second agent to push to the same branch. The run counts as
     this follow-up; the loop then judges the head it leaves. False when no such run is at work."""
@@ -98,9 +109,8 @@ async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKin
         return False
     assert state.status.pr is not None
     number = state.status.followups = state.status.followups + 1
-    if kind == "fix_checks":
-        state.followed_shas.append(state.status.pr.head_sha)
-    else:
+    _mark_handled(task, kind)
+    if kind == "address_review":
         review = policy.unaddressed_review(state, task.input.options, task.ignored_bots)
         assert review is not None
         state.handled_reviews.append(policy.review_key(review))
@@ -111,6 +121,37 @@ async def _wait_for_codegens_own_run(task: RunningTask, kind: policy.FollowupKin
         result = f"failed: {error}"
     _done(task, number, f"{kind}: left to Codegen's own run", result)
     return True
+
+
+def _mark_handled(task: RunningTask, kind: FollowupKind) -> None:
+    """What this follow-up answers, so no other is sent for it: the head's failing checks, or (merge ladder) its kind on this head."""
+    state = task.state
+    assert state.status.pr is not None
+    if kind == "fix_checks":
+        state.followed_shas.append(state.status.pr.head_sha)
+    if task.ladder:
+        state.followup_heads.append(policy.followup_head(kind, state.status.pr.head_sha))
+
+
+async def _describe_conflict(task: RunningTask, request: FollowupPromptInput) -> None:
+    """The base's commits since the PR branched and the files both sides changed, from GitHub's comparisons; the
+    prompt goes without them when GitHub cannot say (the agent can still merge the base in and see)."""
+    pr = task.state.status.pr
+    assert pr is not None
+    request.base_ref = pr.base_ref
+    try:
+        comparison = await call(
+            GitHubActivities.compare_with_base,
+            CompareWithBaseInput(ref=pr.ref, base_ref=pr.base_ref, head_sha=pr.head_sha),
+            local=True,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+    except (CallFailed, TaskFinished) as error:
+        task.note("comparison with the base unavailable", error.message)
+        return
+    request.base_commits = comparison.base_commits
+    request.base_commits_total = comparison.base_commits_total
+    request.conflicting_files = comparison.files_changed_on_both_sides
 
 
 async def _recorded_until_it_ends(

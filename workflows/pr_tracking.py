@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         PullRequestRead,
         ReviewState,
     )
-    from models.signals import CheckResult, PrEvent, Review
+    from models.signals import BasePush, CheckResult, PrEvent, Review
     from models.status import CheckState, PullRequestState, TaskState, Verdict
 
 
@@ -45,6 +45,8 @@ def pr_state_from(info: PullRequestInfo) -> PullRequestState:
         merged_at=info.merged_at,
         merge_commit_sha=info.merge_commit_sha,
         author=info.author,
+        mergeable=info.mergeable,
+        mergeable_state=info.mergeable_state,
     )
 
 
@@ -98,6 +100,8 @@ def apply_pr_event(state: TaskState, event: PrEvent) -> str | None:
         return f"PR {pr.status}"
     if event.action == "synchronize" and event.head_sha and event.head_sha != pr.head_sha:
         pr.head_sha = event.head_sha
+        # GitHub computes the new head's mergeability afresh.
+        pr.mergeable, pr.mergeable_state = None, None
         _prune_checks(state)
         _refresh(state)
         return f"new commit {event.head_sha[:7]}: checks start over"
@@ -117,6 +121,26 @@ def report_close(state: TaskState, event: PrEvent) -> str | None:
     return f"webhook: PR {'merged' if event.merged else 'closed'}; confirming with GitHub"
 
 
+def apply_base_push(state: TaskState, push: BasePush) -> str | None:
+    """Commits landed on the PR's base branch: the PR may now be behind it, or conflict, until GitHub says."""
+    pr = _pr(state)
+    if pr_finished(state) or push.repository.lower() != pr.ref.repository.lower() or push.branch != pr.base_ref:
+        return None
+    pr.mergeable, pr.mergeable_state = None, None
+    state.mergeability_asked = True
+    return f"{pr.base_ref} moved to {push.after[:7]}: mergeability to be read"
+
+
+def mergeability(state: TaskState) -> str | None:
+    """`behind` or `conflicts` when GitHub says the open PR is, None otherwise (or while GitHub computes it)."""
+    pr = _pr(state)
+    if pr.status != "open":
+        return None
+    if pr.mergeable_state == "dirty" or pr.mergeable is False:
+        return "conflicts"
+    return "behind" if pr.mergeable_state == "behind" else None
+
+
 def apply_check(state: TaskState, result: CheckResult) -> str | None:
     if not _record_check(state, _check_state(result, result.output_summary)):
         return None
@@ -133,17 +157,30 @@ def apply_review(state: TaskState, review: Review, *, in_order: bool = True) -> 
     """
     if review.pr_key and review.pr_key != _pr(state).ref.key:
         return None
-    incoming = ReviewState(id=review.review_id, reviewer=review.reviewer, state=review.state, submitted_at=review.submitted_at, body=review.body)
+    incoming = ReviewState(
+        id=review.review_id,
+        reviewer=review.reviewer,
+        state=review.state,
+        submitted_at=review.submitted_at,
+        body=review.body,
+        commit_id=review.head_sha,
+    )
     if not _record_review(state, incoming, in_order=in_order):
         return None
     return f"review by {review.reviewer}: {review.state.replace('_', ' ')}"
 
 
-def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
+def apply_github_read(state: TaskState, read: PullRequestRead, *, with_mergeability: bool = False) -> list[str]:
     """A reconcile: GitHub's own view wins for the PR; its checks merge like webhook results, and its
-    reviews like review deliveries, so a delivery that never came is found here."""
+    reviews like review deliveries, so a delivery that never came is found here.
+
+    `with_mergeability`: a change in whether the PR merges cleanly counts as a change (workflows from before
+    the merge ladder kept it without acting on it).
+    """
     changes = []
     known, fresh = _pr(state), pr_state_from(read.pr)
+    if not pr_finished(state) and fresh.status == "open" and with_mergeability:
+        changes += _mergeability_change(state, fresh)
     if not pr_finished(state) and (fresh.status, fresh.head_sha) != (known.status, known.head_sha):
         if fresh.head_sha != known.head_sha:
             changes.append(f"reconcile: head moved to {fresh.head_sha[:7]}")
@@ -153,11 +190,25 @@ def apply_github_read(state: TaskState, read: PullRequestRead) -> list[str]:
         fresh.author = fresh.author or known.author
         state.status.pr = fresh
         _prune_checks(state)
+    elif not pr_finished(state):
+        known.mergeable, known.mergeable_state = fresh.mergeable, fresh.mergeable_state
     for run in read.checks:
         if _record_check(state, _check_state(run, run.output_summary)):
             changes.append(f"reconcile: check {run.name}: {run.conclusion or run.status}")
     _refresh(state)
     return changes + _apply_read_reviews(state, read.reviews)
+
+
+def _mergeability_change(state: TaskState, fresh: PullRequestState) -> list[str]:
+    """The line a read's new mergeability is worth; GitHub's `null` while it computes settles the ask only once known."""
+    known = _pr(state)
+    if fresh.mergeable is None:
+        return []
+    state.mergeability_asked = False
+    if (fresh.mergeable, fresh.mergeable_state) == (known.mergeable, known.mergeable_state):
+        return []
+    words = {"dirty": f"conflicts with {fresh.base_ref}", "behind": f"behind {fresh.base_ref}"}
+    return [f"reconcile: PR {words.get(fresh.mergeable_state or '', f'mergeable ({fresh.mergeable_state})')}"]
 
 
 def _apply_read_reviews(state: TaskState, reviews: list[ReviewState]) -> list[str]:

@@ -11,7 +11,16 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from models import names
     from models.names import WORKFLOW_ID_PREFIX
-    from models.status import OutcomeStatus, Reason, TaskOutcome, TaskPhase, TaskState, TaskStatus, Timings
+    from models.status import (
+        OutcomeStatus,
+        PullRequestState,
+        Reason,
+        TaskOutcome,
+        TaskPhase,
+        TaskState,
+        TaskStatus,
+        Timings,
+    )
     from models.task import WorkflowInput, task_markdown
 
 
@@ -85,13 +94,23 @@ def details_markdown(status: TaskStatus) -> str:
         run = status.agent_runs[-1]
         lines.append(f"**Agent run:** [{run.id}]({run.web_url}) {run.status}" if run.web_url else f"**Agent run:** {run.id} {run.status}")
     if status.pr:
-        lines.append(f"**PR:** [{status.pr.ref.key}]({status.pr.url}) {status.pr.status} · checks {status.verdict}")
+        standing = _standing(status.pr)
+        lines.append(f"**PR:** [{status.pr.ref.key}]({status.pr.url}) {status.pr.status} · checks {status.verdict}{standing}")
     if status.checks:
         lines += ["", "| check | result |", "|---|---|"]
         lines += [f"| {c.name} | {c.conclusion or c.status} |" for c in status.checks]
     if status.error:
         lines.append(f"**Error:** {status.error.reason.value}: {status.error.message}")
     return "\n".join(lines)
+
+
+def _standing(pr: PullRequestState) -> str:
+    """Where an open PR stands against its base, when that stops it merging."""
+    if pr.status == "open" and (pr.mergeable_state == "dirty" or pr.mergeable is False):
+        return f" · conflicts with {pr.base_ref}"
+    if pr.status == "open" and pr.mergeable_state == "behind":
+        return f" · behind {pr.base_ref}"
+    return ""
 
 
 def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: str, now: datetime) -> TaskOutcome:

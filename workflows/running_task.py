@@ -33,6 +33,9 @@ class RunningTask:
     # Whether this run knows Codegen's own work on the PR (the one-fixer-per-head patch): a follow-up first
     # looks for a Codegen run already at work there, and Codegen's review bot never gets one.
     one_fixer: bool = False
+    # Whether this run takes a green PR to merged (the merge-ladder patch): mergeability read and acted on,
+    # conflicts sent to the agent, a branch behind its base updated, the PR merged when merge_when_green.
+    ladder: bool = False
     # The agent run the task waits for, and what the worker's run watcher last said of it.
     awaited_run_id: int | None = None
     run_news: AgentRun | None = None

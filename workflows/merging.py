@@ -1,0 +1,146 @@
+"""The service's writes to the PR (merge_when_green): bring its branch up to date with its base, and merge it with
+`sha` set to exactly the head that passed. GitHub's refusals become the task's next step: a moved head is read
+and judged again, a conflict goes to the agent, a refusal only a person can lift puts the task in needs_attention.
+
+`merge_policy` decides which write is due; this module makes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from workflows import merge_policy
+from workflows.calls import CallFailed, call
+from workflows.pr_reads import read_and_apply
+from workflows.pr_tracking import pr_finished
+from workflows.running_task import RunningTask
+
+with workflow.unsafe.imports_passed_through():
+    from activities.github import GitHubActivities
+    from models.github import MergeInput, UpdateBranchInput
+    from models.status import PullRequestState, Reason, WriteRefusal
+
+WRITE_TIMEOUT = timedelta(seconds=30)
+# `activities.http_errors.HttpErrorType` values the writes raise (the workflow does not import activity modules' helpers).
+HEAD_CHANGED = "HeadChanged"
+NOT_MERGEABLE = "NotMergeable"
+MERGE_CONFLICT = "MergeConflict"
+MISSING_PERMISSION = "MissingPermission"
+
+
+async def write(task: RunningTask, kind: merge_policy.WriteKind) -> bool:
+    """Make the due write; False when GitHub could not be reached (the next round tries again)."""
+    pr = task.state.status.pr
+    assert pr is not None
+    if kind == "update_branch":
+        return await _update_branch(task, pr)
+    return await _merge(task, pr)
+
+
+async def _update_branch(task: RunningTask, pr: PullRequestState) -> bool:
+    state, head = task.state, pr.head_sha
+    state.updated_heads.append(head)
+    try:
+        result = await call(
+            GitHubActivities.update_pull_request_branch,
+            UpdateBranchInput(ref=pr.ref, expected_head_sha=head),
+            local=True,
+            start_to_close_timeout=WRITE_TIMEOUT,
+        )
+    except CallFailed as failed:
+        refusal = _refusal(failed)
+        if refusal == HEAD_CHANGED:
+            task.note("branch update refused: the head moved", failed.message)
+            return await read_and_apply(task)
+        if refusal == MERGE_CONFLICT:
+            # GitHub could not merge the base in: the agent must resolve it (the ladder's next rung).
+            pr.mergeable, pr.mergeable_state = False, "dirty"
+            task.record(f"branch update refused: {pr.head_ref} conflicts with {pr.base_ref}")
+            return True
+        if refusal == MISSING_PERMISSION:
+            _refused(task, head, Reason.MISSING_PERMISSION, f"updating the branch with {pr.base_ref} {_needs(failed)}: {failed.message}")
+            return True
+        state.updated_heads.remove(head)
+        task.note("branch update failed", failed.message)
+        return False
+    # The new head arrives with its push (a synchronize webhook, or the next read); mergeability with it.
+    pr.mergeable, pr.mergeable_state = None, None
+    state.mergeability_asked = True
+    task.record(f"branch brought up to date with {pr.base_ref}" if result.updated else f"branch already up to date with {pr.base_ref}")
+    return True
+
+
+async def _merge(task: RunningTask, pr: PullRequestState) -> bool:
+    """Merge `pr` at the head judged green, once GitHub's own read agrees: never on what signals left behind alone."""
+    state, options, head = task.state, task.input.options, pr.head_sha
+    state.merge_tried_heads.append(head)
+    if not await read_and_apply(task):
+        state.merge_tried_heads.remove(head)
+        return False
+    current = state.status.pr
+    assert current is not None
+    if current.head_sha != head or not merge_policy.merge_ready(state, options, task.ignored_bots):
+        if current.head_sha == head:
+            state.merge_tried_heads.remove(head)
+        task.note("merge deferred", "GitHub's read differs from what the task knew; judging again")
+        return True
+    try:
+        result = await call(
+            GitHubActivities.merge_pull_request,
+            MergeInput(ref=current.ref, sha=head, method=options.merge_method, title=current.title or None),
+            local=True,
+            start_to_close_timeout=WRITE_TIMEOUT,
+        )
+    except CallFailed as failed:
+        return await _merge_refused(task, current, failed)
+    current.status, current.merged_at, current.merge_commit_sha = "merged", workflow.now(), result.sha
+    state.status.merged_by = "service"
+    task.record(f"merged by the service: {options.merge_method} of {head[:7]} as {result.sha[:7]}")
+    return True
+
+
+async def _merge_refused(task: RunningTask, pr: PullRequestState, failed: CallFailed) -> bool:
+    refusal, head = _refusal(failed), pr.head_sha
+    if refusal == HEAD_CHANGED:
+        task.note("merge refused: the head moved since it passed", failed.message)
+        return await read_and_apply(task)
+    if refusal == MISSING_PERMISSION:
+        _refused(task, head, Reason.MISSING_PERMISSION, f"merging {_needs(failed)}: {failed.message}")
+        return True
+    if refusal == NOT_MERGEABLE:
+        # A retry after a lost answer is refused too, the PR being merged already: GitHub's read says.
+        if not await read_and_apply(task) or pr_finished(task.state):
+            return True
+        if _detail(failed, "blocker") == "behind" and head not in task.state.updated_heads:
+            pr.mergeable_state = "behind"
+            task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
+            return True
+        _refused(task, head, Reason.MERGE_BLOCKED, f"GitHub refused the merge of {head[:7]}: {failed.message}")
+        return True
+    task.state.merge_tried_heads.remove(head)
+    task.note("merge failed", failed.message)
+    return False
+
+
+def _refused(task: RunningTask, head_sha: str, reason: Reason, message: str) -> None:
+    """A refusal only a person can lift: needs_attention until the head moves (or the person merges)."""
+    task.state.write_refused = WriteRefusal(head_sha=head_sha, reason=reason, message=message)
+    task.record(f"GitHub refused: {reason.value}")
+
+
+def _refusal(failed: CallFailed) -> str | None:
+    return failed.cause.type if isinstance(failed.cause, ApplicationError) else None
+
+
+def _detail(failed: CallFailed, key: str) -> Any:
+    details = failed.cause.details if isinstance(failed.cause, ApplicationError) else ()
+    return next((d[key] for d in details if isinstance(d, dict) and key in d), None)
+
+
+def _needs(failed: CallFailed) -> str:
+    needs = _detail(failed, "needs")
+    return f"needs a token with {needs}" if needs else "needs write access to the repository"
