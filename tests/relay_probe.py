@@ -27,8 +27,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from devstack.services import serve_app
 from models import names
-from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
-from models.signals import CheckResult, PrEvent, Review
+from models.names import SIGNAL_BASE_PUSHED, SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
+from models.signals import BasePush, CheckResult, PrEvent, Review
 from models.task import workflow_id_for
 from settings import Settings
 from tests.waiting import wait_until
@@ -51,6 +51,7 @@ class ProbeInput(BaseModel):
     pr_key: str | None = None
     head_sha: str | None = None
     repository: str | None = None
+    base_ref: str | None = None
 
 
 @workflow.defn(name="RelayProbeWorkflow")
@@ -70,6 +71,8 @@ class RelayProbeWorkflow:
             pairs.append(names.PR_HEAD_SHA.value_set(input.head_sha))
         if input.repository:
             pairs.append(names.REPOSITORY.value_set(input.repository))
+        if input.base_ref:
+            pairs.append(names.PR_BASE_REF.value_set(input.base_ref))
         if pairs:
             workflow.upsert_search_attributes(pairs)
         await workflow.wait_condition(lambda: self._finished)
@@ -93,6 +96,10 @@ class RelayProbeWorkflow:
     @workflow.signal(name=SIGNAL_REVIEW)
     def review(self, review: Review) -> None:
         self._record(SIGNAL_REVIEW, review)
+
+    @workflow.signal(name=SIGNAL_BASE_PUSHED)
+    def base_pushed(self, push: BasePush) -> None:
+        self._record(SIGNAL_BASE_PUSHED, push)
 
     @workflow.signal
     def finish(self) -> None:
@@ -173,12 +180,18 @@ class Probes:
     task_queue: str
 
     async def start(
-        self, identity: PullRequestIdentity | None = None, *, workflow_id: str | None = None, publish: bool = True
+        self,
+        identity: PullRequestIdentity | None = None,
+        *,
+        workflow_id: str | None = None,
+        publish: bool = True,
+        base_ref: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
+        """A probe for `identity`'s PR (on `base_ref`, if given), once visibility lists it under its PR key."""
         probe_input = ProbeInput()
         if identity and publish:
             probe_input = ProbeInput(
-                pr_key=identity.pr_key, head_sha=identity.head_sha, repository=identity.repository
+                pr_key=identity.pr_key, head_sha=identity.head_sha, repository=identity.repository, base_ref=base_ref
             )
         handle = await self.client.start_workflow(
             RelayProbeWorkflow.run,

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from models.signals import CheckResult, PrEvent, Review
+from models.signals import BasePush, CheckResult, PrEvent, Review
 from tests.relay_probe import IGNORED_BOT, PullRequestIdentity
 from webhooks.payloads import MalformedDelivery, decode_body, parse_event
-from webhooks.translate import Filters, Ignored, SignalOrder, translate
+from webhooks.translate import Filters, Ignored, SignalOrder, Target, translate
 
 NO_FILTERS = Filters()
 
@@ -217,6 +217,7 @@ HANDLED = [
     ("status.success", "status"),
     ("pull_request_review.submitted.approved", "pull_request_review"),
     ("pull_request_review.dismissed", "pull_request_review"),
+    ("push", "push"),
 ]
 
 
@@ -249,3 +250,61 @@ def test_a_delivery_without_a_repository_web_address_carries_no_host(identity) -
     assert payload is not None
     order = translate("pull_request", "delivery-1", payload, NO_FILTERS)
     assert isinstance(order, SignalOrder) and order.payload.host is None
+
+
+ZERO_SHA = "0" * 40
+
+
+def push_order(identity: PullRequestIdentity, filters: Filters = NO_FILTERS, **changes):
+    document = identity.document("push") | changes
+    payload = parse_event("push", document)
+    assert payload is not None
+    return translate("push", "delivery-1", payload, filters)
+
+
+@pytest.mark.parametrize("branch", ["main", "release/2.0", "feature/x_y-z.1"])
+def test_a_push_to_a_branch_is_for_every_task_whose_pr_targets_it(identity, branch) -> None:
+    document = identity.document("push")
+    order = push_order(identity, ref=f"refs/heads/{branch}")
+    assert isinstance(order, SignalOrder) and order.signal == "base_pushed"
+    assert order.payload == BasePush(
+        delivery_id="delivery-1",
+        repository=identity.repository,
+        branch=branch,
+        before=document["before"],
+        after=document["after"],
+        host="github.com",
+    )
+    # No PR, no commit to look a task up by: the branch in the repository names them all.
+    assert order.target == Target(identity.repository, base_ref=branch)
+
+
+def test_a_push_that_created_its_branch_has_nothing_before_it(identity) -> None:
+    order = push_order(identity, ref="refs/heads/release/3.0", created=True, before=ZERO_SHA)
+    assert isinstance(order, SignalOrder) and order.payload.before is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"ref": "refs/tags/v1.2.0"}, "push to refs/tags/v1.2.0 is not to a branch"),
+        ({"deleted": True, "after": ZERO_SHA}, "push deleted branch main"),
+        ({"after": ZERO_SHA}, "push to branch main leaves no commit (after is all zeros)"),
+        ({"after": "0" * 64}, "push to branch main leaves no commit (after is all zeros)"),
+    ],
+)
+def test_tag_pushes_and_branch_deletions_are_ignored(identity, changes, reason) -> None:
+    assert push_order(identity, **changes) == Ignored(reason)
+
+
+def test_pushes_to_repositories_outside_the_allow_list_are_ignored(identity) -> None:
+    elsewhere = push_order(identity, Filters(["other-org/*"], []))
+    assert isinstance(elsewhere, Ignored) and "ALLOWED_REPOSITORIES" in elsewhere.reason
+    assert isinstance(push_order(identity, Filters(["ACME/widgets-*"], [])), SignalOrder)
+
+
+def test_a_push_without_its_ref_names_the_field(identity) -> None:
+    document = identity.document("push")
+    del document["ref"]
+    with pytest.raises(MalformedDelivery, match=r"push payload: ref: Field required"):
+        parse_event("push", document)

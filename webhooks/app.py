@@ -195,6 +195,8 @@ class _Relay:
         except TemporalUnavailable as error:
             logger.warning("delivery %s not relayed: %s", delivery.delivery_id, error)
             return _Answer(503, {"error": "Temporal is unavailable; redeliver later"}, "unavailable")
+        if routed.refused:
+            return _Answer(200, {"ignored": routed.refused}, "ignored")
         if routed.closed:
             reason = f"finished: {_closed(routed.closed, decision.target)}"
             return _Answer(200, {"ignored": reason}, "finished")
@@ -257,6 +259,8 @@ def _closed(workflow_ids: list[str], target: Target) -> str:
 
 
 def _describe(target: Target) -> str:
+    if target.base_ref is not None:
+        return f"{target.repository}:{target.base_ref}"
     if target.pr_keys:
         return ", ".join(target.pr_keys)
     return f"{target.repository}@{target.head_sha}"

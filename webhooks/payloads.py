@@ -159,6 +159,17 @@ class PullRequestReviewEvent(_Part):
     repository: Repository
 
 
+class PushEvent(_Part):
+    """Commits pushed to a branch or a tag; it has no `action`. A created or deleted ref has an all-zero side."""
+
+    ref: Name  # refs/heads/<branch> or refs/tags/<tag>
+    before: Name
+    after: Name
+    created: bool = False
+    deleted: bool = False
+    repository: Repository
+
+
 class PingEvent(_Part):
     zen: Name = ""
     hook_id: int | None = None
@@ -170,6 +181,7 @@ EVENT_MODELS: dict[str, type[_Part]] = {
     "check_suite": CheckSuiteEvent,
     "status": StatusEvent,
     "pull_request_review": PullRequestReviewEvent,
+    "push": PushEvent,
     "ping": PingEvent,
 }
 

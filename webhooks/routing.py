@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
-# Values that go into a visibility query: repository names, PR keys and SHAs never need more.
+# Values that go into a visibility query: repository names, PR keys and SHAs never need more, and branch
+# names seldom do (a branch with a quote or a space in its name is refused, never put in a query).
 _QUERY_SAFE = re.compile(r"^[A-Za-z0-9_.\-/#]+$")
 # Visibility lists open runs before closed ones (an unset close time sorts as the latest), so the
 # closed runs of a PR never crowd its running ones out of this many matches.
@@ -32,6 +33,8 @@ _REMEMBERED_PRS = 10_000
 # How long a PR whose workflows have all closed is answered "finished" from memory: its checks, check
 # suite and closed event come in a burst, often after the workflow saw the merge by reading GitHub.
 FINISHED_MEMORY = timedelta(seconds=60)
+# Signals in flight at once for one push: a base branch may be the target of hundreds of open PRs.
+_BASE_SIGNALS_IN_FLIGHT = 20
 
 
 class TemporalUnavailable(Exception):
@@ -54,6 +57,8 @@ class Routed:
     signalled: list[str] = field(default_factory=list)
     # Set when nothing was signalled because the target's workflows have closed: the task is finished.
     closed: list[str] = field(default_factory=list)
+    # Why the target was not looked up at all.
+    refused: str | None = None
 
 
 class WorkflowRouter:
@@ -69,6 +74,9 @@ class WorkflowRouter:
     closed (or continued as new) the signal is refused as not found, and the key is looked up again.
     A PR key found with closed workflows only is remembered as finished for `finished_memory`, so
     the rest of its burst of deliveries is answered without asking visibility again.
+
+    A push to a base branch is for every running task whose PR targets that branch: all of them are
+    signalled, found by one query, with no patience and no memory (see `_deliver_to_base`).
     """
 
     def __init__(
@@ -89,6 +97,8 @@ class WorkflowRouter:
 
     async def deliver(self, order: SignalOrder) -> Routed:
         """Signal every running workflow the order's target names; say which were signalled, or which had closed."""
+        if order.target.base_ref is not None:
+            return await self._deliver_to_base(order, order.target.base_ref)
         finished = self._recently_finished(order.target.pr_keys)
         if finished:
             return Routed(closed=finished)
@@ -109,6 +119,30 @@ class WorkflowRouter:
         if closed and order.target.pr_keys:
             self._remember_finished(order.target.pr_keys, closed)
         return Routed(closed=closed)
+
+    async def _deliver_to_base(self, order: SignalOrder, base_ref: str) -> Routed:
+        """Signal every running task whose PR targets `base_ref` in the order's repository, however many.
+
+        No waiting for visibility: most pushes are to branches no open task targets, and a task a push
+        concerns published its PR long before. No memory either: the tasks on a branch change as PRs open and close.
+        """
+        repository = order.target.repository
+        if not (_QUERY_SAFE.match(repository) and _QUERY_SAFE.match(base_ref)):
+            reason = f"branch {base_ref!r} of {repository} has characters the relay keeps out of visibility queries"
+            return Routed(refused=reason)
+        query = (
+            f"{names.REPOSITORY.name} = '{repository}' AND {names.PR_BASE_REF.name} = '{base_ref}'"
+            " AND ExecutionStatus = 'Running'"
+        )
+        running = [run.id for run in await self._list_runs(query, limit=None)]
+        in_flight = asyncio.Semaphore(_BASE_SIGNALS_IN_FLIGHT)
+
+        async def signal(workflow_id: str) -> bool:
+            async with in_flight:
+                return await self._signal(workflow_id, order)
+
+        results = await asyncio.gather(*(signal(workflow_id) for workflow_id in running))
+        return Routed(signalled=[workflow_id for workflow_id, sent in zip(running, results, strict=True) if sent])
 
     async def find(self, target: Target) -> Lookup:
         """The workflows for `target`, waiting up to `lookup_patience` while visibility shows none at all."""
@@ -168,14 +202,12 @@ class WorkflowRouter:
     def _remember(self, pr_keys: tuple[str, ...], run: tuple[str, str]) -> None:
         _keep_recent(self._runs_by_pr_keys, pr_keys, run)
 
-    async def _list_runs(self, query: str) -> list[WorkflowExecution]:
-        """The runs `query` matches, running or closed, running ones first."""
+    async def _list_runs(self, query: str, *, limit: int | None = _MAX_MATCHES) -> list[WorkflowExecution]:
+        """The runs `query` matches, running ones first; every page of them when `limit` is None."""
         try:
             return [
                 execution
-                async for execution in self._client.list_workflows(
-                    query, limit=_MAX_MATCHES, rpc_timeout=self._rpc_timeout
-                )
+                async for execution in self._client.list_workflows(query, limit=limit, rpc_timeout=self._rpc_timeout)
             ]
         except (RPCError, RuntimeError) as error:
             raise _unavailable(error) from error

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from models.bounds import CHECK_SUMMARY_CHARS, CHECK_TITLE_CHARS, REVIEW_BODY_CHARS, bounded
 from models.github import REVIEW_STATES
-from models.names import SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
-from models.signals import CheckResult, PrEvent, Review
+from models.names import SIGNAL_BASE_PUSHED, SIGNAL_CHECK_RESULT, SIGNAL_PR_EVENT, SIGNAL_REVIEW
+from models.signals import BasePush, CheckResult, PrEvent, Review
 from webhooks.payloads import (
     CheckRunEvent,
     CheckSuiteEvent,
@@ -20,6 +20,7 @@ from webhooks.payloads import (
     PullRequest,
     PullRequestEvent,
     PullRequestReviewEvent,
+    PushEvent,
     Repository,
     StatusEvent,
 )
@@ -27,6 +28,7 @@ from webhooks.payloads import (
 PR_ACTIONS = frozenset({"closed", "reopened", "synchronize", "ready_for_review", "converted_to_draft"})
 # Commit statuses that are final; `pending` is not a result.
 STATUS_CONCLUSIONS = {"success": "success", "failure": "failure", "error": "failure"}
+BRANCH_REF_PREFIX = "refs/heads/"
 TASK_ID_LINE = re.compile(r"^[ \t>*_]*Task-ID:[ \t*_]*([A-Za-z0-9._-]{1,128})", re.IGNORECASE | re.MULTILINE)
 # Free text from a payload (a review's body, a check's summary) is cut (models.bounds) before it becomes
 # a signal: a signal over gRPC's 4 MB is refused on every redelivery, and the workflow keeps every signal
@@ -35,19 +37,21 @@ TASK_ID_LINE = re.compile(r"^[ \t>*_]*Task-ID:[ \t*_]*([A-Za-z0-9._-]{1,128})", 
 
 @dataclass(frozen=True)
 class Target:
-    """How to find the workflow a delivery is for, most specific first."""
+    """How to find the workflows a delivery is for: its PR's, most specific first, or those of a base branch."""
 
     repository: str
     pr_keys: tuple[str, ...] = ()
     head_sha: str | None = None
     # From the PR body's `Task-ID:` line, for PRs the workflow has not published yet.
     task_id: str | None = None
+    # A push names no PR: it is for every running task whose PR targets this branch of `repository`.
+    base_ref: str | None = None
 
 
 @dataclass(frozen=True)
 class SignalOrder:
     signal: str
-    payload: PrEvent | CheckResult | Review
+    payload: PrEvent | CheckResult | Review | BasePush
     target: Target
 
 
@@ -117,6 +121,8 @@ def _order(event: str, delivery_id: str, payload: BaseModel, filters: Filters) -
             return _status(delivery_id, payload)
         case PullRequestReviewEvent():
             return _review(delivery_id, payload, filters)
+        case PushEvent():
+            return _push(delivery_id, payload)
     return Ignored(f"event {event} is not handled")
 
 
@@ -220,3 +226,27 @@ def _review(delivery_id: str, event: PullRequestReviewEvent, filters: Filters) -
         event.repository.full_name, (key,), event.pull_request.head.sha, task_id_in(event.pull_request)
     )
     return SignalOrder(SIGNAL_REVIEW, signal, target)
+
+
+def _push(delivery_id: str, event: PushEvent) -> SignalOrder | Ignored:
+    if not event.ref.startswith(BRANCH_REF_PREFIX):
+        return Ignored(f"push to {event.ref} is not to a branch")
+    branch = event.ref.removeprefix(BRANCH_REF_PREFIX)
+    if event.deleted:
+        return Ignored(f"push deleted branch {branch}")
+    if _is_zero_sha(event.after):
+        return Ignored(f"push to branch {branch} leaves no commit (after is all zeros)")
+    signal = BasePush(
+        delivery_id=delivery_id,
+        repository=event.repository.full_name,
+        branch=branch,
+        # A push that created the branch had nothing before it.
+        before=None if _is_zero_sha(event.before) else event.before,
+        after=event.after,
+    )
+    return SignalOrder(SIGNAL_BASE_PUSHED, signal, Target(event.repository.full_name, base_ref=branch))
+
+
+def _is_zero_sha(sha: str) -> bool:
+    """GitHub's all-zero SHA, on the side of a push where the ref did not exist (40 zeros; 64 for SHA-256)."""
+    return set(sha) == {"0"}

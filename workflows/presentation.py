@@ -81,6 +81,7 @@ def search_attributes(status: TaskStatus, repository: str | None) -> dict[Search
             names.PR_KEY: status.pr.ref.key,
             names.PR_HEAD_SHA: status.pr.head_sha,
             names.PR_STATUS: status.pr.status,
+            names.PR_BASE_REF: status.pr.base_ref,
             names.REPOSITORY: status.pr.ref.repository,
         }
     return wanted
