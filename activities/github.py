@@ -324,6 +324,7 @@ def _reviews(data: Any, where: str) -> list[ReviewState]:
                 state=item["state"].lower(),
                 submitted_at=item.get("submitted_at"),
                 body=bounded(item.get("body"), REVIEW_BODY_CHARS),
+                commit_id=item.get("commit_id"),
             )
             for item in data
             # PENDING: a draft only its author sees; no user: a deleted account, which no follow-up can answer.
