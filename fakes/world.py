@@ -19,7 +19,7 @@ from typing import Any, Literal
 from fakes.codegen_limits import CodegenLimits
 from fakes.commits import Commit, CommitGraph, FileChange
 from fakes.config import DEFAULT_REPOSITORIES, FakeConfig
-from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
+from fakes.github_payloads import MAINTAINER_LOGIN, REVIEWER_LOGIN, TOKEN_LOGIN, GitHubShapes
 from fakes.mergeability import MergeStatus, is_behind, merge_refusal, merge_status
 from fakes.rate_limit import PrimaryRateLimit
 from fakes.scenario import Scenario
@@ -144,6 +144,8 @@ class PullRequest:
     draft: bool = False
     merged: bool = False
     merged_at: datetime | None = None
+    # The login that merged it: the token's account through the API, a maintainer otherwise.
+    merged_by: str | None = None
     closed_at: datetime | None = None
     merge_commit_sha: str | None = None
     created_at: datetime = field(default_factory=_now)
@@ -632,10 +634,10 @@ class FakeWorld:
         self._emit("pull_request_review", pr, {"action": "submitted", "review": self.shapes.review(review, pr, True)})
         return review
 
-    def merge(self, pr: PullRequest, merge_commit_sha: str | None = None) -> None:
+    def merge(self, pr: PullRequest, merge_commit_sha: str | None = None, by: str = MAINTAINER_LOGIN) -> None:
         """The PR merged; only a merge through the API (`merge_through_api`) also moves its base."""
         self._require_open(pr)
-        pr.state, pr.merged = "closed", True
+        pr.state, pr.merged, pr.merged_by = "closed", True, by
         pr.merged_at = pr.closed_at = pr.updated_at = _now()
         pr.merge_commit_sha = merge_commit_sha or self.sha()
         self._pr_ended(pr)
@@ -710,7 +712,7 @@ class FakeWorld:
         self.pull_request_writes[("merge", "merged")] += 1
         repo, before = pr.repo, pr.repo.base_sha
         commit = self._land(pr, method, title or pr.title)
-        self.merge(pr, commit.sha)
+        self.merge(pr, commit.sha, by=TOKEN_LOGIN)
         conflicting = [other.number for other in self._open_on_base(repo) if other.scenario.conflicts_with_merges]
         self._base_moved(repo, before, commit, conflicting)
         return commit.sha

@@ -87,6 +87,7 @@ async def test_happy_path_opens_a_pr_whose_checks_pass_then_merges_with_signed_w
 
     rest = (await fake.get(f"/repos/{repository}/pulls/{number}")).json()
     assert rest["state"] == "closed" and rest["merged"] is True and rest["merged_at"]
+    assert rest["merged_by"]["login"] == "octo-maintainer"  # the scenario's lifecycle merges as a person
     checks = (await fake.get(f"/repos/{repository}/commits/{rest['head']['sha']}/check-runs")).json()
     assert {c["conclusion"] for c in checks["check_runs"]} == {"success"}
 

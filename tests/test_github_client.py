@@ -127,6 +127,7 @@ async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
     merged = (await env.run(activities.read_pull_request, ref)).pr
     assert merged.merged and merged.merged_at is not None and merged.status == "merged"
+    assert merged.merged_by == "octo-maintainer" and first.pr.merged_by is None
 
 
 async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients, fake):

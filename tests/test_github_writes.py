@@ -18,6 +18,7 @@ from activities.github import GitHubActivities, GitHubClient
 from activities.service_clients import ServiceClients
 from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
+from fakes.github_payloads import TOKEN_LOGIN
 from models.bounds import COMMIT_MESSAGE_CHARS, COMPARE_COMMITS, TRUNCATION_MARKER
 from models.codegen import PullRequestRef
 from models.github import CompareWithBaseInput, MergeInput, UpdateBranchInput
@@ -181,7 +182,7 @@ async def test_merge_lands_on_the_base_which_moves_under_the_other_open_prs(gith
     result = await env.run(activities.merge_pull_request, MergeInput(ref=merging, sha=head, method="squash", title="Add the widget"))
     assert result.merged and result.message == "Pull Request successfully merged"
     merged = await github.get_pull_request(merging)
-    assert merged.merged and merged.merge_commit_sha == result.sha
+    assert merged.merged and merged.merge_commit_sha == result.sha and merged.merged_by == TOKEN_LOGIN
     # The squash commit is the base's new head, with the PR's files.
     landed = await github.compare(merging.repository, head, "main")
     assert [commit.message for commit in landed.commits] == [f"Add the widget (#{merging.number})"]
@@ -309,6 +310,8 @@ async def test_a_conflicting_pr_waits_for_the_agent_to_resolve_it_then_the_fake_
         return (await github.get_pull_request(ref)).merged
 
     await wait_until(merged, what="the resolved PR to merge")
+    # The fake's lifecycle merges as a person.
+    assert (await github.get_pull_request(ref)).merged_by == "octo-maintainer"
 
 
 def _slug(head_ref: str) -> str:
