@@ -333,6 +333,42 @@ async def test_a_conflicting_pr_waits_for_the_agent_to_resolve_it_then_the_fake_
     assert (await github.get_pull_request(ref)).merged_by == "octo-maintainer"
 
 
+async def test_a_merge_makes_another_pr_conflict_the_agents_resume_resolves_it_and_it_merges(github, fake, hooks):
+    receiver = hooks[0]
+    first = await open_pr(fake, conflicts_with_merges=True)
+    second = await open_pr(fake, repository=first.repository, conflicts_with_merges=True)
+    first_head = (await github.get_pull_request(first)).head_sha
+    old_head = (await github.get_pull_request(second)).head_sha
+    await wait_until(lambda: green(github, first, first_head), what="the first PR's checks")
+
+    landed = await github.merge(first, first_head)
+    await github.get_pull_request(second)  # the read right after the move says null
+    conflicting = await github.get_pull_request(second)
+    assert (conflicting.mergeable, conflicting.mergeable_state) == (False, "dirty")
+    await wait_until(lambda: any(h.event == "push" and h.payload["after"] == landed.sha for h in receiver.received), what="push")
+
+    run_id = await agent_run_of(fake, second)
+    await resume(fake, run_id, "Resolve the conflicts with main.")
+    assert (await finished_run(fake, run_id))["status"] == "COMPLETE"
+    resolved = await github.get_pull_request(second)
+    assert resolved.head_sha != old_head and resolved.mergeable is None  # a new head: mergeability computed again
+    again = await github.get_pull_request(second)
+    assert (again.mergeable, again.mergeable_state) == (True, "clean")
+    # The new head merged the base in: it has the first PR's merge, and nothing of the base is missing.
+    since = await github.compare(second.repository, old_head, resolved.head_sha)
+    assert landed.sha in {commit.sha for commit in since.commits}
+    assert since.commits[-1].message.startswith("Merge branch 'main' into ")
+    against_base = await github.compare(second.repository, "main", resolved.head_sha)
+    assert (against_base.status, against_base.behind_by) == ("ahead", 0)
+
+    await wait_until(lambda: green(github, second, resolved.head_sha), what="the new head's checks")
+    assert (await github.merge(second, resolved.head_sha)).merged
+    assert (await github.get_pull_request(second)).merged_by == TOKEN_LOGIN
+    assert await merge_requests(fake, second) == [
+        {"sha": resolved.head_sha, "head": resolved.head_sha, "head_checks_passed": True, "outcome": "merged"}
+    ]
+
+
 async def test_a_push_racing_the_first_merge_makes_it_409_and_the_new_head_merges_once_green(github, fake, hooks):
     receiver = hooks[0]
     ref = await open_pr(fake, push_before_merge=True)
