@@ -292,6 +292,7 @@ def _pull_request_info(data: Any, where: str) -> PullRequestInfo:
             merged=bool(data.get("merged", data.get("merged_at") is not None)),
             merged_at=data.get("merged_at"),
             merge_commit_sha=data.get("merge_commit_sha") if data.get("merged_at") else None,
+            merged_by=(data.get("merged_by") or {}).get("login"),
             draft=bool(data.get("draft")),
             head_sha=data["head"]["sha"],
             head_ref=data["head"]["ref"],
@@ -324,6 +325,7 @@ def _reviews(data: Any, where: str) -> list[ReviewState]:
                 state=item["state"].lower(),
                 submitted_at=item.get("submitted_at"),
                 body=bounded(item.get("body"), REVIEW_BODY_CHARS),
+                commit_id=item.get("commit_id"),
             )
             for item in data
             # PENDING: a draft only its author sees; no user: a deleted account, which no follow-up can answer.

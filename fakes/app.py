@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -58,6 +59,7 @@ def create_app(config: FakeConfig, world: FakeWorld | None = None) -> Starlette:
         Route("/_admin/repos", handlers.add_repo, methods=["POST"]),
         Route("/_admin/repos/{owner}/{repo}/push", _answering(handlers.push_to_base), methods=["POST"]),
         Route("/_admin/webhooks", handlers.webhook_log, methods=["GET"]),
+        Route("/_admin/pulls/{owner}/{repo}/{number:int}", _answering(handlers.pull_details), methods=["GET"]),
         Route("/_admin/pulls/{owner}/{repo}/{number:int}/{action}", _answering(handlers.drive_pull), methods=["POST"]),
     ]
 
@@ -433,6 +435,23 @@ class _Handlers:
 
     async def webhook_log(self, request: Request) -> Response:
         return JSONResponse([delivery.summary() for delivery in self.world.webhooks.log])
+
+    async def pull_details(self, request: Request) -> Response:
+        """What the API does not show of a PR: the follow-ups pushed, a conflict, and each merge asked for
+        (`{sha, head, head_checks_passed, outcome}`), to check that merges only ever name heads whose checks passed."""
+        p = request.path_params
+        pr = self.world.pull(p["owner"], p["repo"], p["number"])
+        return JSONResponse(
+            {
+                "key": pr.key,
+                "state": pr.state,
+                "head_sha": pr.head_sha,
+                "merged_by": pr.merged_by,
+                "followups_pushed": pr.followups_pushed,
+                "conflicting": pr.conflicting,
+                "merge_requests": [dataclasses.asdict(asked) for asked in pr.merge_requests],
+            }
+        )
 
     async def drive_pull(self, request: Request) -> Response:
         """merge | close | push | review {"state", "body"?, "comments"?: [{"path", "line"?, "body"}]} | checks {"conclusion", "names"?}."""

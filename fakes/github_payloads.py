@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 AGENT_LOGIN = "codegen-sh[bot]"
 REVIEWER_LOGIN = "fake-reviewer"
 REVIEWER_ID = 4242
+# Who merges: the account the service's token acts as (every merge through the API), and the person who
+# merges when the scenario's lifecycle or /_admin/ does. GitHub's `merged_by` tells them apart.
+TOKEN_LOGIN = "codegen-service[bot]"
+MAINTAINER_LOGIN = "octo-maintainer"
+MERGER_IDS = {TOKEN_LOGIN: 5151, MAINTAINER_LOGIN: 4343}
 CI_APP = {"id": 15368, "slug": "fake-ci", "name": "Fake CI", "node_id": "MDM6QXBwMTUzNjg="}
 
 
@@ -123,7 +128,7 @@ class GitHubShapes:
             "mergeable": merge.mergeable,
             "rebaseable": merge.mergeable,
             "mergeable_state": merge.state,
-            "merged_by": self.user(REVIEWER_LOGIN, REVIEWER_ID) if pr.merged else None,
+            "merged_by": self.user(pr.merged_by, MERGER_IDS[pr.merged_by]) if pr.merged_by else None,
             "comments": 0,
             "review_comments": 0,
             "maintainer_can_modify": False,

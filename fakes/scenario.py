@@ -29,6 +29,9 @@
 - `base_moves`           "behind" | "conflicting": right after the PR opens, a commit lands on its base branch
                          (a signed `push` webhook); the PR is then behind it, or also in conflict with it.
 - `conflicts_with_merges: true`  every PR merged into its base through the API while it is open conflicts with it.
+- `push_before_merge: true`  a person pushes to the PR's branch just as the first `PUT .../merge` arrives (a
+                         synchronize webhook, new checks that pass per the scenario): that merge, asked for the
+                         head before the push, is refused 409 "Head branch was modified"; later ones go as usual.
 - `branch_protection`    {"required_approvals": N, "require_up_to_date": bool, "required_checks": [names]}:
                          the merge endpoint refuses (405) what these rules refuse, and `mergeable_state` says
                          `blocked`, `behind` or `unstable` as GitHub does.
@@ -90,6 +93,7 @@ class Scenario(_Strict):
     autofix: bool = False
     base_moves: Literal["behind", "conflicting"] | None = None
     conflicts_with_merges: bool = False
+    push_before_merge: bool = False
     branch_protection: BranchProtection | None = None
     merge_queue: bool = False
     write_forbidden: bool = False

@@ -19,8 +19,8 @@ from typing import Any, Literal
 from fakes.codegen_limits import CodegenLimits
 from fakes.commits import Commit, CommitGraph, FileChange
 from fakes.config import DEFAULT_REPOSITORIES, FakeConfig
-from fakes.github_payloads import REVIEWER_LOGIN, GitHubShapes
-from fakes.mergeability import MergeStatus, is_behind, merge_refusal, merge_status
+from fakes.github_payloads import MAINTAINER_LOGIN, REVIEWER_LOGIN, TOKEN_LOGIN, GitHubShapes
+from fakes.mergeability import PASSING, MergeStatus, is_behind, merge_refusal, merge_status
 from fakes.rate_limit import PrimaryRateLimit
 from fakes.scenario import Scenario
 from fakes.webhooks import WebhookSender
@@ -51,11 +51,15 @@ def _source_path(task_id: str, number: int) -> str:
 class FakeError(Exception):
     """A request the fake refuses; the app turns it into an error response."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, outcome: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        # A refused merge or update-branch: the outcome counted in `pull_request_writes`.
+        self.outcome = outcome
 
 
 @dataclass
@@ -121,6 +125,17 @@ class Review:
     comments: list[ReviewComment] = field(default_factory=list)
 
 
+@dataclass
+class MergeRequest:
+    """One `PUT .../merge`: the sha asked for (None: none sent), the PR's head then, whether every check on the
+    head it would merge had passed, and what came of it (an outcome of `pull_request_writes`)."""
+
+    sha: str | None
+    head: str
+    head_checks_passed: bool
+    outcome: str = "asked"
+
+
 # What the scenario reviewer writes on the diff when it requests changes.
 REQUESTED_CHANGES = [
     {"path": "src/service.py", "line": 42, "body": "This swallows the error; let it propagate to the caller."},
@@ -144,6 +159,8 @@ class PullRequest:
     draft: bool = False
     merged: bool = False
     merged_at: datetime | None = None
+    # The login that merged it: the token's account through the API, a maintainer otherwise.
+    merged_by: str | None = None
     closed_at: datetime | None = None
     merge_commit_sha: str | None = None
     created_at: datetime = field(default_factory=_now)
@@ -167,6 +184,9 @@ class PullRequest:
     # False right after a change (the base moved, the branch was updated): the next read answers
     # `mergeable: null`, as GitHub does while it computes mergeability, and the one after it the value.
     mergeable_known: bool = True
+    merge_requests: list[MergeRequest] = field(default_factory=list)
+    # `push_before_merge`: a person's push has already raced a merge (it does so once).
+    merge_raced: bool = False
 
     @property
     def key(self) -> str:
@@ -632,10 +652,10 @@ class FakeWorld:
         self._emit("pull_request_review", pr, {"action": "submitted", "review": self.shapes.review(review, pr, True)})
         return review
 
-    def merge(self, pr: PullRequest, merge_commit_sha: str | None = None) -> None:
+    def merge(self, pr: PullRequest, merge_commit_sha: str | None = None, by: str = MAINTAINER_LOGIN) -> None:
         """The PR merged; only a merge through the API (`merge_through_api`) also moves its base."""
         self._require_open(pr)
-        pr.state, pr.merged = "closed", True
+        pr.state, pr.merged, pr.merged_by = "closed", True, by
         pr.merged_at = pr.closed_at = pr.updated_at = _now()
         pr.merge_commit_sha = merge_commit_sha or self.sha()
         self._pr_ended(pr)
@@ -661,7 +681,15 @@ class FakeWorld:
     # --- merging through the API, and a base that moves ---------------------------------------
 
     def latest_checks(self, pr: PullRequest) -> dict[str, CheckRun]:
-        return {run.name: run for run in self.check_runs.get(pr.head_sha, [])}
+        return self._latest_runs(pr.head_sha)
+
+    def _latest_runs(self, sha: str) -> dict[str, CheckRun]:
+        return {run.name: run for run in self.check_runs.get(sha, [])}
+
+    def checks_passed(self, sha: str) -> bool:
+        """Whether the commit has checks and the latest run of each has completed green."""
+        latest = self._latest_runs(sha).values()
+        return bool(latest) and all(run.status == "completed" and run.conclusion in PASSING for run in latest)
 
     def merge_status(self, pr: PullRequest) -> MergeStatus:
         return merge_status(pr, self.latest_checks(pr))
@@ -677,7 +705,7 @@ class FakeWorld:
 
     def _refused(self, endpoint: str, outcome: str, status: int, message: str, headers: dict[str, str] | None = None) -> FakeError:
         self.pull_request_writes[(endpoint, outcome)] += 1
-        return FakeError(status, message, headers)
+        return FakeError(status, message, headers, outcome)
 
     def _require_write_access(self, pr: PullRequest, endpoint: str) -> None:
         if pr.scenario.write_forbidden:
@@ -700,7 +728,23 @@ class FakeWorld:
         self._new_head(pr, f"Merge branch '{pr.base_ref}' into {pr.head_ref}", (pr.head_sha, pr.repo.base_sha))
 
     def merge_through_api(self, pr: PullRequest, sha: str | None, method: str, title: str | None) -> str:
-        """`PUT .../merge`: the PR merged into its base, which moves (push webhook); the new base head returned."""
+        """`PUT .../merge`: the PR merged into its base, which moves (push webhook); the new base head returned.
+        Each request is kept in `pr.merge_requests`, for tests to check which heads merges were asked for."""
+        if pr.scenario.push_before_merge and not pr.merge_raced and pr.state == "open":
+            # A person pushes just as the merge arrives: the head the caller judged green is no longer the head.
+            pr.merge_raced = True
+            self.push(pr)
+        request = MergeRequest(sha, pr.head_sha, self.checks_passed(sha or pr.head_sha))
+        pr.merge_requests.append(request)
+        try:
+            merged = self._merge_unless_refused(pr, sha, method, title)
+        except FakeError as refusal:
+            request.outcome = refusal.outcome or "refused"
+            raise
+        request.outcome = "merged"
+        return merged
+
+    def _merge_unless_refused(self, pr: PullRequest, sha: str | None, method: str, title: str | None) -> str:
         self._require_write_access(pr, "merge")
         if pr.state == "open" and sha is not None and sha != pr.head_sha:
             raise self._refused("merge", "head_changed", 409, "Head branch was modified. Review and try the merge again.")
@@ -710,7 +754,7 @@ class FakeWorld:
         self.pull_request_writes[("merge", "merged")] += 1
         repo, before = pr.repo, pr.repo.base_sha
         commit = self._land(pr, method, title or pr.title)
-        self.merge(pr, commit.sha)
+        self.merge(pr, commit.sha, by=TOKEN_LOGIN)
         conflicting = [other.number for other in self._open_on_base(repo) if other.scenario.conflicts_with_merges]
         self._base_moved(repo, before, commit, conflicting)
         return commit.sha

@@ -27,6 +27,9 @@ class PullRequestInfo(BaseModel):
     merged_at: datetime | None = None
     # The commit the merge made on the base branch.
     merge_commit_sha: str | None = None
+    # The login that merged it (the service's token's account, or a person's); None unmerged, and in the
+    # commit-pulls list, which leaves it out.
+    merged_by: str | None = None
     draft: bool = False
     head_sha: str
     head_ref: str

@@ -87,6 +87,7 @@ async def test_happy_path_opens_a_pr_whose_checks_pass_then_merges_with_signed_w
 
     rest = (await fake.get(f"/repos/{repository}/pulls/{number}")).json()
     assert rest["state"] == "closed" and rest["merged"] is True and rest["merged_at"]
+    assert rest["merged_by"]["login"] == "octo-maintainer"  # the scenario's lifecycle merges as a person
     checks = (await fake.get(f"/repos/{repository}/commits/{rest['head']['sha']}/check-runs")).json()
     assert {c["conclusion"] for c in checks["check_runs"]} == {"success"}
 
@@ -138,8 +139,13 @@ async def test_changes_requested_then_approved_after_a_followup(fake, hooks):
     await wait_until(lambda: any(h.event == "pull_request_review" for h in hooks.for_pull(repository, number)), what="review")
     await fake.post("/v1/organizations/1/agent/run/resume", json={"agent_run_id": run["id"], "prompt": "Address review"}, headers=AUTH)
     await wait_until(lambda: any(h.action == "closed" for h in hooks.for_pull(repository, number)), what="merge")
-    states = [h.payload["review"]["state"] for h in hooks.for_pull(repository, number) if h.event == "pull_request_review"]
-    assert states == ["changes_requested", "approved"]
+    reviews = [h.payload for h in hooks.for_pull(repository, number) if h.event == "pull_request_review"]
+    assert [review["review"]["state"] for review in reviews] == ["changes_requested", "approved"]
+    # Each review names the head it was given on: the first commit, then the follow-up's.
+    heads = [review["pull_request"]["head"]["sha"] for review in reviews]
+    assert [review["review"]["commit_id"] for review in reviews] == heads and heads[0] != heads[1]
+    listed = (await fake.get(f"/repos/{repository}/pulls/{number}/reviews")).json()
+    assert [review["commit_id"] for review in listed] == heads
 
 
 async def test_outcome_close_closes_unmerged(fake, hooks):

@@ -119,6 +119,7 @@ async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
     # So do its reviews, oldest first, spelled as webhooks spell them, their bodies bounded.
     assert [(r.reviewer, r.state) for r in first.reviews] == [("fake-reviewer", "changes_requested"), ("fake-reviewer", "approved")]
     assert first.reviews[0].body == "r" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=10)
+    assert {r.commit_id for r in first.reviews} == {first.pr.head_sha}
     counters = (await fake.get("/_admin/counters")).json()
     for endpoint in ("pulls/{number}", "pulls/{number}/reviews", "commits/{sha}/check-runs"):
         assert requests_to(counters, f"GET /repos/{{owner}}/{{repo}}/{endpoint}").get("304", 0) >= 1, endpoint
@@ -126,6 +127,7 @@ async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
     merged = (await env.run(activities.read_pull_request, ref)).pr
     assert merged.merged and merged.merged_at is not None and merged.status == "merged"
+    assert merged.merged_by == "octo-maintainer" and first.pr.merged_by is None
 
 
 async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients, fake):
@@ -194,7 +196,14 @@ async def test_failing_check_outputs_are_read_for_the_named_checks_only_and_boun
 async def test_reviews_are_read_across_pages_lower_cased_without_drafts_and_revalidated():
     pages = {
         1: [
-            {"id": 1, "user": {"login": "alice"}, "state": "CHANGES_REQUESTED", "submitted_at": "2026-01-01T00:00:00Z", "body": "b" * 5000},
+            {
+                "id": 1,
+                "user": {"login": "alice"},
+                "state": "CHANGES_REQUESTED",
+                "submitted_at": "2026-01-01T00:00:00Z",
+                "body": "b" * 5000,
+                "commit_id": "a" * 40,
+            },
             {"id": 2, "user": {"login": "bob"}, "state": "PENDING", "body": "a draft only bob sees"},
             {"id": 3, "user": None, "state": "APPROVED", "submitted_at": "2026-01-01T00:01:00Z", "body": ""},
         ],
@@ -217,7 +226,11 @@ async def test_reviews_are_read_across_pages_lower_cased_without_drafts_and_reva
         client = GitHubClient(http)
         reviews = await client.list_reviews(ref)
         again = await client.list_reviews(ref)
-    assert [(r.id, r.reviewer, r.state) for r in reviews] == [(1, "alice", "changes_requested"), (4, "alice", "dismissed")]
+    # The head each was given on, when GitHub says (a review of a commit since deleted has none).
+    assert [(r.id, r.reviewer, r.state, r.commit_id) for r in reviews] == [
+        (1, "alice", "changes_requested", "a" * 40),
+        (4, "alice", "dismissed", None),
+    ]
     assert reviews[0].body == "b" * REVIEW_BODY_CHARS + TRUNCATION_MARKER.format(count=1000)
     assert isinstance(reviews[0], ReviewState) and reviews[0].submitted_at and reviews[0].submitted_at.minute == 0
     assert again == reviews and answered == [200, 200, 304, 304]

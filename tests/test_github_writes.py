@@ -18,6 +18,7 @@ from activities.github import GitHubActivities, GitHubClient
 from activities.service_clients import ServiceClients
 from devstack.services import serve_app, serve_fake
 from fakes import FakeConfig
+from fakes.github_payloads import TOKEN_LOGIN
 from models.bounds import COMMIT_MESSAGE_CHARS, COMPARE_COMMITS, TRUNCATION_MARKER
 from models.codegen import PullRequestRef
 from models.github import CompareWithBaseInput, MergeInput, UpdateBranchInput
@@ -103,6 +104,28 @@ async def writes(fake: httpx.AsyncClient) -> dict[str, dict[str, int]]:
     return (await fake.get("/_admin/counters")).json()["pull_request_writes"]
 
 
+async def merge_requests(fake: httpx.AsyncClient, ref: PullRequestRef) -> list[dict[str, Any]]:
+    return (await fake.get(f"/_admin/pulls/{ref.repository}/{ref.number}")).json()["merge_requests"]
+
+
+async def agent_run_of(fake: httpx.AsyncClient, ref: PullRequestRef) -> int:
+    """The id of the agent run that opened the PR."""
+    runs = (await fake.get("/v1/organizations/1/agent/runs", headers=AUTH)).json()["items"]
+    url = f"/{ref.repository}/pull/{ref.number}"
+    return next(run["id"] for run in runs if any(pr["url"].endswith(url) for pr in run["github_pull_requests"]))
+
+
+async def resume(fake: httpx.AsyncClient, run_id: int, prompt: str) -> None:
+    body = {"agent_run_id": run_id, "prompt": prompt}
+    resumed = await fake.post("/v1/organizations/1/agent/run/resume", json=body, headers=AUTH)
+    assert resumed.status_code == 200, resumed.text
+
+
+async def green(github: GitHubClient, ref: PullRequestRef, sha: str) -> bool:
+    checks = await github.list_check_runs(ref, sha)
+    return bool(checks) and all(check.status == "completed" and check.conclusion == "success" for check in checks)
+
+
 async def test_a_base_that_moves_sends_a_signed_push_and_the_pr_reads_null_then_behind(github, fake, hooks):
     receiver = hooks[0]
     ref = await open_pr(fake)
@@ -181,7 +204,7 @@ async def test_merge_lands_on_the_base_which_moves_under_the_other_open_prs(gith
     result = await env.run(activities.merge_pull_request, MergeInput(ref=merging, sha=head, method="squash", title="Add the widget"))
     assert result.merged and result.message == "Pull Request successfully merged"
     merged = await github.get_pull_request(merging)
-    assert merged.merged and merged.merge_commit_sha == result.sha
+    assert merged.merged and merged.merge_commit_sha == result.sha and merged.merged_by == TOKEN_LOGIN
     # The squash commit is the base's new head, with the PR's files.
     landed = await github.compare(merging.repository, head, "main")
     assert [commit.message for commit in landed.commits] == [f"Add the widget (#{merging.number})"]
@@ -300,15 +323,81 @@ async def test_a_conflicting_pr_waits_for_the_agent_to_resolve_it_then_the_fake_
     await wait_until(checks_done, what="checks")
     await asyncio.sleep(FAST["merge_seconds"] * 10)
     assert not (await github.get_pull_request(ref)).merged  # green, but GitHub would not merge a conflict
-    runs = (await fake.get("/v1/organizations/1/agent/runs", headers=AUTH)).json()["items"]
-    run_id = next(run["id"] for run in runs if run["github_pull_requests"] and run["github_pull_requests"][0]["url"].endswith(f"/{ref.repository}/pull/{ref.number}"))
-    resumed = await fake.post("/v1/organizations/1/agent/run/resume", json={"agent_run_id": run_id, "prompt": "Resolve the conflict."}, headers=AUTH)
-    assert resumed.status_code == 200, resumed.text
+    await resume(fake, await agent_run_of(fake, ref), "Resolve the conflict.")
 
     async def merged() -> bool:
         return (await github.get_pull_request(ref)).merged
 
     await wait_until(merged, what="the resolved PR to merge")
+    # The fake's lifecycle merges as a person.
+    assert (await github.get_pull_request(ref)).merged_by == "octo-maintainer"
+
+
+async def test_a_merge_makes_another_pr_conflict_the_agents_resume_resolves_it_and_it_merges(github, fake, hooks):
+    receiver = hooks[0]
+    first = await open_pr(fake, conflicts_with_merges=True)
+    second = await open_pr(fake, repository=first.repository, conflicts_with_merges=True)
+    first_head = (await github.get_pull_request(first)).head_sha
+    old_head = (await github.get_pull_request(second)).head_sha
+    await wait_until(lambda: green(github, first, first_head), what="the first PR's checks")
+
+    landed = await github.merge(first, first_head)
+    await github.get_pull_request(second)  # the read right after the move says null
+    conflicting = await github.get_pull_request(second)
+    assert (conflicting.mergeable, conflicting.mergeable_state) == (False, "dirty")
+    await wait_until(lambda: any(h.event == "push" and h.payload["after"] == landed.sha for h in receiver.received), what="push")
+
+    run_id = await agent_run_of(fake, second)
+    await resume(fake, run_id, "Resolve the conflicts with main.")
+    assert (await finished_run(fake, run_id))["status"] == "COMPLETE"
+    resolved = await github.get_pull_request(second)
+    assert resolved.head_sha != old_head and resolved.mergeable is None  # a new head: mergeability computed again
+    again = await github.get_pull_request(second)
+    assert (again.mergeable, again.mergeable_state) == (True, "clean")
+    # The new head merged the base in: it has the first PR's merge, and nothing of the base is missing.
+    since = await github.compare(second.repository, old_head, resolved.head_sha)
+    assert landed.sha in {commit.sha for commit in since.commits}
+    assert since.commits[-1].message.startswith("Merge branch 'main' into ")
+    against_base = await github.compare(second.repository, "main", resolved.head_sha)
+    assert (against_base.status, against_base.behind_by) == ("ahead", 0)
+
+    await wait_until(lambda: green(github, second, resolved.head_sha), what="the new head's checks")
+    assert (await github.merge(second, resolved.head_sha)).merged
+    assert (await github.get_pull_request(second)).merged_by == TOKEN_LOGIN
+    assert await merge_requests(fake, second) == [
+        {"sha": resolved.head_sha, "head": resolved.head_sha, "head_checks_passed": True, "outcome": "merged"}
+    ]
+
+
+async def test_a_push_racing_the_first_merge_makes_it_409_and_the_new_head_merges_once_green(github, fake, hooks):
+    receiver = hooks[0]
+    ref = await open_pr(fake, push_before_merge=True)
+    judged = (await github.get_pull_request(ref)).head_sha
+    await wait_until(lambda: green(github, ref, judged), what="checks")
+
+    raced = await refused(github.merge(ref, judged))
+    assert raced.type == "HeadChanged" and "409" in raced.message and "Head branch was modified" in raced.message
+    pushed = (await github.get_pull_request(ref)).head_sha
+    assert pushed != judged
+    await wait_until(
+        lambda: [h for h in receiver.for_pull(ref.repository, ref.number) if h.action == "synchronize" and h.payload["after"] == pushed],
+        what="the synchronize webhook",
+    )
+    # The pushed head's checks run and pass by themselves, as the scenario's checks do.
+    await wait_until(lambda: green(github, ref, pushed), what="the pushed head's checks")
+    assert (await github.merge(ref, pushed)).merged
+    assert await merge_requests(fake, ref) == [
+        {"sha": judged, "head": pushed, "head_checks_passed": True, "outcome": "head_changed"},
+        {"sha": pushed, "head": pushed, "head_checks_passed": True, "outcome": "merged"},
+    ]
+
+
+async def test_a_merge_asked_before_the_heads_checks_finish_is_recorded_as_such(github, fake):
+    ref = await open_pr(fake, delays={"checks_seconds": 3600})
+    head = (await github.get_pull_request(ref)).head_sha
+    assert (await github.merge(ref, head)).merged  # nothing protects this base
+    asked = {"sha": head, "head": head, "head_checks_passed": False, "outcome": "merged"}
+    assert await merge_requests(fake, ref) == [asked]
 
 
 def _slug(head_ref: str) -> str:
