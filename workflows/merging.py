@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from workflows import merge_policy
 from workflows.calls import CallFailed, call
 from workflows.pr_reads import read_and_apply
-from workflows.pr_tracking import pr_finished
+from workflows.pr_tracking import mergeability, pr_finished
 from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from models.github import MergeInput, UpdateBranchInput
     from models.status import PullRequestState, Reason, WriteRefusal
 
+# Writes run as ordinary activities, not local ones: a local activity's result is lost with a workflow task the
+# server refuses (a signal landing as the task completes), and a merge made twice is a merge refused the second time.
 WRITE_TIMEOUT = timedelta(seconds=30)
 # `activities.http_errors.HttpErrorType` values the writes raise (the workflow does not import activity modules' helpers).
 HEAD_CHANGED = "HeadChanged"
@@ -48,7 +50,6 @@ async def _update_branch(task: RunningTask, pr: PullRequestState) -> bool:
         result = await call(
             GitHubActivities.update_pull_request_branch,
             UpdateBranchInput(ref=pr.ref, expected_head_sha=head),
-            local=True,
             start_to_close_timeout=WRITE_TIMEOUT,
         )
     except CallFailed as failed:
@@ -92,7 +93,6 @@ async def _merge(task: RunningTask, pr: PullRequestState) -> bool:
         result = await call(
             GitHubActivities.merge_pull_request,
             MergeInput(ref=current.ref, sha=head, method=options.merge_method, title=current.title or None),
-            local=True,
             start_to_close_timeout=WRITE_TIMEOUT,
         )
     except CallFailed as failed:
@@ -112,18 +112,29 @@ async def _merge_refused(task: RunningTask, pr: PullRequestState, failed: CallFa
         _refused(task, head, Reason.MISSING_PERMISSION, f"merging {_needs(failed)}: {failed.message}")
         return True
     if refusal == NOT_MERGEABLE:
-        # A retry after a lost answer is refused too, the PR being merged already: GitHub's read says.
-        if not await read_and_apply(task) or pr_finished(task.state):
-            return True
-        if _detail(failed, "blocker") == "behind" and head not in task.state.updated_heads:
-            pr.mergeable_state = "behind"
-            task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
-            return True
-        _refused(task, head, Reason.MERGE_BLOCKED, f"GitHub refused the merge of {head[:7]}: {failed.message}")
-        return True
+        return await _not_mergeable(task, failed)
     task.state.merge_tried_heads.remove(head)
     task.note("merge failed", failed.message)
     return False
+
+
+async def _not_mergeable(task: RunningTask, failed: CallFailed) -> bool:
+    """A 405. The base may have moved between the read and the merge (the PR now conflicts or is behind), or a
+    retry after a lost answer found it merged: GitHub's read tells those apart from a refusal only a person lifts."""
+    if not await read_and_apply(task) or pr_finished(task.state):
+        return True
+    pr = task.state.status.pr
+    assert pr is not None
+    if _detail(failed, "blocker") == "behind" and pr.head_sha not in task.state.updated_heads:
+        pr.mergeable_state = "behind"
+        task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
+        return True
+    if mergeability(task.state) is not None or pr.mergeable is None:
+        # The ladder takes it from here: a conflict goes to the agent, a branch behind is updated.
+        task.note("merge refused", failed.message)
+        return True
+    _refused(task, pr.head_sha, Reason.MERGE_BLOCKED, f"GitHub refused the merge of {pr.head_sha[:7]}: {failed.message}")
+    return True
 
 
 def _refused(task: RunningTask, head_sha: str, reason: Reason, message: str) -> None:
