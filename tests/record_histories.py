@@ -16,9 +16,9 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from models.codegen import AgentRun
-from models.github import CheckOutput, ReviewComment, ReviewState
+from models.github import CheckOutput, CheckRunInfo, ReviewComment, ReviewState
 from models.names import SIGNAL_RELEASE_SLOT
-from models.signals import CheckResult, PrEvent, Review
+from models.signals import BasePush, CheckResult, PrEvent, Review
 from models.slots import RepositoryLimits, slots_workflow_id
 from models.status import TaskPhase
 from tests import conftest
@@ -150,6 +150,25 @@ async def _nothing(handle, services: ScriptedServices) -> None:
     return None
 
 
+async def _conflict_resolved_then_merged_by_the_service(handle, services: ScriptedServices) -> None:
+    """Green but unapproved; the base moves and the PR conflicts; the agent resolves it; the new head is approved and merged."""
+    await wait_for_phase(handle, TaskPhase.TRACKING_PR)
+    services.mergeable, services.mergeable_state = False, "dirty"
+    await handle.signal("base_pushed", BasePush(delivery_id="b1", repository=REPO, branch="main", before="base-1", after="base-2"))
+    await wait_until(lambda: _resumed(services), what="the resolve_conflicts follow-up")
+    # The agent's resolution lands while its run is still open: a new head, green, approved, mergeable.
+    services.head_sha, services.mergeable, services.mergeable_state = "sha-2", True, "clean"
+    services.checks = [CheckRunInfo(name="test", head_sha="sha-2", status="completed", conclusion="success", completed_at=at(3))]
+    services.reviews = [ReviewState(id=2, reviewer="alice", state="approved", submitted_at=at(4), commit_id="sha-2")]
+    await handle.signal("pr_event", PrEvent(delivery_id="p1", action="synchronize", head_sha="sha-2", pr_key=PR_KEY))
+    assert services.followup_gate is not None
+    services.followup_gate.set()
+
+
+async def _resumed(services: ScriptedServices) -> bool:
+    return bool(services.resumes)
+
+
 async def _slot_freed_then_merged(handle, services: ScriptedServices) -> None:
     await wait_for_phase(handle, TaskPhase.QUEUED)
     (holder,) = services.slot_holders
@@ -158,6 +177,7 @@ async def _slot_freed_then_merged(handle, services: ScriptedServices) -> None:
 
 
 RECORDED_SLOT = "queued_for_a_repository_slot"
+RECORDED_LADDER = "conflict_resolved_then_merged_by_the_service"
 
 # name -> (scripted services, workflow input, what the test does to it)
 RECORDINGS = {
@@ -208,6 +228,15 @@ RECORDINGS = {
         ),
         task_input("replay-13", reconcile_interval=3600),
         _slot_freed_then_merged,
+    ),
+    # The merge ladder (merge-ladder): a base push, a conflict sent to the agent, the service's merge at the new head.
+    RECORDED_LADDER: (
+        lambda: ScriptedServices(
+            followup_gate=asyncio.Event(),
+            checks=[CheckRunInfo(name="test", head_sha="sha-1", status="completed", conclusion="success", completed_at=at(1))],
+        ),
+        task_input("replay-14", reconcile_interval=3600, followup_settle=0.3, merge_when_green=True),
+        _conflict_resolved_then_merged_by_the_service,
     ),
 }
 

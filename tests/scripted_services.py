@@ -39,16 +39,23 @@ from models.codegen import (
 )
 from models.followup import FollowupPromptInput
 from models.github import (
+    BaseComparison,
     CheckOutput,
     CheckOutputsInput,
     CheckOutputsResult,
     CheckRunInfo,
+    CommitSummary,
+    CompareWithBaseInput,
+    MergeInput,
+    MergeResult,
     PullRequestInfo,
     PullRequestRead,
     ReviewComment,
     ReviewCommentsInput,
     ReviewCommentsResult,
     ReviewState,
+    UpdateBranchInput,
+    UpdateBranchResult,
 )
 from models.names import SIGNAL_AGENT_RUN
 from models.prompt import PromptInput, PromptMetadata, PromptResult
@@ -86,6 +93,11 @@ class ScriptedServices:
     check_output_reads: list[CheckOutputsInput] = field(default_factory=list)
     github_reads: int = 0
     author: str = "codegen-bot"
+    # What GitHub says of merging the PR (`mergeable`, `mergeable_state`), and the writes asked of it.
+    mergeable: bool | None = True
+    mergeable_state: str | None = "clean"
+    merges: list[MergeInput] = field(default_factory=list)
+    branch_updates: list[UpdateBranchInput] = field(default_factory=list)
     followup_prompts: list[FollowupPromptInput] = field(default_factory=list)
     resumes: list[ResumeRunInput] = field(default_factory=list)
     # When set, a resumed run keeps running until the test sets it.
@@ -208,7 +220,36 @@ class ScriptedServices:
             head_ref="codegen/t",
             base_ref="main",
             author=self.author,
+            mergeable=self.mergeable,
+            mergeable_state=self.mergeable_state,
         )
+
+    @activity.defn(name="compare_with_base")
+    async def compare_with_base(self, input: CompareWithBaseInput) -> BaseComparison:
+        return BaseComparison(
+            base_ref=input.base_ref,
+            head_sha=input.head_sha,
+            status="diverged",
+            ahead_by=1,
+            behind_by=1,
+            base_commits=[CommitSummary(sha="base-2", message="Rework the limiter (#6)")],
+            base_commits_total=1,
+            files_changed_on_both_sides=["src/limiter.py"],
+        )
+
+    @activity.defn(name="update_pull_request_branch")
+    async def update_pull_request_branch(self, input: UpdateBranchInput) -> UpdateBranchResult:
+        self.branch_updates.append(input)
+        return UpdateBranchResult(updated=True, message="Updating pull request branch.")
+
+    @activity.defn(name="merge_pull_request")
+    async def merge_pull_request(self, input: MergeInput) -> MergeResult:
+        """Merges when `input.sha` is the head, as GitHub does; the PR reads merged from then on."""
+        self.merges.append(input)
+        if input.sha != self.head_sha:
+            raise ApplicationError("Head branch was modified. Review and try the merge again.", type="HeadChanged", non_retryable=True)
+        self.pr_state, self.merged = "closed", True
+        return MergeResult(sha="merge-1", merged=True, message="Pull Request successfully merged")
 
     @activity.defn(name="read_check_outputs")
     async def read_check_outputs(self, input: CheckOutputsInput) -> CheckOutputsResult:
@@ -268,6 +309,9 @@ class ScriptedServices:
             self.read_review_comments,
             self.find_active_run_on_pr,
             self.stop_agent_on_pr,
+            self.compare_with_base,
+            self.update_pull_request_branch,
+            self.merge_pull_request,
         ]
 
     def workers(self, client: Client, task_queue: str) -> list[Worker]:
