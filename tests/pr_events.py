@@ -110,7 +110,10 @@ def pr_event(
     )
 
 
-def review(reviewer: str, state: str, *, minute: float = 3, key: str | None = KEY, body: str | None = None) -> Review:
+def review(
+    reviewer: str, state: str, *, minute: float = 3, key: str | None = KEY, body: str | None = None, on: str | None = None
+) -> Review:
+    """A review delivery; `on`: the head it was given on (None: the delivery did not say)."""
     return Review(
         delivery_id=f"d-{next(_deliveries)}",
         review_id=int(minute * 1000),
@@ -119,6 +122,7 @@ def review(reviewer: str, state: str, *, minute: float = 3, key: str | None = KE
         body=body,
         submitted_at=at(minute),
         pr_key=key,
+        head_sha=on,
     )
 
 
