@@ -27,7 +27,9 @@ def render_status(status: TaskStatus, url: str, timeline_tail: int = 10) -> str:
         run = status.agent_runs[-1]
         rows.append(("Agent run", f"{agent_run_labels(status.agent_runs)[-1]} {run.web_url or ''}".rstrip()))
     if status.pr:
-        rows.append(("PR", f"{status.pr.ref.key} {status.pr.status}  checks {status.verdict}  {status.pr.url}"))
+        against_base = status.pr.against_base_words()
+        standing = f"  {against_base}" if against_base else ""
+        rows.append(("PR", f"{status.pr.ref.key} {status.pr.status}  checks {status.verdict}{standing}  {status.pr.url}"))
     if status.checks:
         rows.append(("Checks", ", ".join(f"{check.name}: {check.conclusion or check.status}" for check in status.checks)))
     if status.reviews:
@@ -50,7 +52,8 @@ def render_outcome(outcome: TaskOutcome, url: str) -> str:
          + ("  [mock mode]" if outcome.mock_mode else "")),
     ]
     if outcome.pr:
-        rows.append(("PR", f"{outcome.pr.ref.key} {outcome.pr.status}  {outcome.pr.url}"))
+        merged_by = {"service": "  by the service", "person": "  by a person"}.get(outcome.merged_by or "", "")
+        rows.append(("PR", f"{outcome.pr.ref.key} {outcome.pr.status}{merged_by}  {outcome.pr.url}"))
     if outcome.agent_runs:
         rows.append(("Agent runs", ", ".join(agent_run_labels(outcome.agent_runs))))
     rows.append(("Attempts", str(len(outcome.attempts))))

@@ -107,6 +107,21 @@ class PullRequestState(BaseModel):
     mergeable: bool | None = None
     mergeable_state: str | None = None
 
+    @property
+    def against_base(self) -> Literal["conflicts", "behind"] | None:
+        """Why the open PR cannot merge as it is, by GitHub's word: it conflicts with its base, or is behind a base
+        that must be merged in first; None otherwise, and while GitHub computes it."""
+        if self.status != "open":
+            return None
+        if self.mergeable_state == "dirty" or self.mergeable is False:
+            return "conflicts"
+        return "behind" if self.mergeable_state == "behind" else None
+
+    def against_base_words(self) -> str | None:
+        """`conflicts with main`, `behind main`, or None."""
+        standing = self.against_base
+        return f"{standing} with {self.base_ref}" if standing == "conflicts" else f"behind {self.base_ref}" if standing else None
+
 
 # Who merged a merged PR: this service (merge_when_green) or anyone else.
 MergedBy = Literal["service", "person"]

@@ -13,6 +13,7 @@ from cli.task_workflows import start_task
 from models.status import AgentRunRecord, Reason, TaskOutcome, TaskPhase, TaskStatus
 from models.task import WorkflowInput
 from settings import Settings
+from tests.pr_events import make_state
 from tests.scripted_services import ScriptedServices, task_input
 from tests.starter_process import Finished, running, starter, unique  # noqa: F401 (starter is a fixture)
 from tests.waiting import wait_until
@@ -144,3 +145,22 @@ def test_agent_runs_say_which_is_the_attempt_and_which_the_follow_up():
         started_at=datetime(2026, 1, 1, tzinfo=UTC),
     )  # fmt: skip
     assert "Agent run  2 COMPLETE (follow-up 1 of attempt 1)" in render_status(status, "http://ui").splitlines()
+
+
+def test_status_says_a_pr_conflicts_or_is_behind_and_the_outcome_who_merged():
+    pr = make_state().status.pr
+    assert pr is not None
+    status = TaskStatus(
+        task_id="T1", workflow_id="codegen-task-T1", title="t", task_type="feature", phase=TaskPhase.TRACKING_PR,
+        codegen_status="completed", attempt=1, max_attempts=3, started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        pr=pr.model_copy(update={"mergeable": False, "mergeable_state": "dirty"}),
+    )  # fmt: skip
+    assert f"PR         {pr.ref.key} open  checks pending  conflicts with main  {pr.url}" in render_status(status, "http://ui").splitlines()
+    status.pr = pr.model_copy(update={"mergeable": True, "mergeable_state": "behind"})
+    assert f"PR         {pr.ref.key} open  checks pending  behind main  {pr.url}" in render_status(status, "http://ui").splitlines()
+    status.pr = pr.model_copy(update={"mergeable": None, "mergeable_state": None})  # GitHub still computing: nothing said
+    assert f"PR         {pr.ref.key} open  checks pending  {pr.url}" in render_status(status, "http://ui").splitlines()
+
+    merged = pr.model_copy(update={"status": "merged"})
+    outcome = TaskOutcome(task_id="T1", workflow_id="codegen-task-T1", status="merged", reason=Reason.MERGED, pr=merged, merged_by="service")
+    assert f"PR         {pr.ref.key} merged  by the service  {pr.url}" in render_outcome(outcome, "http://ui").splitlines()

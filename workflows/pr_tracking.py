@@ -133,12 +133,7 @@ def apply_base_push(state: TaskState, push: BasePush) -> str | None:
 
 def mergeability(state: TaskState) -> str | None:
     """`behind` or `conflicts` when GitHub says the open PR is, None otherwise (or while GitHub computes it)."""
-    pr = _pr(state)
-    if pr.status != "open":
-        return None
-    if pr.mergeable_state == "dirty" or pr.mergeable is False:
-        return "conflicts"
-    return "behind" if pr.mergeable_state == "behind" else None
+    return _pr(state).against_base
 
 
 def apply_check(state: TaskState, result: CheckResult) -> str | None:

@@ -13,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from models.names import WORKFLOW_ID_PREFIX
     from models.status import (
         OutcomeStatus,
-        PullRequestState,
         Reason,
         TaskOutcome,
         TaskPhase,
@@ -95,7 +94,8 @@ def details_markdown(status: TaskStatus) -> str:
         run = status.agent_runs[-1]
         lines.append(f"**Agent run:** [{run.id}]({run.web_url}) {run.status}" if run.web_url else f"**Agent run:** {run.id} {run.status}")
     if status.pr:
-        standing = _standing(status.pr)
+        against_base = status.pr.against_base_words()
+        standing = f" · {against_base}" if against_base else ""
         lines.append(f"**PR:** [{status.pr.ref.key}]({status.pr.url}) {status.pr.status} · checks {status.verdict}{standing}")
     if status.checks:
         lines += ["", "| check | result |", "|---|---|"]
@@ -103,15 +103,6 @@ def details_markdown(status: TaskStatus) -> str:
     if status.error:
         lines.append(f"**Error:** {status.error.reason.value}: {status.error.message}")
     return "\n".join(lines)
-
-
-def _standing(pr: PullRequestState) -> str:
-    """Where an open PR stands against its base, when that stops it merging."""
-    if pr.status == "open" and (pr.mergeable_state == "dirty" or pr.mergeable is False):
-        return f" · conflicts with {pr.base_ref}"
-    if pr.status == "open" and pr.mergeable_state == "behind":
-        return f" · behind {pr.base_ref}"
-    return ""
 
 
 def task_outcome(state: TaskState, phase: TaskPhase, reason: Reason, message: str, now: datetime) -> TaskOutcome:
