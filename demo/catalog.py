@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cli.task_files import load_context, load_tasks
 from devstack import ROOT
-from models.status import OutcomeStatus, Reason, TaskOutcome
+from models.status import MergedBy, OutcomeStatus, Reason, TaskOutcome
 from models.task import Task, TaskContext
 
 EXAMPLES_DIR = ROOT / "examples"
@@ -28,6 +28,8 @@ class Expectation(BaseModel):
     reason: Reason
     attempts: int
     followups: int
+    # Checked only when given: whether the service (merge_when_green) or a person merged the PR.
+    merged_by: MergedBy | None = None
 
     def mismatches(self, outcome: TaskOutcome) -> list[str]:
         """Each way the outcome differs from this expectation; empty when it matches."""
@@ -36,12 +38,16 @@ class Expectation(BaseModel):
             "reason": outcome.reason,
             "attempts": len(outcome.attempts),
             "followups": outcome.followups,
+            "merged_by": outcome.merged_by,
         }
         expected = {"status": self.status, "reason": self.reason, "attempts": self.attempts, "followups": self.followups}
+        if self.merged_by is not None:
+            expected["merged_by"] = self.merged_by
         return [f"{name} {actual[name]} (expected {value})" for name, value in expected.items() if actual[name] != value]
 
     def describe(self) -> str:
-        return f"{self.status} ({self.reason.value}), {self.attempts} attempt(s), {self.followups} follow-up(s)"
+        merged_by = f", merged by {self.merged_by}" if self.merged_by else ""
+        return f"{self.status} ({self.reason.value}), {self.attempts} attempt(s), {self.followups} follow-up(s){merged_by}"
 
 
 @dataclass(frozen=True)

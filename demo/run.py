@@ -28,19 +28,22 @@ from devstack.readiness import connected, http_ok, ready, worker_polling
 from models.graph import GraphInput, GraphPlan
 from models.names import QUERY_STATUS, WEBHOOK_PATH
 from models.status import TERMINAL_PHASES, TaskOutcome, TaskStatus
-from models.task import TaskOptions, WorkflowInput, workflow_id_for
+from models.task import TaskOptions, TaskType, WorkflowInput, workflow_id_for
 from settings import DEFAULT_TASK_QUEUE, Settings
 
 REFRESH_SECONDS = 0.5
 # The demo's graph: examples/demo/graph.json, one task waiting for another's merge.
 DEMO_GRAPH = "demo-graph"
 STARTUP_SECONDS = 90.0
-# Short pauses and a bounded PR wait, so a demo task that goes wrong ends instead of hanging.
+# Short pauses and a bounded PR wait, so a demo task that goes wrong ends instead of hanging. The testing
+# tasks merge themselves when green (merge_first.json, merge_conflict.json); a person merges the others.
 DEMO_OPTIONS = TaskOptions(
     attempt_backoff=timedelta(seconds=2),
     retry_window=timedelta(seconds=10),
     pr_timeout=timedelta(minutes=2),
     followup_settle=timedelta(seconds=2),
+    merge_when_green=True,
+    merge_when_green_types=[TaskType.TESTING],
 )
 
 
@@ -230,7 +233,8 @@ def _report(config: DemoConfig, catalog: list[DemoTask], outcomes: dict[str, Tas
         problems = demo.expected.mismatches(outcome) if isinstance(outcome, TaskOutcome) else [outcome]
         all_expected &= not problems
         if isinstance(outcome, TaskOutcome):
-            summary = f"{outcome.status} ({outcome.reason.value}), {len(outcome.attempts)} attempt(s), {outcome.followups} follow-up(s)"
+            merged_by = f", merged by {outcome.merged_by}" if outcome.merged_by else ""
+            summary = f"{outcome.status} ({outcome.reason.value}), {len(outcome.attempts)} attempt(s), {outcome.followups} follow-up(s){merged_by}"
         else:
             summary = outcome
         print(f"{'ok  ' if not problems else 'FAIL'} {demo.task_id}: {summary} - {demo.expected.story}", file=out)

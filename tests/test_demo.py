@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ import pytest
 from demo.catalog import load_catalog
 from devstack import ROOT
 from devstack.services import free_ports, port_in_use
-from models.status import Reason, TaskOutcome
+from models.status import AttemptRecord, Reason, TaskOutcome
 
 DEMO_TIMEOUT_S = 240
 PROCESS_DEADLINE_S = DEMO_TIMEOUT_S + 60
@@ -199,3 +200,12 @@ def test_every_demo_task_names_its_expected_outcome_and_a_mismatch_is_spelled_ou
         "attempts 0 (expected 1)",
         "followups 0 (expected 1)",
     ]
+    # The service merges the demo's testing tasks itself, one after the agent resolved a conflict.
+    conflicted = next(demo for demo in catalog if demo.task_id == "demo-merge-conflict")
+    assert (conflicted.expected.followups, conflicted.expected.merged_by) == (1, "service")
+    merged_by_a_person = TaskOutcome(
+        task_id=conflicted.task_id, workflow_id=f"codegen-task-{conflicted.task_id}", status="merged", reason=Reason.MERGED,
+        attempts=[AttemptRecord(number=1, started_at=datetime(2026, 1, 1, tzinfo=UTC), outcome="pr_opened")], followups=1,
+        merged_by="person",
+    )  # fmt: skip
+    assert conflicted.expected.mismatches(merged_by_a_person) == ["merged_by person (expected service)"]
