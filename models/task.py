@@ -301,6 +301,16 @@ def _account_names(value: Any) -> list[str]:
     return [name.strip() for name in value if name.strip()]
 
 
+def _task_types(value: Any) -> list[str]:
+    """A list of task types; one text is split at commas, as on a command line."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    valid = ", ".join(t.value for t in TaskType)
+    if not isinstance(value, list) or not all(isinstance(item, str) and item in TaskType._value2member_map_ for item in value):
+        raise refused(f"expected task types, as a list or separated by commas (documentation,testing); valid types: {valid}; got {_shown(value)}")
+    return value
+
+
 class TaskOptions(StrictModel):
     """How the workflow treats the task. Durations accept seconds or ISO 8601 ("P7D").
 
@@ -336,7 +346,7 @@ class TaskOptions(StrictModel):
     merge_method: Literal["merge", "squash", "rebase"] = "squash"
     required_approvals: int = Field(default=1, ge=0, le=10)
     # Only tasks of these types merge themselves (empty: every type), e.g. ["documentation", "testing"].
-    merge_when_green_types: list[TaskType] = Field(default_factory=list)
+    merge_when_green_types: Annotated[list[TaskType], BeforeValidator(_task_types)] = Field(default_factory=list)
 
     @field_validator("attempt_backoff")
     @classmethod

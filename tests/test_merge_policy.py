@@ -145,3 +145,9 @@ def test_a_follow_up_that_pushed_nothing_ends_the_loop_once_the_settle_window_pa
     # Once the agent (or anyone) pushes, the loop goes on.
     apply_all(state, [pr_event("synchronize", head=sha(2))])
     assert not pushed_nothing(state, ladder=True) and due_followup(state, MERGING, ladder=True) == "address_review"
+
+
+def test_merge_when_green_types_are_task_types_named_plainly():
+    assert TaskOptions(merge_when_green_types="documentation,testing").merge_when_green_types == [TaskType.DOCUMENTATION, TaskType.TESTING]
+    with pytest.raises(ValueError, match=r"expected task types, as a list or separated by commas \(documentation,testing\); valid types: implementation, "):
+        TaskOptions(merge_when_green_types=["docs"])
