@@ -98,6 +98,10 @@ class ScriptedServices:
     mergeable_state: str | None = "clean"
     merges: list[MergeInput] = field(default_factory=list)
     branch_updates: list[UpdateBranchInput] = field(default_factory=list)
+    # When set, the next branch update is refused with this error type (HeadChanged, MergeConflict, ...); with
+    # `moved_head` too, because the head moved there (clean), as when someone pushed just before.
+    update_branch_error: str | None = None
+    moved_head: str | None = None
     followup_prompts: list[FollowupPromptInput] = field(default_factory=list)
     resumes: list[ResumeRunInput] = field(default_factory=list)
     # When set, a resumed run keeps running until the test sets it.
@@ -240,6 +244,11 @@ class ScriptedServices:
     @activity.defn(name="update_pull_request_branch")
     async def update_pull_request_branch(self, input: UpdateBranchInput) -> UpdateBranchResult:
         self.branch_updates.append(input)
+        error, self.update_branch_error = self.update_branch_error, None
+        if error is not None:
+            if self.moved_head is not None:
+                self.head_sha, self.mergeable_state = self.moved_head, "clean"
+            raise ApplicationError(f"update-branch refused ({error})", type=error, non_retryable=True)
         return UpdateBranchResult(updated=True, message="Updating pull request branch.")
 
     @activity.defn(name="merge_pull_request")
