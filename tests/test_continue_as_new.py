@@ -106,7 +106,7 @@ async def test_continued_as_new_after_a_followup_that_pushed_nothing_resumes_wit
     client = eager_env.client
     services = ScriptedServices(followup_gate=asyncio.Event())
     task_id = f"can-fu-{uuid.uuid4().hex[:8]}"
-    settle = timedelta(seconds=5)
+    settle = timedelta(seconds=1)
     async with AsyncExitStack() as stack:
         for worker in services.workers(client, task_queue):
             await stack.enter_async_context(worker)

@@ -28,8 +28,10 @@ from worker import running_workers
 
 REPOSITORY = "acme/api"
 # The fake merges nothing by itself: the service merges, or nobody does.
-LEFT_OPEN = {"outcome": "leave_open", "review": "approve", "delays": {"run_seconds": 0.3, "checks_seconds": 0.3, "review_seconds": 0.2}}
-MERGE_WHEN_GREEN = {"merge_when_green": True, "followup_settle": 0.5, "reconcile_interval": 3600}
+LEFT_OPEN = {"outcome": "leave_open", "review": "approve", "delays": {"run_seconds": 0.2, "checks_seconds": 0.2, "review_seconds": 0.1}}
+# Reads every second or two: the fake's checks finish a fraction of a second after the PR opens, which can be
+# before the relay can find the task (it waits 5 s for visibility); GitHub's take minutes.
+MERGE_WHEN_GREEN = {"merge_when_green": True, "followup_settle": 0.5, "reconcile_interval": 1, "reconcile_max_interval": 2}
 
 
 @dataclass
