@@ -21,17 +21,13 @@ from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
     from activities.github import GitHubActivities
+    from activities.http_errors import HttpErrorType
     from models.github import MergeInput, UpdateBranchInput
     from models.status import PullRequestState, Reason, WriteRefusal
 
 # Writes run as ordinary activities, not local ones: a local activity's result is lost with a workflow task the
 # server refuses (a signal landing as the task completes), and a merge made twice is a merge refused the second time.
 WRITE_TIMEOUT = timedelta(seconds=30)
-# `activities.http_errors.HttpErrorType` values the writes raise (the workflow does not import activity modules' helpers).
-HEAD_CHANGED = "HeadChanged"
-NOT_MERGEABLE = "NotMergeable"
-MERGE_CONFLICT = "MergeConflict"
-MISSING_PERMISSION = "MissingPermission"
 
 
 async def write(task: RunningTask, kind: merge_policy.WriteKind) -> bool:
@@ -54,15 +50,15 @@ async def _update_branch(task: RunningTask, pr: PullRequestState) -> bool:
         )
     except CallFailed as failed:
         refusal = _refusal(failed)
-        if refusal == HEAD_CHANGED:
+        if refusal == HttpErrorType.HEAD_CHANGED:
             task.note("branch update refused: the head moved", failed.message)
             return await read_and_apply(task)
-        if refusal == MERGE_CONFLICT:
+        if refusal == HttpErrorType.MERGE_CONFLICT:
             # GitHub could not merge the base in: the agent must resolve it (the ladder's next rung).
             pr.mergeable, pr.mergeable_state = False, "dirty"
             task.record(f"branch update refused: {pr.head_ref} conflicts with {pr.base_ref}")
             return True
-        if refusal == MISSING_PERMISSION:
+        if refusal == HttpErrorType.MISSING_PERMISSION:
             _refused(task, head, Reason.MISSING_PERMISSION, f"updating the branch with {pr.base_ref} {_needs(failed)}: {failed.message}")
             return True
         state.updated_heads.remove(head)
@@ -105,13 +101,13 @@ async def _merge(task: RunningTask, pr: PullRequestState) -> bool:
 
 async def _merge_refused(task: RunningTask, pr: PullRequestState, failed: CallFailed) -> bool:
     refusal, head = _refusal(failed), pr.head_sha
-    if refusal == HEAD_CHANGED:
+    if refusal == HttpErrorType.HEAD_CHANGED:
         task.note("merge refused: the head moved since it passed", failed.message)
         return await read_and_apply(task)
-    if refusal == MISSING_PERMISSION:
+    if refusal == HttpErrorType.MISSING_PERMISSION:
         _refused(task, head, Reason.MISSING_PERMISSION, f"merging {_needs(failed)}: {failed.message}")
         return True
-    if refusal == NOT_MERGEABLE:
+    if refusal == HttpErrorType.NOT_MERGEABLE:
         return await _not_mergeable(task, failed)
     task.state.merge_tried_heads.remove(head)
     task.note("merge failed", failed.message)
