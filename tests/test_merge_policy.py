@@ -42,13 +42,22 @@ def test_a_green_approved_clean_head_is_merged():
         (lambda s: setattr(s.status.pr, "mergeable", None), "GitHub is still computing mergeability"),
         (lambda s: setattr(s.status.pr, "mergeable_state", "unknown"), "GitHub said unknown"),
         (lambda s: setattr(s.status.pr, "mergeable_state", "draft"), "a draft"),
-        (lambda s: s.merge_tried_heads.append(HEAD), "a merge was already tried on this head"),
+        (lambda s: s.merge_tried_heads.extend([HEAD, HEAD]), "a merge was already tried twice on this head"),
     ],
 )
 def test_no_merge_on_pending_stale_or_disputed_evidence(change, why):
     state = green_and_approved()
     change(state)
     assert due_write(state, MERGING, FEATURE) is None, why
+
+
+def test_a_head_gets_a_second_merge_only_once():
+    # The first try was refused while GitHub computed mergeability (merging.py lets it stand as one try).
+    state = green_and_approved()
+    state.merge_tried_heads.append(HEAD)
+    assert due_write(state, MERGING, FEATURE) == "merge"
+    state.merge_tried_heads.append(HEAD)
+    assert due_write(state, MERGING, FEATURE) is None
 
 
 def test_approvals_count_per_head_without_the_author_or_ignored_reviewers():

@@ -13,10 +13,13 @@ from workflows.pr_tracking import checks_settled, verdict
 
 with workflow.unsafe.imports_passed_through():
     from models.github import ReviewState
-    from models.status import TaskState
+    from models.status import PullRequestState, TaskState
     from models.task import TaskOptions, TaskType
 
 WriteKind = Literal["update_branch", "merge"]
+# A head is merged at most this often: a second time only after GitHub refused the first while it was still
+# computing mergeability (its read then said neither clean nor what stands in the way).
+MERGE_TRIES_PER_HEAD = 2
 # States in which GitHub has not said yet whether the PR merges cleanly.
 _UNDECIDED = frozenset({None, "unknown"})
 # States in which no merge can succeed until something changes on the PR.
@@ -46,13 +49,17 @@ def changes_requested(state: TaskState, options: TaskOptions, ignored_bots: froz
     return any(r.state == "changes_requested" for r in _counted_reviews(state, options, ignored_bots))
 
 
+def mergeability_undecided(pr: PullRequestState) -> bool:
+    """GitHub has not said yet whether the PR merges cleanly (it computes that in the background after a change)."""
+    return pr.mergeable is None or pr.mergeable_state in _UNDECIDED
+
+
 def mergeability_pending(state: TaskState, options: TaskOptions, task_type: TaskType) -> bool:
     """GitHub is still computing whether the open PR merges, and the task wants to know soon: a base moved
     under it, or it may merge the PR itself."""
     pr = state.status.pr
     assert pr is not None
-    undecided = pr.mergeable is None or pr.mergeable_state in _UNDECIDED
-    return pr.status == "open" and undecided and (state.mergeability_asked or merge_applies(options, task_type))
+    return pr.status == "open" and mergeability_undecided(pr) and (state.mergeability_asked or merge_applies(options, task_type))
 
 
 def merge_ready(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> bool:
@@ -72,7 +79,8 @@ def merge_ready(state: TaskState, options: TaskOptions, ignored_bots: frozenset[
 
 
 def due_write(state: TaskState, options: TaskOptions, task_type: TaskType, ignored_bots: frozenset[str] = frozenset()) -> WriteKind | None:
-    """The write the PR needs now, if the task may write: each head is updated once and merged once at most."""
+    """The write the PR needs now, if the task may write: each head is updated once, and merged at most
+    MERGE_TRIES_PER_HEAD times."""
     pr = state.status.pr
     assert pr is not None
     if not merge_applies(options, task_type) or pr.status != "open":
@@ -82,6 +90,6 @@ def due_write(state: TaskState, options: TaskOptions, task_type: TaskType, ignor
         return None
     if pr.mergeable_state == "behind" and pr.head_sha not in state.updated_heads:
         return "update_branch"
-    if merge_ready(state, options, ignored_bots) and pr.head_sha not in state.merge_tried_heads:
+    if merge_ready(state, options, ignored_bots) and state.merge_tried_heads.count(pr.head_sha) < MERGE_TRIES_PER_HEAD:
         return "merge"
     return None

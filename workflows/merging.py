@@ -125,9 +125,12 @@ async def _not_mergeable(task: RunningTask, failed: CallFailed) -> bool:
         pr.mergeable_state = "behind"
         task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
         return True
-    if mergeability(task.state) is not None or pr.mergeable is None:
+    if mergeability(task.state) is not None:
         # The ladder takes it from here: a conflict goes to the agent, a branch behind is updated.
         task.note("merge refused", failed.message)
+        return True
+    if merge_policy.mergeability_undecided(pr) and task.state.merge_tried_heads.count(pr.head_sha) < merge_policy.MERGE_TRIES_PER_HEAD:
+        task.note("merge refused while GitHub computes mergeability; judging again", failed.message)
         return True
     _refused(task, pr.head_sha, Reason.MERGE_BLOCKED, f"GitHub refused the merge of {pr.head_sha[:7]}: {failed.message}")
     return True
