@@ -102,6 +102,10 @@ class ScriptedServices:
     # `moved_head` too, because the head moved there (clean), as when someone pushed just before.
     update_branch_error: str | None = None
     moved_head: str | None = None
+    # When set, the next merge is refused with this error type, and GitHub computes mergeability afresh: the
+    # next read answers null, the one after it what it said before.
+    merge_error: str | None = None
+    _mergeability_after_null: tuple[bool | None, str | None] | None = None
     followup_prompts: list[FollowupPromptInput] = field(default_factory=list)
     resumes: list[ResumeRunInput] = field(default_factory=list)
     # When set, a resumed run keeps running until the test sets it.
@@ -211,7 +215,10 @@ class ScriptedServices:
         self.github_reads += 1
         if self.github_down:
             raise ApplicationError("GitHub answered 503", type="ServiceUnavailable")
-        return PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha), reviews=list(self.reviews))
+        read = PullRequestRead(pr=self._pull_request(ref), checks=self._checks_on(self.head_sha), reviews=list(self.reviews))
+        if self._mergeability_after_null is not None:
+            (self.mergeable, self.mergeable_state), self._mergeability_after_null = self._mergeability_after_null, None
+        return read
 
     def _pull_request(self, ref: PullRequestRef) -> PullRequestInfo:
         return PullRequestInfo(
@@ -255,6 +262,11 @@ class ScriptedServices:
     async def merge_pull_request(self, input: MergeInput) -> MergeResult:
         """Merges when `input.sha` is the head, as GitHub does; the PR reads merged from then on."""
         self.merges.append(input)
+        error, self.merge_error = self.merge_error, None
+        if error is not None:
+            self._mergeability_after_null = (self.mergeable, self.mergeable_state)
+            self.mergeable, self.mergeable_state = None, None
+            raise ApplicationError("Pull Request is not mergeable", {"blocker": "unspecified"}, type=error, non_retryable=True)
         if input.sha != self.head_sha:
             raise ApplicationError("Head branch was modified. Review and try the merge again.", type="HeadChanged", non_retryable=True)
         self.pr_state, self.merged = "closed", True

@@ -1,5 +1,6 @@
-"""The branch-update rung's refusals, on the time-skipping server with scripted services: a head that moved is
-read and judged again (and merged at its own sha), a conflict GitHub names goes to the agent."""
+"""GitHub refusing the service's writes, on the time-skipping server with scripted services: a branch update
+refused for a moved head is read and judged again (and the new head merged at its own sha), one refused for a
+conflict goes to the agent, and a merge refused while GitHub computed mergeability is tried once more."""
 
 from __future__ import annotations
 
@@ -55,3 +56,16 @@ async def test_an_update_refused_for_a_conflict_sends_the_conflict_to_the_agent(
     assert [commit.message for commit in prompt.base_commits] == ["Rework the limiter (#6)"] and prompt.conflicting_files == ["src/limiter.py"]
     assert "branch update refused: codegen/t conflicts with main" in [entry.event for entry in status.timeline]
     assert services.merges == []
+
+
+async def test_a_merge_refused_while_github_computes_mergeability_is_tried_once_more(time_env, task_queue):
+    services = ScriptedServices(merge_error="NotMergeable", **green_and_approved("sha-1"))
+    async with AsyncExitStack() as stack:
+        await run_workers(stack, services, time_env, task_queue)
+        handle = await start(time_env, task_queue, task_input("merge-undecided", **MERGING))
+        outcome: TaskOutcome = await handle.result()
+        status = await status_of(handle)
+
+    assert [merge.sha for merge in services.merges] == ["sha-1", "sha-1"]
+    assert "merge refused while GitHub computes mergeability; judging again" in [entry.event for entry in status.timeline]
+    assert (outcome.status, outcome.merged_by) == ("merged", "service")
