@@ -126,7 +126,7 @@ async def wait_for_run(task: RunningTask, run: AgentRun, paused_grace: timedelta
     timeout = task.input.options.agent_timeout + paused_grace
     began = workflow.now()
     try:
-        if workflow.patched(WATCHED_RUNS_PATCH):
+        if task.patched(WATCHED_RUNS_PATCH):
             return await _watched_until_it_ends(task, run, began + timeout, paused_grace)
         return await _polled_until_it_ends(task, run.id, timeout, paused_grace)
     finally:

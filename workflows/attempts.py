@@ -82,7 +82,7 @@ async def _attempt(task: RunningTask) -> PullRequestRead | FailedAttempt:
 async def _attempt_steps(task: RunningTask, record: AttemptRecord) -> PullRequestRead | FailedAttempt:
     state, input, options = task.state, task.input, task.input.options
     # Asked before the prompt's local activity: a patch marker right after one fails the replay.
-    queues = workflow.patched(QUEUED_PATCH)
+    queues = task.patched(QUEUED_PATCH)
     # Not published: rendering takes milliseconds, and each upsert is a visibility write.
     task.set_phase(TaskPhase.GENERATING_PROMPT, codegen_status="pending")
     began = workflow.now()

@@ -53,6 +53,10 @@ STOP_AGENTS_PATCH = "stop-agents-on-cancel"
 REVIEWS_IN_ORDER_PATCH = "reviews-in-order"
 # Patch id: workflows that ended on a webhook's close without reading GitHub replay as they ran.
 CONFIRM_CLOSE_PATCH = "confirm-close-with-github"
+# Patch id, asked first thing in every run: workflows that neither read nor acted on mergeability (no conflict
+# follow-ups, no branch updates, no merge_when_green, a second follow-up of one kind on one head) replay as they
+# ran, and ask for each earlier patch where they did (RunningTask.patched).
+MERGE_LADDER_PATCH = "merge-ladder"
 SEEN_DELIVERIES_LIMIT = 2000
 EARLY_EVENTS_LIMIT = 200
 
@@ -89,6 +93,8 @@ class CodegenTaskWorkflow:
                 non_retryable=True,
             )
         task, state = self._task, self._state
+        # First, in the run's first workflow task, where replay always asks it at the same point.
+        task.ladder = workflow.patched(MERGE_LADDER_PATCH)
         # Before any wait: a continued run's first publish may come only after a follow-up's settle window.
         task.show()
         if not task.input.carried_state:
@@ -132,7 +138,7 @@ class CodegenTaskWorkflow:
         """A cancelled task asks Codegen to stop its agents on the PR, if one is open: best effort."""
         state, task = self._state, self._running()
         run_id = state.pr_run_id
-        if state.status.pr is None or run_id is None or pr_tracking.pr_finished(state) or not workflow.patched(STOP_AGENTS_PATCH):
+        if state.status.pr is None or run_id is None or pr_tracking.pr_finished(state) or not task.patched(STOP_AGENTS_PATCH):
             return "the workflow was cancelled"
         try:
             stopped = await stop_agents_on_pr(task, run_id)
@@ -254,11 +260,11 @@ class CodegenTaskWorkflow:
             # A mock PR's event never moves a real task, nor the reverse, whatever the PR numbers.
             task.note("event from another host ignored", f"{event.host}; the PR is on {state.status.pr.ref.host}")
             return
-        if isinstance(event, PrEvent) and event.action == "closed" and workflow.patched(CONFIRM_CLOSE_PATCH):
+        if isinstance(event, PrEvent) and event.action == "closed" and task.patched(CONFIRM_CLOSE_PATCH):
             task.record(pr_tracking.report_close(state, event))
         elif isinstance(event, PrEvent):
             task.record(pr_tracking.apply_pr_event(state, event))
         elif isinstance(event, CheckResult):
             task.record(pr_tracking.apply_check(state, event))
         else:
-            task.record(pr_tracking.apply_review(state, event, in_order=workflow.patched(REVIEWS_IN_ORDER_PATCH)))
+            task.record(pr_tracking.apply_review(state, event, in_order=task.patched(REVIEWS_IN_ORDER_PATCH)))

@@ -179,7 +179,7 @@ async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
     failing = failing_checks(task.state)
     outputs: dict[str, CheckOutput] = {}
     try:
-        if workflow.patched(FAILING_CHECK_OUTPUTS_PATCH):
+        if task.patched(FAILING_CHECK_OUTPUTS_PATCH):
             request = CheckOutputsInput(
                 ref=pr.ref, sha=pr.head_sha, names=[check.name for check in failing], max_chars=task.input.options.max_context_size
             )
@@ -194,7 +194,7 @@ async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
             )
             outputs = {run.name: CheckOutput(name=run.name, summary=run.output_summary) for run in runs.checks}
     except (CallFailed, TaskFinished) as error:
-        if isinstance(error, TaskFinished) and not workflow.patched(CHECK_OUTPUT_PATCH):
+        if isinstance(error, TaskFinished) and not task.patched(CHECK_OUTPUT_PATCH):
             raise
         task.note("check output unavailable", error.message)
     return [
@@ -211,7 +211,7 @@ async def _failing_check_details(task: RunningTask) -> list[FailingCheck]:
 
 async def _review_comments(task: RunningTask, review: ReviewState) -> list[str]:
     """The review's line comments as `path:line: body`; none when GitHub cannot say (the review's body still goes)."""
-    if review.id is None or not workflow.patched(REVIEW_COMMENTS_PATCH):
+    if review.id is None or not task.patched(REVIEW_COMMENTS_PATCH):
         return []
     assert task.state.status.pr is not None
     try:

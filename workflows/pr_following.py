@@ -26,9 +26,6 @@ with workflow.unsafe.imports_passed_through():
 # Patch id: workflows that sent follow-ups without looking for a Codegen run already on the PR, and
 # answered reviews by Codegen's review bot, replay as they ran.
 ONE_FIXER_PATCH = "one-fixer-per-head"
-# Patch id: workflows that neither read nor acted on mergeability (no conflict follow-ups, no branch updates, no
-# merge_when_green, a second follow-up of one kind on one head) replay as they ran.
-MERGE_LADDER_PATCH = "merge-ladder"
 MOCK_RECONCILE_INTERVAL = timedelta(seconds=3)
 MOCK_RECONCILE_MAX_INTERVAL = timedelta(seconds=15)
 REAL_RECONCILE_INTERVAL = timedelta(minutes=10)
@@ -54,8 +51,7 @@ async def follow_pull_request(task: RunningTask) -> None:
     read_at = workflow.now()
     # After a write GitHub could not take, the next one waits for news or the next read.
     hold_writes = False
-    task.one_fixer = workflow.patched(ONE_FIXER_PATCH)
-    task.ladder = workflow.patched(MERGE_LADDER_PATCH)
+    task.one_fixer = task.patched(ONE_FIXER_PATCH)
     task_type = task.input.task.type
     while not pr_finished(state):
         # While GitHub cannot say, the task goes on as before (expiry included) and asks again next round.

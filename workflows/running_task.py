@@ -33,12 +33,19 @@ class RunningTask:
     # Whether this run knows Codegen's own work on the PR (the one-fixer-per-head patch): a follow-up first
     # looks for a Codegen run already at work there, and Codegen's review bot never gets one.
     one_fixer: bool = False
-    # Whether this run takes a green PR to merged (the merge-ladder patch): mergeability read and acted on,
-    # conflicts sent to the agent, a branch behind its base updated, the PR merged when merge_when_green.
+    # Whether this task takes a green PR to merged (MERGE_LADDER_PATCH, asked first thing in each run):
+    # mergeability read and acted on, conflicts sent to the agent, a branch behind its base updated, the PR
+    # merged when merge_when_green. It implies every earlier patch (`patched`).
     ladder: bool = False
     # The agent run the task waits for, and what the worker's run watcher last said of it.
     awaited_run_id: int | None = None
     run_news: AgentRun | None = None
+
+    def patched(self, patch_id: str) -> bool:
+        """Whether the change `patch_id` guards applies. A task under the merge ladder has every earlier change
+        and never asks for them: asked right after a local activity resolved, a patch can be answered otherwise
+        on replay (a run that had to replay after a refused workflow task then failed as non-deterministic)."""
+        return self.ladder or workflow.patched(patch_id)
 
     @property
     def ignored_bots(self) -> frozenset[str]:
