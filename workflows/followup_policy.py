@@ -27,12 +27,17 @@ def review_key(review: ReviewState) -> str:
     return f"{review.reviewer}@{review.submitted_at.isoformat() if review.submitted_at else review.body}"
 
 
-def unaddressed_review(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> ReviewState | None:
-    """A changes-requested review no follow-up has addressed yet (the PR's author, the agent, never counts)."""
+def counted_reviews(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> list[ReviewState]:
+    """Each reviewer's latest review, but the PR author's (the agent) and the ignored accounts'."""
     assert state.status.pr is not None
     ignored = {*options.ignored_reviewers, *ignored_bots, state.status.pr.author}
-    for review in state.status.reviews:
-        if review.state == "changes_requested" and review.reviewer not in ignored and review_key(review) not in state.handled_reviews:
+    return [review for review in state.status.reviews if review.reviewer not in ignored]
+
+
+def unaddressed_review(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> ReviewState | None:
+    """A changes-requested review no follow-up has addressed yet."""
+    for review in counted_reviews(state, options, ignored_bots):
+        if review.state == "changes_requested" and review_key(review) not in state.handled_reviews:
             return review
     return None
 

@@ -9,10 +9,10 @@ from typing import Literal
 
 from temporalio import workflow
 
+from workflows.followup_policy import counted_reviews
 from workflows.pr_tracking import checks_settled, verdict
 
 with workflow.unsafe.imports_passed_through():
-    from models.github import ReviewState
     from models.status import PullRequestState, TaskState
     from models.task import TaskOptions, TaskType
 
@@ -31,22 +31,15 @@ def merge_applies(options: TaskOptions, task_type: TaskType) -> bool:
     return options.merge_when_green and (not options.merge_when_green_types or task_type in options.merge_when_green_types)
 
 
-def _counted_reviews(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str]) -> list[ReviewState]:
-    """Each reviewer's latest review, but the PR author's (the agent) and ignored accounts'."""
-    assert state.status.pr is not None
-    ignored = {*options.ignored_reviewers, *ignored_bots, state.status.pr.author}
-    return [review for review in state.status.reviews if review.reviewer not in ignored]
-
-
 def approvals_on_head(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> int:
     """Approvals given on the current head: one given on an earlier head approved other code."""
     assert state.status.pr is not None
     head = state.status.pr.head_sha
-    return sum(r.state == "approved" and r.commit_id == head for r in _counted_reviews(state, options, ignored_bots))
+    return sum(r.state == "approved" and r.commit_id == head for r in counted_reviews(state, options, ignored_bots))
 
 
 def changes_requested(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str] = frozenset()) -> bool:
-    return any(r.state == "changes_requested" for r in _counted_reviews(state, options, ignored_bots))
+    return any(r.state == "changes_requested" for r in counted_reviews(state, options, ignored_bots))
 
 
 def mergeability_undecided(pr: PullRequestState) -> bool:
