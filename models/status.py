@@ -119,8 +119,8 @@ class PullRequestState(BaseModel):
 
     def against_base_words(self) -> str | None:
         """`conflicts with main`, `behind main`, or None."""
-        standing = self.against_base
-        return f"{standing} with {self.base_ref}" if standing == "conflicts" else f"behind {self.base_ref}" if standing else None
+        words = {"conflicts": f"conflicts with {self.base_ref}", "behind": f"behind {self.base_ref}"}
+        return words.get(self.against_base or "")
 
 
 # Who merged a merged PR: this service (merge_when_green) or anyone else.

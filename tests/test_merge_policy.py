@@ -13,7 +13,7 @@ from models.task import TaskOptions, TaskType
 from tests.pr_events import AUTHOR, HEAD, apply_all, at, check, make_state, pr_event, review, running, sha
 from workflows.followup_policy import attention_needed, awaiting_agent_push, due_followup, followup_head, pushed_nothing
 from workflows.merge_policy import approvals_on_head, due_write, merge_applies, merge_ready, mergeability_pending
-from workflows.pr_tracking import apply_base_push, mergeability
+from workflows.pr_tracking import apply_base_push
 
 MERGING = TaskOptions(merge_when_green=True, followup_settle=timedelta(seconds=60))
 FEATURE = TaskType.FEATURE
@@ -120,7 +120,7 @@ def test_a_base_push_makes_mergeability_unknown_and_asked_for():
 def test_a_conflict_goes_to_the_agent_first_and_once_per_head():
     state = green_and_approved(mergeable_state="dirty", mergeable=False)
     apply_all(state, [check("test", "failure", minute=2)])
-    assert mergeability(state) == "conflicts"
+    assert state.status.pr is not None and state.status.pr.against_base == "conflicts"
     assert due_followup(state, MERGING, ladder=True) == "resolve_conflicts"
     assert due_followup(state, MERGING) == "fix_checks", "workflows from before the ladder never see conflicts"
     state.followup_heads.append(followup_head("resolve_conflicts", HEAD))

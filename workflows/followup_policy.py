@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workflows.pr_tracking import checks_settled, failing_checks, mergeability
+from workflows.pr_tracking import checks_settled, failing_checks
 
 with workflow.unsafe.imports_passed_through():
     from models.followup import FollowupKind
@@ -86,7 +86,7 @@ def due_followup(
     def fresh(kind: FollowupKind) -> bool:
         return not ladder or followup_head(kind, pr.head_sha) not in state.followup_heads
 
-    if ladder and mergeability(state) == "conflicts" and fresh("resolve_conflicts"):
+    if ladder and pr.against_base == "conflicts" and fresh("resolve_conflicts"):
         return "resolve_conflicts"
     if checks_settled(state) and failing_checks(state) and pr.head_sha not in state.followed_shas:
         return "fix_checks"
@@ -117,7 +117,7 @@ def attention_needed(
 def _remaining_problem(state: TaskState, options: TaskOptions, ignored_bots: frozenset[str], *, ladder: bool) -> ErrorInfo | None:
     assert state.status.pr is not None
     spent = f"after {state.status.followups} follow-up(s)"
-    if ladder and mergeability(state) == "conflicts":
+    if ladder and state.status.pr.against_base == "conflicts":
         return ErrorInfo(reason=Reason.MERGE_CONFLICT, message=f"the PR conflicts with {state.status.pr.base_ref} {spent}")
     failing = failing_checks(state) if checks_settled(state) else []
     if failing:

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from workflows import merge_policy
 from workflows.calls import CallFailed, call
 from workflows.pr_reads import read_and_apply
-from workflows.pr_tracking import mergeability, pr_finished
+from workflows.pr_tracking import pr_finished
 from workflows.running_task import RunningTask
 
 with workflow.unsafe.imports_passed_through():
@@ -125,7 +125,7 @@ async def _not_mergeable(task: RunningTask, failed: CallFailed) -> bool:
         pr.mergeable_state = "behind"
         task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
         return True
-    if mergeability(task.state) is not None:
+    if pr.against_base is not None:
         # The ladder takes it from here: a conflict goes to the agent, a branch behind is updated.
         task.note("merge refused", failed.message)
         return True

@@ -131,11 +131,6 @@ def apply_base_push(state: TaskState, push: BasePush) -> str | None:
     return f"{pr.base_ref} moved to {push.after[:7]}: mergeability to be read"
 
 
-def mergeability(state: TaskState) -> str | None:
-    """`behind` or `conflicts` when GitHub says the open PR is, None otherwise (or while GitHub computes it)."""
-    return _pr(state).against_base
-
-
 def apply_check(state: TaskState, result: CheckResult) -> str | None:
     if not _record_check(state, _check_state(result, result.output_summary)):
         return None
@@ -202,8 +197,7 @@ def _mergeability_change(state: TaskState, fresh: PullRequestState) -> list[str]
     state.mergeability_asked = False
     if (fresh.mergeable, fresh.mergeable_state) == (known.mergeable, known.mergeable_state):
         return []
-    words = {"dirty": f"conflicts with {fresh.base_ref}", "behind": f"behind {fresh.base_ref}"}
-    return [f"reconcile: PR {words.get(fresh.mergeable_state or '', f'mergeable ({fresh.mergeable_state})')}"]
+    return [f"reconcile: PR {fresh.against_base_words() or f'mergeable ({fresh.mergeable_state})'}"]
 
 
 def _apply_read_reviews(state: TaskState, reviews: list[ReviewState]) -> list[str]:
