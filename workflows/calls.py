@@ -77,7 +77,14 @@ class CallFailed(Exception):
         detail = cause.message if isinstance(cause, FailureError) else str(cause)
         self.message = f"{activity}: {detail}"
         self.cause = cause
+        # The activity's ApplicationError type (HeadChanged, ServiceUnavailable, ...) and what its details said.
+        self.type = cause.type if isinstance(cause, ApplicationError) else None
+        self.details = tuple(cause.details) if isinstance(cause, ApplicationError) else ()
         super().__init__(self.message)
+
+    def detail(self, key: str) -> Any:
+        """`key` of the first details mapping that has it (the activities put one dict there), else None."""
+        return next((d[key] for d in self.details if isinstance(d, dict) and key in d), None)
 
 
 async def call(activity: Callable[[Any, Any], Awaitable[ResultT]], argument: Any, *, local: bool = False, **options: Any) -> ResultT:

@@ -8,10 +8,8 @@ and judged again, a conflict goes to the agent, a refusal only a person can lift
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from workflows import merge_policy
 from workflows.calls import CallFailed, call
@@ -49,7 +47,7 @@ async def _update_branch(task: RunningTask, pr: PullRequestState) -> bool:
             start_to_close_timeout=WRITE_TIMEOUT,
         )
     except CallFailed as failed:
-        refusal = _refusal(failed)
+        refusal = failed.type
         if refusal == HttpErrorType.HEAD_CHANGED:
             task.note("branch update refused: the head moved", failed.message)
             return await read_and_apply(task)
@@ -100,7 +98,7 @@ async def _merge(task: RunningTask, pr: PullRequestState) -> bool:
 
 
 async def _merge_refused(task: RunningTask, pr: PullRequestState, failed: CallFailed) -> bool:
-    refusal, head = _refusal(failed), pr.head_sha
+    refusal, head = failed.type, pr.head_sha
     if refusal == HttpErrorType.HEAD_CHANGED:
         task.note("merge refused: the head moved since it passed", failed.message)
         return await read_and_apply(task)
@@ -121,7 +119,7 @@ async def _not_mergeable(task: RunningTask, failed: CallFailed) -> bool:
         return True
     pr = task.state.status.pr
     assert pr is not None
-    if _detail(failed, "blocker") == "behind" and pr.head_sha not in task.state.updated_heads:
+    if failed.detail("blocker") == "behind" and pr.head_sha not in task.state.updated_heads:
         pr.mergeable_state = "behind"
         task.record(f"merge refused: {pr.head_ref} must be up to date with {pr.base_ref} first")
         return True
@@ -142,15 +140,6 @@ def _refused(task: RunningTask, head_sha: str, reason: Reason, message: str) -> 
     task.record(f"GitHub refused: {reason.value}")
 
 
-def _refusal(failed: CallFailed) -> str | None:
-    return failed.cause.type if isinstance(failed.cause, ApplicationError) else None
-
-
-def _detail(failed: CallFailed, key: str) -> Any:
-    details = failed.cause.details if isinstance(failed.cause, ApplicationError) else ()
-    return next((d[key] for d in details if isinstance(d, dict) and key in d), None)
-
-
 def _needs(failed: CallFailed) -> str:
-    needs = _detail(failed, "needs")
+    needs = failed.detail("needs")
     return f"needs a token with {needs}" if needs else "needs write access to the repository"
