@@ -60,6 +60,10 @@ class TaskType(StrEnum):
     SECURITY = "security"
 
 
+# How a refusal names the valid types.
+VALID_TASK_TYPES = ", ".join(t.value for t in TaskType)
+
+
 class StrictModel(BaseModel):
     # Unknown keys are refused so a typo ("acceptanceCriteria") is named instead of ignored.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
@@ -104,8 +108,7 @@ class Task(StrictModel):
     @classmethod
     def _known_type(cls, value: Any) -> Any:
         if isinstance(value, str) and value not in TaskType._value2member_map_:
-            valid = ", ".join(t.value for t in TaskType)
-            raise refused(f"unknown task type {_shown(value)}; valid types: {valid}")
+            raise refused(f"unknown task type {_shown(value)}; valid types: {VALID_TASK_TYPES}")
         return value
 
     @field_validator("title")
@@ -305,9 +308,10 @@ def _task_types(value: Any) -> list[str]:
     """A list of task types; one text is split at commas, as on a command line."""
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
-    valid = ", ".join(t.value for t in TaskType)
     if not isinstance(value, list) or not all(isinstance(item, str) and item in TaskType._value2member_map_ for item in value):
-        raise refused(f"expected task types, as a list or separated by commas (documentation,testing); valid types: {valid}; got {_shown(value)}")
+        raise refused(
+            f"expected task types, as a list or separated by commas (documentation,testing); valid types: {VALID_TASK_TYPES}; got {_shown(value)}"
+        )
     return value
 
 

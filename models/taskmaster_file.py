@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.task import TaskType
+from models.task import VALID_TASK_TYPES, TaskType
 
 DEFAULT_TAG = "master"
 # Task Master's own rule for tag names (tag.service.ts validateTagName).
@@ -258,8 +258,7 @@ def _codegen_type(entry: dict[str, Any], label: str, problems: _Problems) -> Tas
         return None
     value = metadata["codegen_type"]
     if not isinstance(value, str) or value not in TaskType._value2member_map_:
-        valid = ", ".join(t.value for t in TaskType)
-        problems.add(label, "metadata.codegen_type", f"unknown task type {_shown(value)}; valid types: {valid}")
+        problems.add(label, "metadata.codegen_type", f"unknown task type {_shown(value)}; valid types: {VALID_TASK_TYPES}")
         return None
     return TaskType(value)
 
