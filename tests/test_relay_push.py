@@ -111,15 +111,13 @@ async def test_every_task_on_the_base_is_signalled_however_many(client: Client, 
 
 
 async def test_a_push_no_task_is_on_is_untracked_without_waiting_for_visibility(client: Client, identity) -> None:
-    # Most pushes are to branches no open task targets: they must not each wait out the lookup patience.
-    app = create_app(relay_settings(), client, lookup_patience=timedelta(seconds=30))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with relay_client(app) as relay:
+    # Most pushes are to branches no open task targets: they must not each wait out the lookup patience. An
+    # hour of patience against ten minutes allowed: no loaded machine blurs the two.
+    app = create_app(relay_settings(), client, lookup_patience=timedelta(hours=1))
+    async with relay_client(app) as relay, asyncio.timeout(600):
         response = await deliver(relay, "push", push_to(identity, "main"))
     assert response.status_code == 200
     assert response.json() == {"ignored": f"untracked: no running workflow for {identity.repository}:main"}
-    assert loop.time() - started < 10
 
 
 async def test_a_branch_name_that_could_break_the_query_is_refused(client: Client, probes: Probes, identity) -> None:
