@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
@@ -223,10 +223,13 @@ def signed_bodies(draw: st.DrawFn, identity: PullRequestIdentity) -> tuple[str, 
 async def test_signed_bodies_of_any_shape_are_never_5xx_and_signal_only_their_workflow(
     relay, app, probes: Probes, identity
 ) -> None:
-    related = await probes.start(identity)
+    # On the push payload's base too, so a push can be relayed as well as refused.
+    related = await probes.start(identity, base_ref="main")
     bystander = await probes.start(PullRequestIdentity.fresh())
     loop = asyncio.get_running_loop()
     statuses: dict[int, int] = {}
+    # One body of each side, whatever else is drawn: a whole payload (relayed) and a cut one (refused).
+    whole = json.dumps(identity.document("pull_request.synchronize")).encode()
 
     async def check(event: str, body: bytes, extra: dict[str, str]) -> None:
         response = await post_signed(relay, event, body, **extra)
@@ -237,6 +240,8 @@ async def test_signed_bodies_of_any_shape_are_never_5xx_and_signal_only_their_wo
 
     @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(signed_bodies(identity))
+    @example(("pull_request", whole, {}))
+    @example(("pull_request", whole[: len(whole) // 2], {}))
     def explore(case: tuple[str, bytes, dict[str, str]]) -> None:
         asyncio.run_coroutine_threadsafe(check(*case), loop).result(timeout=60)
 
