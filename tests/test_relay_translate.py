@@ -83,12 +83,18 @@ def test_failed_check_run_without_pull_requests_falls_back_to_the_head_sha(ident
     assert (order.target.repository, order.target.head_sha) == (identity.repository, identity.head_sha)
 
 
-def test_check_suite_is_one_check_per_app_read_from_check_suite(identity) -> None:
+def test_check_suite_without_runs_is_one_check_per_app_read_from_check_suite(identity) -> None:
     order = order_for(identity, "check_suite.completed", "check_suite")
     result = order.payload
     # The original system read these fields from the wrong place; they live under check_suite.
     assert (result.name, result.head_sha, result.conclusion) == ("suite:github-actions", identity.head_sha, "success")
     assert order.target.pr_keys == (identity.pr_key,)
+
+
+def test_check_suite_with_runs_is_left_to_its_runs(identity) -> None:
+    # Each of its runs is delivered as a check_run: the suite would only repeat them as one more check.
+    ignored = order_for(identity, "check_suite.completed.with_runs", "check_suite")
+    assert ignored == Ignored("check_suite with 2 check runs: each run reports itself")
 
 
 def test_pull_requests_of_other_repositories_are_not_targets(identity) -> None:

@@ -107,6 +107,7 @@ class CheckSuite(_Part):
     updated_at: datetime | None = None
     url: Url | None = None
     app: App
+    latest_check_runs_count: int | None = None
     pull_requests: list[LinkedPullRequest] = []
 
 

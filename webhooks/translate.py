@@ -171,7 +171,10 @@ def _check_suite(delivery_id: str, event: CheckSuiteEvent) -> SignalOrder | Igno
     if event.action != "completed":
         return Ignored(f"check_suite action {event.action} is not handled")
     suite = event.check_suite
-    # One check per app suite, prefixed so it never shadows a check run with the app's name.
+    if suite.latest_check_runs_count:
+        # Its runs' own check_run deliveries report them; the suite would be a second, summary check.
+        return Ignored(f"check_suite with {suite.latest_check_runs_count} check runs: each run reports itself")
+    # One check for a suite with no runs, prefixed so it never shadows a check run with the app's name.
     signal = CheckResult(
         delivery_id=delivery_id,
         head_sha=suite.head_sha,
