@@ -1,6 +1,6 @@
 """`make bench` (`python -m bench`): every benchmark in turn, a table each, then the figures against their targets.
 
-    python -m bench [--only throughput --only relay ...] [--tasks 500] [--deliveries 5000]
+    python -m bench [--only throughput --only relay ...] [--tasks 1000] [--deliveries 5000]
                     [--concurrency 50] [--sequential 500] [--workflows 100] [--open 10000] [--window 400]
                     [--prompt-seconds 5] [--runs 1000] [--run-seconds S] [--prs 200]
 
@@ -97,7 +97,7 @@ def summary(figures: dict[str, dict[str, Any]]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=list(BENCHMARKS), help="run just this one (repeatable)")
-    parser.add_argument("--tasks", type=int, default=500, help="throughput: tasks end to end")
+    parser.add_argument("--tasks", type=int, default=1000, help="throughput: tasks end to end (and as many baseline workflows)")
     parser.add_argument("--deliveries", type=int, default=5000, help="relay: deliveries for throughput")
     parser.add_argument("--concurrency", type=int, default=50, help="relay: deliveries in flight")
     parser.add_argument("--sequential", type=int, default=500, help="relay: deliveries one at a time, for latency")

@@ -1,14 +1,14 @@
 """Tasks per second end to end in mock mode, against a minimal workflow doing the same Temporal work.
 
-    python -m bench.throughput [--tasks 500]
+    python -m bench.throughput [--tasks 1000] [--cycles 2]
 
 The fake answers at once (the run completes at once; checks pass and the PR merges two seconds
 after it opens, each sent as a signed webhook through the relay). The baseline runs on the same
 dev server in the same run, with a worker of the same settings, and makes as many activity calls
 (ordinary ones, where the task runs its prompt renders and GitHub reads as local activities)
 and receives as many signals per workflow as the task workflows did (counted from a sample of
-their histories). The halves alternate (tasks, baseline, baseline, tasks, N/2 each), so a shared
-machine that speeds up or slows down during the run weighs on both alike.
+their histories). The halves alternate in cycles (tasks, baseline, baseline, tasks; two cycles by default, N/4 per
+round), so a shared machine that speeds up or slows down during the run weighs on both alike.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ HISTORY_SAMPLE = 20
 # receives as many).
 CHECKS_AFTER = {"FAKE_CHECKS_SECONDS": "2"}
 FINISH_TIMEOUT_S = 900.0
+ROUNDS_PER_CYCLE = ("tasks", "baseline", "baseline", "tasks")
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,23 @@ async def run_baseline(client: Client, task_queue: str, count: int, shape: Basel
     return await bounded(count, 50, start_and_signal)
 
 
-async def measure(tasks: int) -> dict[str, Any]:
-    """Both halves on one stack in rounds task, baseline, baseline, task, so drift in a shared
+def rounds(workflows: int, cycles: int) -> list[tuple[str, int]]:
+    """`workflows` of each kind spread over `cycles` cycles of ROUNDS_PER_CYCLE, as evenly as they divide."""
+    kinds = ROUNDS_PER_CYCLE * cycles
+    per_kind = len(kinds) // 2
+    counts = {kind: [workflows // per_kind + (i < workflows % per_kind) for i in range(per_kind)] for kind in set(kinds)}
+    return [(kind, counts[kind].pop()) for kind in kinds]
+
+
+async def measure(tasks: int, cycles: int = 2) -> dict[str, Any]:
+    """Both halves on one stack in cycles of rounds task, baseline, baseline, task, so drift in a shared
     machine's speed weighs on both alike; the figures under the issue's keys."""
     task_half, baseline_half = Half(), Half()
     async with full_stack(fake_env=CHECKS_AFTER) as stack:
         baseline_queue = f"{stack.task_queue}-baseline"
         async with worker_process(stack.client, baseline_queue, {}, argv=[sys.executable, "-m", "bench.baseline"]):
             shape: Shape | None = None
-            for kind, count in (("tasks", tasks // 2), ("baseline", tasks // 2), ("baseline", tasks - tasks // 2), ("tasks", tasks - tasks // 2)):
+            for kind, count in rounds(tasks, cycles):
                 before = cpu_seconds()
                 if kind == "tasks":
                     ids = await start_tasks(stack.client, stack.task_queue, count)
@@ -133,7 +142,7 @@ async def measure(tasks: int) -> dict[str, Any]:
         "baseline_p50_s": baseline_figures["p50_s"],
         "baseline_p95_s": baseline_figures["p95_s"],
         "merged": sum(run.phase == "merged" for run in task_half.runs),
-        "rounds": "tasks, baseline, baseline, tasks",
+        "rounds": f"{cycles} x ({', '.join(ROUNDS_PER_CYCLE)}), {tasks // (2 * cycles)} workflows a round",
         "activities_per_task": shape.activities + shape.local_activities,
         "local_activities_per_task": shape.local_activities,
         "signals_per_task": shape.signals,
@@ -146,9 +155,10 @@ async def measure(tasks: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--cycles", type=int, default=2, help="cycles of rounds (tasks, baseline, baseline, tasks)")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.tasks))
+    figures = asyncio.run(measure(args.tasks, args.cycles))
     print(figures)
     record("throughput", figures)
 
