@@ -379,8 +379,11 @@ class GitHubActivities:
     @activity.defn(name="read_pull_request")
     async def read_pull_request(self, ref: PullRequestRef) -> PullRequestRead:
         """One PR's state, merge status, head and base, with the checks on its head and its reviews: one
-        activity per read, as a reconcile needs all three (each activity is a workflow task and history events)."""
+        activity per read, as a reconcile needs all three (each activity is a workflow task and history events).
+        A closed PR comes alone: its task ends on it, and its checks and reviews decide nothing more."""
         pr = await self.client.get_pull_request(ref)
+        if pr.state == "closed":
+            return PullRequestRead(pr=pr)
         # The checks need the head the PR read gives; the reviews do not wait for them.
         checks, reviews = await asyncio.gather(self.client.list_check_runs(ref, pr.head_sha), self.client.list_reviews(ref))
         return PullRequestRead(pr=pr, checks=checks, reviews=reviews)

@@ -125,9 +125,16 @@ async def test_read_pull_request_activity_and_etag_revalidation(clients, fake):
         assert requests_to(counters, f"GET /repos/{{owner}}/{{repo}}/{endpoint}").get("304", 0) >= 1, endpoint
 
     await fake.post(f"/_admin/pulls/{ref.owner}/{ref.repo}/{ref.number}/merge")
-    merged = (await env.run(activities.read_pull_request, ref)).pr
+    merged_read = await env.run(activities.read_pull_request, ref)
+    merged = merged_read.pr
     assert merged.merged and merged.merged_at is not None and merged.status == "merged"
     assert merged.merged_by == "octo-maintainer" and first.pr.merged_by is None
+    # A closed PR's task ends on the read: its checks and reviews are not asked for.
+    assert (merged_read.checks, merged_read.reviews) == ([], [])
+    after = (await fake.get("/_admin/counters")).json()
+    for endpoint in ("pulls/{number}/reviews", "commits/{sha}/check-runs"):
+        path = f"GET /repos/{{owner}}/{{repo}}/{endpoint}"
+        assert requests_to(after, path) == requests_to(counters, path), endpoint
 
 
 async def test_check_runs_follow_pagination_and_keep_the_latest_per_name(clients, fake):
