@@ -27,11 +27,10 @@ import psutil
 
 from bench.results import record
 from bench.stack import Stack, full_stack, settle_webhooks
-from bench.tasks import RUNNING_TASKS, bounded, start_tasks, wait_for_count
+from bench.tasks import REAL_RECONCILE_S, RUNNING_TASKS, bounded, start_tasks, wait_for_count
 from devstack import ROOT
 from models import names
 
-REAL_RECONCILE_INTERVAL_S = 600
 # CI takes a while after a PR opens. Checks finishing the instant it opens would beat the task to
 # publishing its PR, and every such delivery would keep the relay asking visibility for its patience
 # (about 8 queries), which with thousands open became most of the server's work.
@@ -119,7 +118,7 @@ async def open_tasks(stack: Stack, settled_query: str, count: int, window: int, 
         if batch > 0:
             await start_tasks(
                 stack.client, stack.task_queue, batch,
-                scenario={"outcome": "leave_open"}, options={"reconcile_interval": REAL_RECONCILE_INTERVAL_S},
+                scenario={"outcome": "leave_open"}, options={"reconcile_interval": REAL_RECONCILE_S},
             )  # fmt: skip
             started += batch
         await asyncio.sleep(0.5)

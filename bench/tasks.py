@@ -18,7 +18,10 @@ from models import names
 from models.names import WORKFLOW_NAME
 from models.task import WorkflowInput
 from settings import Settings
+from workflows.pr_following import REAL_RECONCILE_INTERVAL
 
+# How often a task reads its PR from real GitHub while no webhook comes (mock mode's 3 s are for demos).
+REAL_RECONCILE_S = REAL_RECONCILE_INTERVAL.total_seconds()
 RUNNING_TASKS = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
 START_CONCURRENCY = 50
 

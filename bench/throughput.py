@@ -3,7 +3,8 @@
     python -m bench.throughput [--tasks 1000] [--cycles 2]
 
 The fake answers at once (the run completes at once; checks pass and the PR merges two seconds
-after it opens, each sent as a signed webhook through the relay). The baseline runs on the same
+after it opens, each sent as a signed webhook through the relay). Tasks read GitHub on the real
+schedule, as the other benchmarks' tasks do: mock mode's read every 3 seconds is for demos. The baseline runs on the same
 dev server in the same run, with a worker of the same settings, and makes as many activity calls
 (ordinary ones, where the task runs its prompt renders and GitHub reads as local activities)
 and receives as many signals per workflow as the task workflows did (counted from a sample of
@@ -26,7 +27,7 @@ from temporalio.client import Client
 from bench.baseline import BASELINE_SIGNAL, BASELINE_WORKFLOW, BaselineInput
 from bench.results import record
 from bench.stack import cpu_seconds, full_stack, settle_webhooks, worker_process
-from bench.tasks import ClosedRun, bounded, finished, percentile, start_tasks
+from bench.tasks import REAL_RECONCILE_S, ClosedRun, bounded, finished, percentile, start_tasks
 from models.names import WORKFLOW_NAME
 from workflows.calls import LOCAL_ACTIVITY_MARKER
 
@@ -117,7 +118,7 @@ async def measure(tasks: int, cycles: int = 2) -> dict[str, Any]:
             for kind, count in rounds(tasks, cycles):
                 before = cpu_seconds()
                 if kind == "tasks":
-                    ids = await start_tasks(stack.client, stack.task_queue, count)
+                    ids = await start_tasks(stack.client, stack.task_queue, count, options={"reconcile_interval": REAL_RECONCILE_S})
                     runs = await finished(stack.client, WORKFLOW_NAME, stack.task_queue, ids, timeout=FINISH_TIMEOUT_S)
                     # Webhooks still on their way would otherwise land in the next round.
                     await settle_webhooks(stack.fake_url, timeout=FINISH_TIMEOUT_S)
