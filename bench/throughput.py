@@ -103,6 +103,8 @@ def rounds(workflows: int, cycles: int) -> list[tuple[str, int]]:
     """`workflows` of each kind spread over `cycles` cycles of ROUNDS_PER_CYCLE, as evenly as they divide."""
     kinds = ROUNDS_PER_CYCLE * cycles
     per_kind = len(kinds) // 2
+    if workflows < per_kind:
+        raise ValueError(f"{workflows} workflows of each kind cannot fill {per_kind} rounds each ({cycles} cycles)")
     counts = {kind: [workflows // per_kind + (i < workflows % per_kind) for i in range(per_kind)] for kind in set(kinds)}
     return [(kind, counts[kind].pop()) for kind in kinds]
 

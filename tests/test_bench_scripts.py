@@ -46,3 +46,17 @@ def test_quota_counts_only_github_answers_other_than_304_as_charged() -> None:
         "GET /v1/organizations/{org_id}/agent/runs": {"200": 9},
     }
     assert github_charged({"requests": requests}) == (4, 60)
+
+
+def test_throughput_rounds_alternate_and_share_out_every_workflow() -> None:
+    from bench.throughput import rounds
+
+    assert rounds(1000, 2) == [(kind, 250) for kind in ("tasks", "baseline", "baseline", "tasks") * 2]
+    for workflows, cycles in ((7, 1), (10, 2), (4, 2)):
+        planned = rounds(workflows, cycles)
+        assert [kind for kind, _ in planned] == ["tasks", "baseline", "baseline", "tasks"] * cycles
+        for kind in ("tasks", "baseline"):
+            counts = [count for each, count in planned if each == kind]
+            assert sum(counts) == workflows and max(counts) - min(counts) <= 1
+    with pytest.raises(ValueError, match="3 workflows of each kind cannot fill 4 rounds each"):
+        rounds(3, 2)
