@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 # Lint, then types, then tests: the two checkers take seconds, the suite minutes.
 # What each checks is in pyproject.toml ([tool.ruff], [tool.mypy] files).
+# Two pytest workers, each with its own servers; a file's tests stay together on one (PYTEST_WORKERS=0: none).
+PYTEST_WORKERS ?= 2
 test: check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff check

@@ -83,7 +83,10 @@ async def test_tampered_or_relabelled_payloads_are_refused_and_plain_ones_pass()
 
 
 @pytest.mark.parametrize(
-    "setting", ["nocolon", ":AAAA", "k:not-base64!", f"k:{base64.b64encode(b'short').decode()}", f"{new_key('k')},{new_key('k')}"]
+    "setting",
+    ["nocolon", ":AAAA", "k:not-base64!", f"k:{base64.b64encode(b'short').decode()}", f"{new_key('k')},{new_key('k')}"],
+    # Fixed names: the last setting's keys are new each collection, and parallel workers must collect alike.
+    ids=["no colon", "no key id", "not base64", "short key", "key id twice"],
 )
 def test_malformed_key_settings_are_refused(setting: str):
     with pytest.raises(EncryptionKeyError):
