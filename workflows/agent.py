@@ -130,7 +130,9 @@ async def wait_for_run(task: RunningTask, run: AgentRun, paused_grace: timedelta
             return await _watched_until_it_ends(task, run, began + timeout, paused_grace)
         return await _polled_until_it_ends(task, run.id, timeout, paused_grace)
     finally:
-        task.state.agent_s += (workflow.now() - began).total_seconds()
+        # A run evicted from the worker's cache mid-wait is torn down outside the workflow's loop: no clock, no state.
+        if workflow.in_workflow():
+            task.state.agent_s += (workflow.now() - began).total_seconds()
 
 
 async def _watched_until_it_ends(task: RunningTask, run: AgentRun, deadline: datetime, paused_grace: timedelta) -> AgentRun:
