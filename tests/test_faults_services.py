@@ -3,7 +3,6 @@ spent, and a wrong API key."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -101,7 +100,6 @@ async def test_a_wrong_api_key_ends_the_task_with_auth_error_without_retrying(cl
         )
         await stack.enter_async_context(running_workers(client, settings))
         task_id = f"auth-{uuid.uuid4().hex[:8]}"
-        began = time.monotonic()
         handle = await client.start_workflow(
             "CodegenTaskWorkflow",
             {"task": {"id": task_id, "title": "Never starts", "type": "bug_fix"}},
@@ -110,7 +108,6 @@ async def test_a_wrong_api_key_ends_the_task_with_auth_error_without_retrying(cl
             result_type=TaskOutcome,
         )
         [outcome] = await outcomes([handle], timeout=30)
-        elapsed = time.monotonic() - began
         counters = await fake_counters(fake_url)
 
     assert (outcome.status, outcome.reason, outcome.mock_mode) == ("failed", Reason.AUTH_ERROR, False)
@@ -119,4 +116,3 @@ async def test_a_wrong_api_key_ends_the_task_with_auth_error_without_retrying(cl
     # One refused request ends it: no activity retry, no second attempt, no run created.
     assert codegen == {"401": 1}, codegen
     assert counters["runs_total"] == 0
-    assert elapsed < 10, f"took {elapsed:.1f}s"

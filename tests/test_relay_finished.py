@@ -71,14 +71,15 @@ async def test_a_delivery_for_a_finished_task_is_answered_at_once(
     await handle.result()
     await wait_visible(client, identity.pr_key, running=False)
 
-    app = create_app(Settings(webhook_secret=SECRET), client, lookup_patience=PATIENCE)
-    async with relay_client(app) as http:
-        response, took = await timed_post(http, event, identity.payload(name))
+    # An hour of patience against ten minutes allowed: a finished task must not wait it out, and no loaded
+    # machine blurs the two.
+    app = create_app(Settings(webhook_secret=SECRET), client, lookup_patience=timedelta(hours=1))
+    async with relay_client(app) as http, asyncio.timeout(600):
+        response = await deliver(http, event, identity.payload(name))
 
     target = identity.pr_key if described == "pr_key" else f"{identity.repository}@{identity.head_sha}"
     assert response.status_code == 200
     assert response.json() == {"ignored": f"finished: workflow {handle.id} for {target} has closed"}
-    assert took < 3, f"answered after {took:.2f}s; a finished task must not wait out the {PATIENCE} patience"
     action = identity.document(name).get("action", "")
     answered = f'relay_webhook_deliveries_total{{action="{action}",event="{event}",outcome="finished"}} 1.0'
     assert metric_lines(app, "relay_webhook_deliveries_total") == [answered]
@@ -89,13 +90,14 @@ async def test_a_pr_no_workflow_has_yet_is_waited_for_then_untracked(client: Cli
     identity = PullRequestIdentity.fresh()
     patience = timedelta(seconds=1)
     app = create_app(Settings(webhook_secret=SECRET), client, lookup_patience=patience)
-    async with relay_client(app) as http:
+    # Ten minutes allowed for a second of patience: it gives up, whatever the machine's load.
+    async with relay_client(app) as http, asyncio.timeout(600):
         response, took = await timed_post(http, "check_suite", identity.payload("check_suite.completed"))
 
     assert response.status_code == 200
     assert response.json() == {"ignored": f"untracked: no running workflow for {identity.pr_key}"}
     # The backoff stops short of the deadline when its next step would pass it, but it did wait.
-    assert patience.total_seconds() / 2 <= took < patience.total_seconds() + 2, took
+    assert took >= patience.total_seconds() / 2, took
 
 
 async def test_a_running_workflow_is_signalled_past_many_closed_ones_for_the_same_pr(
