@@ -31,7 +31,16 @@ from temporalio.client import Client
 
 from bench.results import RESULTS_PATH, record
 from bench.stack import fake_counters, fake_run_created_at, full_stack, settle_webhooks
-from bench.tasks import REAL_RECONCILE_S, RUNNING_TASKS, bounded, finished, percentile, start_tasks, wait_for_count
+from bench.tasks import (
+    REAL_RECONCILE_MAX_S,
+    REAL_RECONCILE_S,
+    RUNNING_TASKS,
+    bounded,
+    finished,
+    percentile,
+    start_tasks,
+    wait_for_count,
+)
 from models.names import WORKFLOW_NAME
 from models.status import TaskOutcome
 from settings import Settings
@@ -63,7 +72,6 @@ RUN_EXTRA_S = 30.0
 
 # The real schedule of a quiet PR's reads, run this many times faster: 10 minutes -> 5 s, 1 hour -> 30 s.
 TIME_SCALE = 120
-REAL_RECONCILE_MAX_S = 3600
 GITHUB_WINDOW_S = 180.0
 
 FINISH_TIMEOUT_S = 900.0

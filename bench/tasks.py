@@ -16,12 +16,14 @@ from temporalio.client import Client
 from cli.task_workflows import start_task
 from models import names
 from models.names import WORKFLOW_NAME
-from models.task import WorkflowInput
+from models.task import TaskOptions, WorkflowInput
 from settings import Settings
 from workflows.pr_following import REAL_RECONCILE_INTERVAL
 
-# How often a task reads its PR from real GitHub while no webhook comes (mock mode's 3 s are for demos).
+# How often a task reads its PR from real GitHub while no webhook comes (mock mode's 3 s are for demos), and the
+# interval's ceiling as it backs off while nothing changes.
 REAL_RECONCILE_S = REAL_RECONCILE_INTERVAL.total_seconds()
+REAL_RECONCILE_MAX_S = TaskOptions().reconcile_max_interval.total_seconds()
 RUNNING_TASKS = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
 START_CONCURRENCY = 50
 

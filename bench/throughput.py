@@ -4,12 +4,13 @@
 
 The fake answers at once (the run completes at once; checks pass and the PR merges two seconds
 after it opens, each sent as a signed webhook through the relay). Tasks read GitHub on the real
-schedule, as the other benchmarks' tasks do: mock mode's read every 3 seconds is for demos. The baseline runs on the same
-dev server in the same run, with a worker of the same settings, and makes as many activity calls
-(ordinary ones, where the task runs its prompt renders and GitHub reads as local activities)
-and receives as many signals per workflow as the task workflows did (counted from a sample of
-their histories). The halves alternate in cycles (tasks, baseline, baseline, tasks; two cycles by default, N/4 per
-round), so a shared machine that speeds up or slows down during the run weighs on both alike.
+schedule, as the other benchmarks' tasks do: mock mode's read every 3 seconds is for demos. The
+baseline runs on the same dev server in the same run, with a worker of the same settings, and makes
+as many activity calls (ordinary ones, where the task runs its prompt renders and GitHub reads as
+local activities) and receives as many signals per workflow as the task workflows did (counted from
+a sample of their histories). The halves alternate in cycles (tasks, baseline, baseline, tasks; two
+cycles by default, N/4 per round), so a shared machine that speeds up or slows down during the run
+weighs on both alike.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ def rounds(workflows: int, cycles: int) -> list[tuple[str, int]]:
     per_kind = len(kinds) // 2
     if workflows < per_kind:
         raise ValueError(f"{workflows} workflows of each kind cannot fill {per_kind} rounds each ({cycles} cycles)")
-    counts = {kind: [workflows // per_kind + (i < workflows % per_kind) for i in range(per_kind)] for kind in set(kinds)}
-    return [(kind, counts[kind].pop()) for kind in kinds]
+    sizes = [workflows // per_kind + (i < workflows % per_kind) for i in range(per_kind)]
+    left = {kind: list(sizes) for kind in ROUNDS_PER_CYCLE}
+    return [(kind, left[kind].pop()) for kind in kinds]
 
 
 async def measure(tasks: int, cycles: int = 2) -> dict[str, Any]:

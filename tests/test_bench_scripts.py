@@ -12,6 +12,7 @@ import pytest
 
 import bench
 from bench.quota import github_charged
+from bench.throughput import rounds
 from devstack import ROOT
 
 MODULES = sorted(f"bench.{module.name}" for module in pkgutil.iter_modules(bench.__path__))
@@ -49,8 +50,6 @@ def test_quota_counts_only_github_answers_other_than_304_as_charged() -> None:
 
 
 def test_throughput_rounds_alternate_and_share_out_every_workflow() -> None:
-    from bench.throughput import rounds
-
     assert rounds(1000, 2) == [(kind, 250) for kind in ("tasks", "baseline", "baseline", "tasks") * 2]
     for workflows, cycles in ((7, 1), (10, 2), (4, 2)):
         planned = rounds(workflows, cycles)
