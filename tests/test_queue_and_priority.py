@@ -16,7 +16,7 @@ from models.task import WorkflowInput
 from settings import Settings
 from tests.fault_harness import fake_process, mock_mode_worker, start_tasks
 from tests.starter_process import Starter, starter  # noqa: F401 (a fixture)
-from tests.test_repository_slots import API, WEB, burst, in_line, phase_is, status_of
+from tests.test_repository_slots import API, WEB, burst, in_line, phase_is, slots_of, status_of
 from tests.waiting import wait_until
 
 
@@ -29,7 +29,7 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     dev_env: WorkflowEnvironment, client: Client, task_queue: str, tmp_path: Path, starter: Starter  # noqa: F811
 ):
     tasks = burst(f"q-{task_queue}", API, 4, outcome="leave_open", delays={"run_seconds": 0.5})
-    holder, second, third, fourth = (client.get_workflow_handle(task.workflow_id) for task in tasks)
+    holder, third = (client.get_workflow_handle(task.workflow_id) for task in (tasks[0], tasks[2]))
     tasks[2].input["task"]["priority"] = 4
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
@@ -40,6 +40,10 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         await wait_until(lambda: phase_is(holder, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the holder's PR")
         await start_tasks(client, task_queue, tasks[1:])
         await wait_until(lambda: in_line(client, task_queue, 3), timeout=60, interval=0.2, what="three tasks in line")
+        # Tasks of one priority are served in the order they asked: whichever workflow task the worker ran first.
+        line = [waiter.workflow_id for waiter in (await slots_of(client, task_queue, API)).waiting]
+        ahead, behind = sorted((tasks[1], tasks[3]), key=lambda task: line.index(task.workflow_id))
+        second, fourth = (client.get_workflow_handle(task.workflow_id) for task in (ahead, behind))
 
         before = (await starter("queue", "--json")).json()
         moved = await starter("priority", tasks[2].task_id, "1")
@@ -68,7 +72,7 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         for handle in rate_waiters:
             await wait_until(lambda h=handle: waits_for_the_rate(h), timeout=60, interval=0.2, what=f"{handle.id} queued for the rate")
         rate_line = (await starter("queue", "--repo", API, "--json")).json()
-        kept = await starter("priority", tasks[1].task_id, "2")
+        kept = await starter("priority", ahead.task_id, "2")
         moved_up = await starter("priority", others[2].task_id, "1")
         assert (await starter("agents", "resume", "--per-minute", "60")).returncode == 0
         for handle in rate_waiters:
@@ -77,10 +81,11 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         for handle in (*rate_waiters, fourth):
             await handle.cancel()
 
-    assert line_of(before) == [("1", 3, "repository_slot"), ("3", 3, "repository_slot"), ("2", 4, "repository_slot")]
+    ahead_in_line, behind_in_line = ((task.task_id.rsplit("-", 1)[1], 3, "repository_slot") for task in (ahead, behind))
+    assert line_of(before) == [ahead_in_line, behind_in_line, ("2", 4, "repository_slot")]
     assert before["repositories"][0] | {"queued": None} == {"repository": API, "active": 1, "limit": 1, "queued": None}
     assert moved.returncode == 0 and "priority 4 to 1; its place in line for a repository slot follows it" in moved.stdout
-    assert line_of(after) == [("2", 1, "repository_slot"), ("1", 3, "repository_slot"), ("3", 3, "repository_slot")]
+    assert line_of(after) == [("2", 1, "repository_slot"), ahead_in_line, behind_in_line]
     assert f"{API}: 1 of 1 active, 3 queued" in human.stdout and "when a slot frees" in human.stdout
     assert {row["queued_reason"].split(",")[0] for row in listed} == {f"waiting for a slot on {API}: 1 of 1 active"}
     assert "Priority   1" in status.stdout and f"Queued     waiting for a slot on {API}" in status.stdout
@@ -88,7 +93,7 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     assert refused.returncode == 2 and "a priority is a whole number from 1 (first) to 5 (last), not '0'" in refused.stderr
     assert waiting == [TaskPhase.QUEUED, TaskPhase.QUEUED]
     api_waiters = [task for task in rate_line["repositories"][0]["queued"] if task["waiting_for"] == "agent_rate"]
-    assert [(task["task_id"], task["estimated_start"]) for task in api_waiters] == [(tasks[1].task_id, None)]
+    assert [(task["task_id"], task["estimated_start"]) for task in api_waiters] == [(ahead.task_id, None)]
     assert kept.returncode == 0 and "in the creation queue keeps priority 3, which the task gave it itself" in kept.stdout
     assert moved_up.returncode == 0 and "its request for an agent run in the creation queue moves to priority 1" in moved_up.stdout
     # Runs are numbered as the fake creates them: the one moved to priority 1 first, the rest at 3 after it

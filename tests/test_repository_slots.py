@@ -88,7 +88,7 @@ async def test_slots_come_back_from_a_cancelled_and_a_terminated_task_and_surviv
 ):
     # PRs left open: each task holds its slot until something ends it.
     tasks = burst(f"reclaim-{task_queue}", API, 3, outcome="leave_open", delays={"run_seconds": 0.5})
-    first, second, third = (client.get_workflow_handle(task.workflow_id) for task in tasks)
+    first = client.get_workflow_handle(tasks[0].workflow_id)
     async with AsyncExitStack() as stack:
         fake_url = await stack.enter_async_context(fake_process(tmp_path / "fake.log"))
         worker = mock_mode_worker(tmp_path, dev_env, task_queue, fake_url, MAX_ACTIVE_TASKS_PER_REPOSITORY="1")
@@ -98,6 +98,9 @@ async def test_slots_come_back_from_a_cancelled_and_a_terminated_task_and_surviv
         await wait_until(lambda: phase_is(first, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the first task's PR")
         await start_tasks(client, task_queue, tasks[1:])
         await wait_until(lambda: in_line(client, task_queue, 2), timeout=60, interval=0.2, what="two tasks in line")
+        # Served in the order they asked: whichever workflow task the worker ran first.
+        line = (await slots_of(client, task_queue, API)).waiting
+        second, third = (client.get_workflow_handle(waiter.workflow_id) for waiter in line)
 
         # A SIGKILL loses nothing: the holder still holds, the line still waits, nobody got a second slot.
         worker.kill()
