@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models.names import QUERY_SLOTS
@@ -105,8 +106,10 @@ async def test_slots_come_back_from_a_cancelled_and_a_terminated_task_and_surviv
         # A SIGKILL loses nothing: the holder still holds, the line still waits, nobody got a second slot.
         worker.kill()
         worker.start()
-        assert await in_line(client, task_queue, 2)
-        assert [(await status_of(handle)).phase for handle in (second, third)] == [TaskPhase.QUEUED] * 2
+        # Queries may time out on the dead worker's sticky queues until the restarted worker answers them.
+        await wait_until(lambda: in_line(client, task_queue, 2), timeout=60, interval=0.2, what="the line after the restart", not_yet=(RPCError,))
+        for handle in (second, third):
+            await wait_until(lambda h=handle: phase_is(h, TaskPhase.QUEUED), timeout=60, interval=0.2, what=f"{handle.id} queued", not_yet=(RPCError,))
         await first.cancel()
         await wait_until(lambda: phase_is(second, TaskPhase.TRACKING_PR), timeout=60, interval=0.2, what="the slot of the cancelled task")
         assert (await status_of(third)).phase is TaskPhase.QUEUED

@@ -8,15 +8,27 @@ from typing import Any
 
 
 async def wait_until(
-    check: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"
+    check: Callable[[], Any],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+    not_yet: tuple[type[Exception], ...] = (),
 ) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy, and return that; fail after `timeout` seconds."""
+    """Poll `check` (sync or async) until it returns something truthy, and return that; fail after `timeout` seconds.
+
+    `not_yet`: errors that mean "no answer yet" rather than a failure, such as a query to a workflow whose
+    worker was just killed (it can time out on the dead worker's sticky queue until another worker takes over).
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except not_yet:
+            result = None
         if result:
             return result
         if loop.time() > deadline:
