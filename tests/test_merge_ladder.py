@@ -101,7 +101,8 @@ def events(status: TaskStatus) -> list[str]:
 
 async def test_the_first_merge_makes_the_second_pr_conflict_and_the_agent_resolves_it(client: Client, task_queue: str):
     async with merge_stack(client, task_queue) as stack:
-        scenario = {**LEFT_OPEN, "conflicts_with_merges": True}
+        # Checks take 2 s, so both PRs are open before either merges, however far apart their runs were created.
+        scenario = {**LEFT_OPEN, "conflicts_with_merges": True, "delays": {**LEFT_OPEN["delays"], "checks_seconds": 2}}
         handles = [await stack.start(scenario, MERGE_WHEN_GREEN) for _ in range(2)]
         outcomes = await asyncio.gather(*(handle.result() for handle in handles))
         statuses = [await handle.query("status", result_type=TaskStatus) for handle in handles]

@@ -45,7 +45,7 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         ahead, behind = sorted((tasks[1], tasks[3]), key=lambda task: line.index(task.workflow_id))
         second, fourth = (client.get_workflow_handle(task.workflow_id) for task in (ahead, behind))
 
-        before = (await starter("queue", "--json")).json()
+        before = await wait_until(lambda: queue_listing(starter, 3), timeout=30, interval=0.5, what="three tasks in the queue")
         moved = await starter("priority", tasks[2].task_id, "1")
         after = (await starter("queue", "--json")).json()
         human = await starter("queue")
@@ -100,6 +100,12 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
     # (in no set order: each task's request joins the queue when its own workflow gets to it).
     created = sorted(run_ids, key=run_ids.__getitem__)
     assert created[0] == rate_waiters[3].id
+
+
+async def queue_listing(starter: Starter, queued: int) -> dict[str, Any] | None:
+    """`queue --json` once it lists `queued` tasks: it finds them by a search, which is eventually consistent."""
+    answer = (await starter("queue", "--json")).json()
+    return answer if sum(len(repository["queued"]) for repository in answer["repositories"]) == queued else None
 
 
 async def queued_rows(starter: Starter) -> list[dict[str, Any]] | None:  # noqa: F811

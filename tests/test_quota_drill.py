@@ -27,9 +27,10 @@ from tests.fault_harness import (
 
 TASKS = 45
 CREATES_PER_WINDOW, CREATE_WINDOW_SECONDS = 20, 10
-# The worker keeps under the fake's rate: the server's rate limiter lets a second's worth through at once
-# (2 creations at this scale, a tenth of a window), and each create reaches the fake a little late.
-WORKER_CREATES_PER_MINUTE = 0.85 * CREATES_PER_WINDOW * 60 / CREATE_WINDOW_SECONDS
+# The worker keeps well under the fake's rate: the server's rate limiter lets a second's worth through at once,
+# and a busy worker (this one also runs the 45 workflows) can hold creations back for a second or two, then
+# send them together. Time scaled twelvefold makes such a stall twelve times the share of a window it would be.
+WORKER_CREATES_PER_MINUTE = 0.75 * CREATES_PER_WINDOW * 60 / CREATE_WINDOW_SECONDS
 # Twelvefold creations bring twelvefold reads to adopt runs; the watcher's sweeps are paced by the budget.
 READS_PER_30S = 150
 
