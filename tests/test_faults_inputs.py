@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
@@ -111,12 +111,15 @@ async def test_raw_starts_of_fuzzed_inputs_fail_at_once_or_run_cleanly(client: C
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(workflow_inputs)
+    @example({"task": {"title": "0", "id": None}, "context": {"repository": "acme/api"}})  # a valid one with a repository
     def explore(document: Any) -> None:
         asyncio.run_coroutine_threadsafe(check(document), loop).result(timeout=60)
 
-    # The prompt is a local activity, so this worker must have one.
-    prompts = ScriptedServices().generate_prompt
-    async with Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=[prompts]):
+    # The prompt and a repository's slot are local activities, so this worker must have them (no repository limit,
+    # the default: a task with a repository asks, and goes on).
+    services = ScriptedServices(client=client)
+    local = [services.generate_prompt, services.request_repository_slot]
+    async with Worker(client, task_queue=task_queue, workflows=[CodegenTaskWorkflow], activities=local):
         # Hypothesis drives the examples from a thread; each one runs on this loop, against the dev server.
         await asyncio.to_thread(explore)
 
