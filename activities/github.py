@@ -20,8 +20,10 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import (
+    HttpErrorType,
     api_message,
     error_from_pull_request_write,
     error_from_transport,
@@ -436,5 +438,18 @@ class GitHubActivities:
     @activity.defn(name="merge_pull_request")
     async def merge_pull_request(self, input: MergeInput) -> MergeResult:
         """Merge the PR at `input.sha` with `input.method`. Raises `HeadChanged`, `NotMergeable` or `MissingPermission`,
-        none retried. A retry after a lost answer finds the PR merged and is refused `NotMergeable`: read the PR."""
-        return await self.client.merge(input.ref, input.sha, input.method, input.title)
+        none retried.
+
+        A retry after a lost answer (a timeout, a 5xx) is refused `NotMergeable` when the lost try merged: if the PR
+        is now merged at exactly `input.sha`, that merge is this call's, and its result is read from the PR.
+        """
+        try:
+            return await self.client.merge(input.ref, input.sha, input.method, input.title)
+        except ApplicationError as refusal:
+            if refusal.type != HttpErrorType.NOT_MERGEABLE or activity.info().attempt == 1:
+                raise
+            pr = await self.client.get_pull_request(input.ref)
+            if not (pr.merged and pr.head_sha == input.sha and pr.merge_commit_sha):
+                raise
+            activity.logger.info("%s was merged at %s by an earlier try whose answer was lost", input.ref, input.sha[:7])
+            return MergeResult(sha=pr.merge_commit_sha, merged=True, message="merged by an earlier try whose answer was lost")

@@ -4,6 +4,7 @@ and the fake's side of it (mergeable states, a base that moves with its signed p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -240,6 +241,27 @@ async def test_merge_commits_and_rebases_land_as_github_lands_them(github, fake)
     # Each of the PR's commits replayed on the base, as new commits.
     assert [commit.message for commit in replayed] == [f"Do {_task(pr.head_ref)}", "Follow-up changes"]
     assert replayed[-1].sha == result.sha and pr.head_sha not in {commit.sha for commit in replayed}
+
+
+async def test_a_merge_retried_after_its_answer_was_lost_returns_the_merge_it_made(github, activities, fake):
+    ref, queued = await open_pr(fake), await open_pr(fake, merge_queue=True)
+    head = (await github.get_pull_request(ref)).head_sha
+    lost = {"method": "PUT", "path_contains": f"/pulls/{ref.number}/merge", "status": 502, "after_effect": True}
+    assert (await fake.post("/_admin/inject", json=lost)).status_code == 200
+    first, retry = ActivityEnvironment(), ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2)
+
+    answer = await refused(first.run(activities.merge_pull_request, MergeInput(ref=ref, sha=head)))
+    assert not answer.non_retryable  # a 502: Temporal tries again
+    result = await retry.run(activities.merge_pull_request, MergeInput(ref=ref, sha=head))
+    merged = await github.get_pull_request(ref)
+    assert result.merged and result.sha == merged.merge_commit_sha and merged.merged_by == TOKEN_LOGIN
+    # A first try finding the PR merged merged nothing itself (a person may have); a retry refused for
+    # another reason stays refused.
+    assert (await refused(first.run(activities.merge_pull_request, MergeInput(ref=ref, sha=head)))).type == "NotMergeable"
+    queued_head = (await github.get_pull_request(queued)).head_sha
+    still = await refused(retry.run(activities.merge_pull_request, MergeInput(ref=queued, sha=queued_head)))
+    assert still.type == "NotMergeable" and still.details[0]["blocker"] == "merge_queue"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowHandle
 from devstack.services import serve_app
 from fakes.app import create_app as create_fake
 from fakes.config import FakeConfig
+from fakes.github_payloads import TOKEN_LOGIN
 from models.status import Reason, TaskOutcome, TaskPhase, TaskStatus
 from settings import Settings
 from tests.relay_probe import serving
@@ -184,6 +185,20 @@ async def test_a_push_between_the_verdict_and_the_merge_is_judged_again_and_only
     # The new head was judged on its own checks and approval, then merged by its own sha.
     assert (merged["outcome"], merged["sha"], merged["head_checks_passed"]) == ("merged", pull["head_sha"], True)
     assert outcome.pr is not None and outcome.pr.head_sha == pull["head_sha"]
+
+
+async def test_a_merge_whose_answer_was_lost_is_known_as_the_services_own(client: Client, task_queue: str):
+    async with merge_stack(client, task_queue) as stack:
+        # GitHub merges, but its answer is lost: the retry is refused, and finds the PR merged at the head it named.
+        lost = {"method": "PUT", "path_contains": "/merge", "status": 502, "after_effect": True}
+        assert (await stack.fake.post("/_admin/inject", json=lost)).status_code == 200
+        outcome = await (await stack.start(LEFT_OPEN, MERGE_WHEN_GREEN)).result()
+        pull = await stack.pull(outcome)
+
+    assert (outcome.status, outcome.merged_by) == ("merged", "service")
+    [merged, again] = pull["merge_requests"]
+    assert (merged["outcome"], again["outcome"]) == ("merged", "not_mergeable")
+    assert pull["merged_by"] == TOKEN_LOGIN and outcome.pr is not None and outcome.pr.merge_commit_sha
 
 
 async def test_githubs_refusals_of_a_merge_put_the_task_in_needs_attention_naming_why(client: Client, task_queue: str):

@@ -114,7 +114,7 @@ async def _merge_refused(task: RunningTask, pr: PullRequestState, failed: CallFa
 
 async def _not_mergeable(task: RunningTask, failed: CallFailed) -> bool:
     """A 405. The base may have moved between the read and the merge (the PR now conflicts or is behind), or a
-    retry after a lost answer found it merged: GitHub's read tells those apart from a refusal only a person lifts."""
+    person merged it meanwhile: GitHub's read tells those apart from a refusal only a person lifts."""
     if not await read_and_apply(task) or pr_finished(task.state):
         return True
     pr = task.state.status.pr
