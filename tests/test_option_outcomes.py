@@ -109,7 +109,7 @@ async def _tracks_its_pr(env: WorkflowEnvironment, handle: WorkflowHandle) -> bo
     """Skip a second of workflow time at a time until the task tracks its PR (True) or has ended (False)."""
     while True:
         phase = (await handle.query("status", result_type=TaskStatus)).phase
-        if phase is TaskPhase.TRACKING_PR or phase in TERMINAL_PHASES:
+        if phase in {TaskPhase.TRACKING_PR, *TERMINAL_PHASES}:
             return phase is TaskPhase.TRACKING_PR
         await env.sleep(timedelta(seconds=1))
 

@@ -22,7 +22,7 @@ from tests.waiting import wait_until
 
 def line_of(answer: dict[str, Any]) -> list[tuple[str, int, str]]:
     (repository,) = answer["repositories"]
-    return [(task["task_id"].rsplit("-", 1)[1], task["priority"], task["waiting_for"]) for task in repository["queued"]]
+    return [(task["task_id"], task["priority"], task["waiting_for"]) for task in repository["queued"]]
 
 
 async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
@@ -81,11 +81,11 @@ async def test_the_queue_shows_each_line_and_a_new_priority_moves_a_task_in_it(
         for handle in (*rate_waiters, fourth):
             await handle.cancel()
 
-    ahead_in_line, behind_in_line = ((task.task_id.rsplit("-", 1)[1], 3, "repository_slot") for task in (ahead, behind))
-    assert line_of(before) == [ahead_in_line, behind_in_line, ("2", 4, "repository_slot")]
+    ahead_in_line, behind_in_line = ((task.task_id, 3, "repository_slot") for task in (ahead, behind))
+    assert line_of(before) == [ahead_in_line, behind_in_line, (tasks[2].task_id, 4, "repository_slot")]
     assert before["repositories"][0] | {"queued": None} == {"repository": API, "active": 1, "limit": 1, "queued": None}
     assert moved.returncode == 0 and "priority 4 to 1; its place in line for a repository slot follows it" in moved.stdout
-    assert line_of(after) == [("2", 1, "repository_slot"), ahead_in_line, behind_in_line]
+    assert line_of(after) == [(tasks[2].task_id, 1, "repository_slot"), ahead_in_line, behind_in_line]
     assert f"{API}: 1 of 1 active, 3 queued" in human.stdout and "when a slot frees" in human.stdout
     assert {row["queued_reason"].split(",")[0] for row in listed} == {f"waiting for a slot on {API}: 1 of 1 active"}
     assert "Priority   1" in status.stdout and f"Queued     waiting for a slot on {API}" in status.stdout
